@@ -1,0 +1,374 @@
+"""Claude Code: stream-json on stdio plus the control protocol (`--permission-prompt-tool stdio`).
+
+Wire facts (reference/agent-protocols.md §1): one JSON object per line; route on `type`;
+unknown types are kept as `UnknownEvent`; lines that do not start with `{` are stray
+output some builds print (kept as `Notice`); a line that starts with `{` and does not
+parse is a protocol error. Approvals arrive as `control_request/can_use_tool` and are
+answered with `control_response` on the same `request_id`; on allow the original input is
+echoed back as `updatedInput` (an empty one broke MCP tools, SDK issue #320).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+from bridge.errors import ApprovalError, ProtocolError
+from bridge.events import (
+    JSON,
+    AgentCommand,
+    AgentEvent,
+    AnswerApproval,
+    ApprovalRequested,
+    ApprovalWithdrawn,
+    AssistantText,
+    ControlAnswered,
+    DecisionKind,
+    Initialize,
+    Interrupt,
+    Notice,
+    SendPrompt,
+    SessionStarted,
+    ToolFinished,
+    ToolStarted,
+    TurnCompleted,
+    UnknownEvent,
+)
+from bridge.framing import DEFAULT_MAX_LINE, LineFramer
+
+PROTOCOL_FLAGS: tuple[str, ...] = (
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--input-format",
+    "stream-json",
+    "--permission-prompt-tool",
+    "stdio",
+)
+
+# Message types that carry nothing the bridge shows; they are dropped, not stored.
+_QUIET_TYPES = frozenset({"stream_event", "transcript_mirror", "keep_alive"})
+_QUIET_SYSTEM = frozenset(
+    {
+        "status",
+        "session_state_changed",
+        "hook_started",
+        "hook_response",
+        "hook_progress",
+        "thinking_tokens",
+        "commands_changed",
+        "compact_boundary",
+        "task_progress",
+        "task_updated",
+    }
+)
+
+
+def claude_argv(
+    command: Sequence[str], *, resume: str | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The argv that runs Claude Code under the bridge; `--resume=` in one token on purpose
+    (a two-token `--resume <id>` can be misparsed when the id starts with a dash)."""
+    argv = [*command, *PROTOCOL_FLAGS, *extra]
+    if resume:
+        argv.append(f"--resume={resume}")
+    return argv
+
+
+def resume_hint(agent_session_id: str) -> str:
+    return f"claude --resume {agent_session_id}"
+
+
+@dataclass(slots=True)
+class _Pending:
+    tool: str
+    input: JSON
+    suggestions: list[Any]
+
+
+class ClaudeCodec:
+    def __init__(self, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._framer = LineFramer(max_line)
+        self._out: list[bytes] = []
+        self._pending: dict[str, _Pending] = {}
+        self._ids = count(1)
+        self._controls: dict[str, str] = {}  # our outstanding control requests → subtype
+
+    # -- outgoing -------------------------------------------------------------------
+
+    def start(self, prompt: str | None) -> None:
+        self.send(Initialize())
+        if prompt is not None:
+            self.send(SendPrompt(text=prompt))
+
+    def send(self, command: AgentCommand) -> None:
+        match command:
+            case Initialize():
+                self._control({"subtype": "initialize", "hooks": None})
+            case Interrupt():
+                self._control({"subtype": "interrupt"})
+            case SendPrompt(text=text):
+                self._write(
+                    {
+                        "type": "user",
+                        "session_id": "",
+                        "message": {"role": "user", "content": text},
+                        "parent_tool_use_id": None,
+                    }
+                )
+            case AnswerApproval():
+                self._answer(command)
+
+    def data_to_send(self) -> bytes:
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def pending_requests(self) -> list[str]:
+        return list(self._pending)
+
+    def _control(self, request: JSON) -> str:
+        request_id = f"req_{next(self._ids)}_bridge"
+        self._controls[request_id] = request["subtype"]
+        self._write({"type": "control_request", "request_id": request_id, "request": request})
+        return request_id
+
+    def _answer(self, command: AnswerApproval) -> None:
+        pending = self._pending.pop(command.request_id, None)
+        if pending is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        response: JSON
+        match command.decision:
+            case DecisionKind.ALLOW_ONCE:
+                response = {"behavior": "allow", "updatedInput": pending.input}
+            case DecisionKind.ALLOW_SESSION:
+                response = {
+                    "behavior": "allow",
+                    "updatedInput": pending.input,
+                    "updatedPermissions": session_rules(pending),
+                }
+            case DecisionKind.DENY:
+                response = {
+                    "behavior": "deny",
+                    "message": command.message or "Denied by the user.",
+                    "interrupt": False,
+                }
+            case DecisionKind.STOP:
+                response = {
+                    "behavior": "deny",
+                    "message": command.message or "Stopped by the user.",
+                    "interrupt": True,
+                }
+        self._write(
+            {
+                "type": "control_response",
+                "response": {
+                    "subtype": "success",
+                    "request_id": command.request_id,
+                    "response": response,
+                },
+            }
+        )
+
+    def _write(self, message: JSON) -> None:
+        self._out.append(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+
+    # -- incoming -------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> list[AgentEvent]:
+        events: list[AgentEvent] = []
+        for line in self._framer.feed(data):
+            events.extend(self._line(line))
+        return events
+
+    def receive_eof(self) -> list[AgentEvent]:
+        rest = self._framer.finish()
+        if rest is not None:
+            raise ProtocolError("output ended in the middle of a line", rest)
+        return []
+
+    def _line(self, line: bytes) -> list[AgentEvent]:
+        stripped = line.strip()
+        if not stripped:
+            return []
+        if not stripped.startswith(b"{"):
+            return [Notice(text=stripped[:2000].decode("utf-8", "replace"))]
+        try:
+            message = json.loads(stripped)
+        except ValueError as e:
+            raise ProtocolError(f"corrupt JSON line: {e}", stripped) from e
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise ProtocolError("a message without a string 'type'", stripped)
+        try:
+            return self._message(message)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed {message['type']} message: {e!r}", stripped) from e
+
+    def _message(self, m: JSON) -> list[AgentEvent]:
+        kind: str = m["type"]
+        if kind == "assistant":
+            return list(self._assistant(m))
+        if kind == "user":
+            return list(self._user(m))
+        if kind == "control_request":
+            return self._control_request(m)
+        if kind == "control_response":
+            r = m["response"]
+            ok = r["subtype"] == "success"
+            of = self._controls.pop(r["request_id"], None)
+            return [ControlAnswered(request_id=r["request_id"], ok=ok, error=r.get("error"), of=of)]
+        if kind == "control_cancel_request":
+            request_id = m["request_id"]
+            if self._pending.pop(request_id, None) is None:
+                return []
+            return [ApprovalWithdrawn(request_id=request_id)]
+        if kind == "result":
+            return [_result(m)]
+        if kind == "system":
+            subtype = m.get("subtype")
+            if subtype == "init":
+                return [
+                    SessionStarted(
+                        agent_session_id=_required_str(m, "session_id"),
+                        model=m.get("model"),
+                        cwd=m.get("cwd"),
+                        version=m.get("claude_code_version"),
+                    )
+                ]
+            if subtype in _QUIET_SYSTEM:
+                return []
+            return [UnknownEvent(type=f"system/{subtype}", raw=m)]
+        if kind in _QUIET_TYPES:
+            return []
+        if kind == "rate_limit_event":
+            return [Notice(text=f"rate limit: {json.dumps(m.get('rate_limit_info', m))[:500]}")]
+        return [UnknownEvent(type=kind, raw=m)]
+
+    def _assistant(self, m: JSON) -> list[AgentEvent]:
+        events: list[AgentEvent] = []
+        for block in m["message"]["content"]:
+            block_type = block.get("type")
+            if block_type == "text":
+                events.append(AssistantText(text=block["text"]))
+            elif block_type in ("tool_use", "server_tool_use"):
+                events.append(
+                    ToolStarted(tool_use_id=block["id"], tool=block["name"], input=block["input"])
+                )
+        return events
+
+    def _user(self, m: JSON) -> list[AgentEvent]:
+        content = m["message"]["content"]
+        if isinstance(content, str):
+            return []  # an echo of our own prompt
+        events: list[AgentEvent] = []
+        for block in content:
+            if block.get("type") == "tool_result":
+                events.append(
+                    ToolFinished(
+                        tool_use_id=block["tool_use_id"],
+                        is_error=bool(block.get("is_error")),
+                        output=_text_of(block.get("content")),
+                        exit_code=None,
+                    )
+                )
+            elif block.get("type") == "text":
+                events.append(Notice(text=block["text"]))
+        return events
+
+    def _control_request(self, m: JSON) -> list[AgentEvent]:
+        request_id = _required_str(m, "request_id")
+        request = m["request"]
+        subtype = request["subtype"]
+        if subtype == "can_use_tool":
+            tool = _required_str(request, "tool_name")
+            tool_input = request["input"]
+            if not isinstance(tool_input, dict):
+                raise ProtocolError("can_use_tool input is not an object", json.dumps(m))
+            suggestions = request.get("permission_suggestions") or []
+            self._pending[request_id] = _Pending(tool, tool_input, list(suggestions))
+            return [
+                ApprovalRequested(
+                    request_id=request_id,
+                    tool=tool,
+                    input=tool_input,
+                    tool_use_id=request.get("tool_use_id"),
+                    description=request.get("description") or request.get("title"),
+                    raw=request,
+                )
+            ]
+        # hook callbacks and MCP messages were never registered by the bridge: refuse them
+        # at once so the agent does not wait for an answer that will never come
+        self._write(
+            {
+                "type": "control_response",
+                "response": {
+                    "subtype": "error",
+                    "request_id": request_id,
+                    "error": f"agent-bridge does not handle {subtype}",
+                },
+            }
+        )
+        return [Notice(text=f"refused control request {subtype}")]
+
+
+def session_rules(pending: _Pending) -> list[JSON]:
+    """`updatedPermissions` for "allow for session": the CLI's own suggestions, but kept to
+    this session (never written into the user's settings files); an exact-input rule when
+    the CLI suggested none."""
+    rules: list[JSON] = []
+    for suggestion in pending.suggestions:
+        if isinstance(suggestion, dict) and suggestion.get("type") == "addRules":
+            rules.append({**suggestion, "destination": "session"})
+    if rules:
+        return rules
+    content = pending.input.get("command") or pending.input.get("file_path")
+    rule: JSON = {"toolName": pending.tool}
+    if isinstance(content, str):
+        rule["ruleContent"] = content
+    return [
+        {"type": "addRules", "rules": [rule], "behavior": "allow", "destination": "session"}
+    ]
+
+
+def _result(m: JSON) -> TurnCompleted:
+    is_error = m["is_error"]
+    subtype = _required_str(m, "subtype")
+    if not isinstance(is_error, bool):
+        raise TypeError("is_error is not a boolean")
+    terminal = m.get("terminal_reason") or ""
+    error = None
+    if is_error:
+        errors = m.get("errors") or []
+        error = "; ".join(str(e) for e in errors) or m.get("result") or subtype
+    cost = m.get("total_cost_usd")
+    return TurnCompleted(
+        is_error=is_error,
+        interrupted=terminal.startswith("aborted"),
+        result_text=m.get("result"),
+        error=error,
+        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        duration_ms=m.get("duration_ms"),
+        num_turns=m.get("num_turns"),
+        agent_session_id=_required_str(m, "session_id"),
+    )
+
+
+def _required_str(m: JSON, key: str) -> str:
+    value = m[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
+def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [b.get("text", "") for b in content if isinstance(b, dict)]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return json.dumps(content)

@@ -1,0 +1,318 @@
+"""The typed configuration and its loader.
+
+The schema is the dataclasses below; `parse_config()` walks a TOML document against them
+and reports the first problem as a `ConfigError` naming the dotted key path
+(`agents.claude.command: expected a list of strings, got str`). Unknown keys are errors
+(a typo must not silently fall back to a default). Secrets never live here: sections name
+the environment variable that holds them (`token_env`), and `require_secret()` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from bridge.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Duration(float):
+    """Seconds, written in the config as "30m", "2h", "7d", "90s" or a number of seconds."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonConfig:
+    state_dir: str | None = None  # default: $XDG_STATE_HOME/agent-bridge
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_line_bytes: int = 8 * 1024 * 1024
+    shutdown_grace: Duration = Duration(5)
+    idle_exit: Duration = Duration(900)  # close an idle agent process after this long
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    protocol: Literal["claude", "codex", "acp"] = "claude"
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    approval_policy: str = "on-request"  # codex
+    sandbox: str = "workspace-write"  # codex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectConfig:
+    name: str
+    path: str
+    agent: str | None = None
+    host: str = "local"
+    worktree: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalsConfig:
+    timeout: Duration | None = Duration(1800)
+    on_timeout: Literal["deny", "keep"] = "deny"
+    remind_after: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelegramConfig:
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    chat_id: int
+    allowed_user_ids: list[int] = field(default_factory=list)
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    poll_timeout: int = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackConfig:
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    mode: Literal["socket", "http"] = "socket"
+    channel: str
+    allowed_user_ids: list[str] = field(default_factory=list)
+    base_url: str = "https://slack.com/api/"
+    http_listen: str = "127.0.0.1"
+    http_port: int = 3000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestConfig:
+    cron: str | None = "0 9 * * mon-fri"
+    timezone: str = "UTC"
+    stalled_after: Duration = Duration(1200)
+    unreviewed_after: Duration = Duration(7200)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveConfig:
+    auto_after: Duration | None = Duration(7 * 86400)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostConfig:
+    address: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedactConfig:
+    patterns: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    default_agent: str = "claude"
+    projects: list[ProjectConfig] = field(default_factory=list)
+    approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
+    telegram: TelegramConfig | None = None
+    slack: SlackConfig | None = None
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    hosts: dict[str, HostConfig] = field(default_factory=dict)
+    redact: RedactConfig = field(default_factory=RedactConfig)
+
+    def agent(self, name: str) -> AgentConfig:
+        return self.agents[name]
+
+    def project(self, name: str) -> ProjectConfig | None:
+        for project in self.projects:
+            if project.name == name:
+                return project
+        return None
+
+
+DEFAULT_AGENTS: dict[str, AgentConfig] = {
+    "claude": AgentConfig(protocol="claude", command=["claude"]),
+    "codex": AgentConfig(protocol="codex", command=["codex", "app-server"]),
+}
+
+_HINTS = {
+    "token": "secrets are read from the environment: set `token_env` to a variable name",
+    "bot_token": "secrets are read from the environment: set `bot_token_env`",
+    "app_token": "secrets are read from the environment: set `app_token_env`",
+    "signing_secret": "secrets are read from the environment: set `signing_secret_env`",
+}
+
+
+def load_config(text: str, *, source: str = "config") -> Config:
+    """Parse TOML text into a `Config`; every error names the key path."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("", f"{source} is not valid TOML: {e}") from e
+    return parse_config(document)
+
+
+def parse_config(document: Mapping[str, Any]) -> Config:
+    config = _build(Config, document, "")
+    agents = {**DEFAULT_AGENTS}
+    for name, agent in config.agents.items():
+        _check_name(f"agents.{name}", name)
+        if not agent.command:
+            base = DEFAULT_AGENTS.get(name)
+            default_cmd = base.command if base and base.protocol == agent.protocol else []
+            if not default_cmd:
+                raise ConfigError(f"agents.{name}.command", "required (the argv that starts it)")
+            agent = _replace(agent, command=list(default_cmd))
+        agents[name] = agent
+    config = _replace(config, agents=agents)
+    if config.default_agent not in agents:
+        raise ConfigError("default_agent", f"no agent named {config.default_agent!r}")
+    seen: set[str] = set()
+    for i, project in enumerate(config.projects):
+        key = f"projects[{i}]"
+        _check_name(f"{key}.name", project.name)
+        if project.name in seen:
+            raise ConfigError(f"{key}.name", f"project {project.name!r} is defined twice")
+        seen.add(project.name)
+        if project.agent is not None and project.agent not in agents:
+            raise ConfigError(f"{key}.agent", f"no agent named {project.agent!r}")
+        if project.host != "local" and project.host not in config.hosts:
+            raise ConfigError(f"{key}.host", f"no host named {project.host!r} in [hosts]")
+    for name in config.hosts:
+        _check_name(f"hosts.{name}", name)
+    for i, pattern in enumerate(config.redact.patterns):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ConfigError(f"redact.patterns[{i}]", f"not a valid regular expression: {e}")
+    if config.telegram is not None and config.telegram.mode == "webhook":
+        if not config.telegram.webhook_url:
+            raise ConfigError("telegram.webhook_url", "required when mode = \"webhook\"")
+    return config
+
+
+def require_secret(env: Mapping[str, str], variable: str, key: str) -> str:
+    """The secret in environment variable `variable`, or a ConfigError naming `key`."""
+    value = env.get(variable, "").strip()
+    if not value:
+        raise ConfigError(key, f"environment variable {variable} is not set (it holds the secret)")
+    return value
+
+
+def parse_duration(value: Any, key: str) -> Duration:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a duration like \"30m\", got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(key, "a duration cannot be negative")
+        return Duration(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return Duration(float(match.group(1)) * _UNITS[match.group(2)])
+    raise ConfigError(key, f"expected a duration like \"30m\", \"2h\" or \"7d\", got {value!r}")
+
+
+# ------------------------------------------------------------------------ the walker
+
+T = TypeVar("T")
+
+
+def _replace(obj: T, **changes: Any) -> T:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def _check_name(key: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(key, "names use letters, digits, '-', '_' and '.' (at most 64)")
+
+
+def _build(cls: type[T], data: Any, path: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(path, f"expected a table, got {_typename(data)}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if key not in known:
+            hint = _HINTS.get(str(key))
+            raise ConfigError(sub, f"unknown key{'; ' + hint if hint else ''}")
+        kwargs[key] = _convert(hints[key], value, sub)
+    for name, f in known.items():
+        if name not in kwargs and f.default is MISSING and f.default_factory is MISSING:
+            sub = f"{path}.{name}" if path else name
+            raise ConfigError(sub, "required")
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _convert(args[0], value, path)
+        raise AssertionError(f"unsupported union at {path}")
+    if tp is Duration:
+        return parse_duration(value, path)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            options = ", ".join(repr(c) for c in choices)
+            raise ConfigError(path, f"expected one of {options}, got {value!r}")
+        return value
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {_typename(value)}")
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, item = get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ConfigError(path, f"expected a table, got {_typename(value)}")
+        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    if is_dataclass(tp):
+        return _build(tp, value, path)  # type: ignore[arg-type]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {_typename(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {_typename(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(path, f"expected a number, got {_typename(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {_typename(value)}")
+        return value
+    raise AssertionError(f"unsupported config type {tp!r} at {path}")
+
+
+def _typename(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,188 @@
+"""Agent-neutral events (agent → daemon) and commands (daemon → agent).
+
+Every codec turns its wire messages into these events and these commands into its wire
+messages, so the supervisor, the store and the surfaces never see an agent's protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class DecisionKind(StrEnum):
+    """What a person decided on an approval card (also the button verbs)."""
+
+    ALLOW_ONCE = "allow_once"
+    ALLOW_SESSION = "allow_session"
+    DENY = "deny"
+    STOP = "stop"
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStarted:
+    """The agent announced its session (Claude `system/init`, Codex thread, ACP session)."""
+
+    agent_session_id: str
+    model: str | None = None
+    cwd: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssistantText:
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolStarted:
+    tool_use_id: str
+    tool: str
+    input: JSON
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolFinished:
+    tool_use_id: str
+    is_error: bool
+    output: str
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested:
+    """The agent waits for a yes or no. `request_id` is the agent's own id for the request."""
+
+    request_id: str
+    tool: str
+    input: JSON
+    tool_use_id: str | None = None
+    description: str | None = None
+    cwd: str | None = None
+    offered: tuple[DecisionKind, ...] = (
+        DecisionKind.ALLOW_ONCE,
+        DecisionKind.ALLOW_SESSION,
+        DecisionKind.DENY,
+        DecisionKind.STOP,
+    )
+    raw: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalWithdrawn:
+    """The agent no longer waits for this request (Claude `control_cancel_request`)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnCompleted:
+    is_error: bool
+    interrupted: bool = False
+    result_text: str | None = None
+    error: str | None = None
+    cost_usd: float | None = None
+    duration_ms: int | None = None
+    num_turns: int | None = None
+    agent_session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlAnswered:
+    """The agent answered a control request the daemon sent (e.g. initialize, interrupt)."""
+
+    request_id: str
+    ok: bool
+    error: str | None = None
+    of: str | None = None  # what the answered request was ("initialize", "interrupt")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """Something worth keeping in the transcript that changes nothing (stray output, logs)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownEvent:
+    """A well-formed message of a type this codec does not know: stored, otherwise ignored."""
+
+    type: str
+    raw: JSON
+
+
+AgentEvent = (
+    SessionStarted
+    | AssistantText
+    | ToolStarted
+    | ToolFinished
+    | ApprovalRequested
+    | ApprovalWithdrawn
+    | TurnStarted
+    | TurnCompleted
+    | ControlAnswered
+    | Notice
+    | UnknownEvent
+)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Initialize:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendPrompt:
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerApproval:
+    """Answer the agent's request `request_id`. `message` is the reason given on a deny."""
+
+    request_id: str
+    decision: DecisionKind
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupt:
+    pass
+
+
+AgentCommand = Initialize | SendPrompt | AnswerApproval | Interrupt
+
+
+def event_kind(event: AgentEvent) -> str:
+    """The stable name an event is stored under."""
+    return _KINDS[type(event)]
+
+
+_KINDS: dict[type, str] = {
+    SessionStarted: "session_started",
+    AssistantText: "assistant_text",
+    ToolStarted: "tool_started",
+    ToolFinished: "tool_finished",
+    ApprovalRequested: "approval_requested",
+    ApprovalWithdrawn: "approval_withdrawn",
+    TurnStarted: "turn_started",
+    TurnCompleted: "turn_completed",
+    ControlAnswered: "control_answered",
+    Notice: "notice",
+    UnknownEvent: "unknown",
+}

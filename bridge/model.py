@@ -1,0 +1,34 @@
+"""Read models: what the store returns and the renderers show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.session import SessionState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionView:
+    id: str
+    project: str
+    agent: str
+    protocol: str
+    cwd: str
+    host: str = "local"
+    state: SessionState
+    archived: bool = False
+    agent_session_id: str | None = None
+    title: str = ""
+    branch: str | None = None
+    last_tool: str | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    created_at: float
+    updated_at: float
+    turns: int = 0
+
+    @property
+    def place(self) -> str:
+        """`host:project@branch`, the host left out when local."""
+        where = self.project if self.host == "local" else f"{self.host}:{self.project}"
+        return f"{where}@{self.branch}" if self.branch else where

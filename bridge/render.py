@@ -1,0 +1,265 @@
+"""Chat-neutral cards: plain text and rows of buttons that each surface translates.
+
+Nothing here knows Telegram or Slack. Text is plain (surfaces escape it for their markup);
+the renderers keep every card well under the smallest platform limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.actions import ButtonAction, Verb
+from bridge.approvals import Approval, ApprovalState
+from bridge.events import DecisionKind
+from bridge.model import SessionView
+from bridge.session import SessionState
+
+PREVIEW_CHARS = 600
+CARD_LIMIT = 3500
+
+STATE_ICONS: dict[SessionState, str] = {
+    SessionState.STARTING: "⏳",
+    SessionState.RUNNING: "🟢",
+    SessionState.WAITING_APPROVAL: "🔐",
+    SessionState.IDLE: "💤",
+    SessionState.COMPLETED: "✅",
+    SessionState.FAILED: "❌",
+    SessionState.STOPPED: "⏹",
+    SessionState.DISCONNECTED: "📡",
+}
+
+STATE_LABELS: dict[SessionState, str] = {
+    SessionState.STARTING: "starting",
+    SessionState.RUNNING: "running",
+    SessionState.WAITING_APPROVAL: "waiting for approval",
+    SessionState.IDLE: "idle (reply to continue)",
+    SessionState.COMPLETED: "completed",
+    SessionState.FAILED: "failed",
+    SessionState.STOPPED: "stopped",
+    SessionState.DISCONNECTED: "disconnected",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action: ButtonAction
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+def elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def shorten(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def topic_title(session: SessionView) -> str:
+    """A thread or topic name: state icon, short id, project, the prompt's start."""
+    title = f"{STATE_ICONS[session.state]} {session.id} · {session.place}"
+    if session.title:
+        title += f" · {session.title}"
+    return shorten(title, 120)
+
+
+def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_CHARS) -> str:
+    """What the tool will do, in the words a person checks: the command, or the file and
+    the start of its new content."""
+    command = tool_input.get("command")
+    if isinstance(command, list):
+        command = " ".join(str(c) for c in command)
+    if isinstance(command, str):
+        return f"$ {shorten(command, limit)}"
+    path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
+    if isinstance(path, str):
+        body = tool_input.get("content") or tool_input.get("new_string") or ""
+        if isinstance(body, str) and body:
+            return f"{path}\n{shorten(body, limit)}"
+        return path
+    try:
+        dumped = json.dumps(dict(tool_input), ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        dumped = str(tool_input)
+    return shorten(dumped, limit)
+
+
+def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
+    sid = session.id
+    if session.archived:
+        return ((Button("Unarchive", ButtonAction(Verb.UNARCHIVE, sid)),),)
+    live = session.state in (
+        SessionState.STARTING,
+        SessionState.RUNNING,
+        SessionState.WAITING_APPROVAL,
+        SessionState.IDLE,
+    )
+    row: list[Button] = []
+    if live:
+        row.append(Button("Stop", ButtonAction(Verb.STOP, sid)))
+    else:
+        row.append(Button("Resume", ButtonAction(Verb.RESUME, sid)))
+    row.append(Button("Diff", ButtonAction(Verb.DIFF, sid)))
+    row.append(Button("Archive", ButtonAction(Verb.ARCHIVE, sid)))
+    return (tuple(row),)
+
+
+def render_status_card(session: SessionView, *, now: float, pending: int = 0) -> Card:
+    icon = STATE_ICONS[session.state]
+    lines = [f"{icon} {session.id} · {STATE_LABELS[session.state]}"]
+    if session.archived:
+        lines[0] += " · archived"
+    lines.append(f"{session.place} · {session.agent}")
+    if session.title:
+        lines.append(f"“{shorten(session.title, 200)}”")
+    if session.last_tool:
+        lines.append(f"last tool: {shorten(session.last_tool, 200)}")
+    facts = [f"elapsed {elapsed(now - session.created_at)}"]
+    if session.cost_usd is not None:
+        facts.append(f"${session.cost_usd:.2f}")
+    if pending:
+        facts.append(f"{pending} approval{'s' if pending > 1 else ''} waiting")
+    lines.append(" · ".join(facts))
+    if session.error and session.state in (SessionState.FAILED, SessionState.DISCONNECTED):
+        lines.append(f"reason: {shorten(session.error, 500)}")
+    return Card("\n".join(lines), session_buttons(session))
+
+
+_DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
+    (DecisionKind.ALLOW_ONCE, Verb.ALLOW_ONCE, "Allow once"),
+    (DecisionKind.ALLOW_SESSION, Verb.ALLOW_SESSION, "Allow for session"),
+    (DecisionKind.DENY, Verb.DENY, "Deny"),
+    (DecisionKind.DENY, Verb.DENY_REASON, "Deny with reason…"),
+    (DecisionKind.STOP, Verb.STOP_APPROVAL, "Stop"),
+)
+
+
+def render_approval_card(approval: Approval, session: SessionView) -> Card:
+    lines = [
+        f"🔐 Approval needed · {session.id} · {session.place}",
+        f"{approval.tool} ({session.agent}), request {approval.id}",
+        tool_preview(approval.tool, approval.input),
+    ]
+    if approval.description:
+        lines.append(f"why: {shorten(approval.description, 300)}")
+    lines.append(f"cwd: {approval.cwd or session.cwd}")
+    if approval.state is not ApprovalState.PENDING:
+        lines.append(render_outcome(approval))
+        return Card(shorten("\n".join(lines), CARD_LIMIT))
+    offered = set(approval.offered)
+    buttons = [
+        Button(label, ButtonAction(verb, approval.id))
+        for kind, verb, label in _DECISION_BUTTONS
+        if kind in offered
+    ]
+    rows = (tuple(buttons[:2]), tuple(buttons[2:]))
+    return Card(shorten("\n".join(lines), CARD_LIMIT), tuple(r for r in rows if r))
+
+
+def render_outcome(approval: Approval) -> str:
+    when = f" at {clock(approval.decided_at)}" if approval.decided_at else ""
+    match approval.state:
+        case ApprovalState.ALLOWED:
+            how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
+            return f"✅ Allowed {how} by {approval.decided_by}{when}"
+        case ApprovalState.DENIED:
+            verb = "⏹ Stopped" if approval.decision is DecisionKind.STOP else "🚫 Denied"
+            reason = f": {approval.reason}" if approval.reason else ""
+            return f"{verb} by {approval.decided_by}{when}{reason}"
+        case ApprovalState.EXPIRED:
+            return f"⌛ Expired{when}: the agent stopped waiting. Nothing was approved."
+        case ApprovalState.WITHDRAWN:
+            return f"↩ Withdrawn by the agent{when}. Nothing was approved."
+        case ApprovalState.PENDING:
+            return "Waiting for a decision."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnSummary:
+    """What a person needs at the end of a turn to decide whether it is worth keeping."""
+
+    final_text: str | None
+    is_error: bool
+    error: str | None = None
+    cost_usd: float | None = None
+    duration_ms: int | None = None
+    num_turns: int | None = None
+    changes: str | None = None  # rendered diff summary
+    verification: str | None = None  # "$ pytest -q → exit 0"
+    resume_command: str | None = None
+
+
+def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
+    head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
+    lines = [f"{head} · {session.id} · {session.place} · {session.agent}"]
+    if summary.final_text:
+        lines.append(shorten(summary.final_text, 1500))
+    if summary.is_error and summary.error:
+        lines.append(f"error: {shorten(summary.error, 500)}")
+    facts: list[str] = []
+    if summary.cost_usd is not None:
+        facts.append(f"${summary.cost_usd:.4f}")
+    if summary.duration_ms is not None:
+        facts.append(elapsed(summary.duration_ms / 1000))
+    if summary.num_turns is not None:
+        facts.append(f"{summary.num_turns} turns")
+    if facts:
+        lines.append(" · ".join(facts))
+    if summary.changes:
+        lines.append(summary.changes)
+    if summary.verification:
+        lines.append(f"last check: {summary.verification}")
+    if summary.resume_command:
+        lines.append(f"at your desk: cd {session.cwd} && {summary.resume_command}")
+    return Card(shorten("\n".join(lines), CARD_LIMIT), session_buttons(session))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at line ends where possible."""
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= limit // 2:
+            cut = limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def render_session_list(sessions: Sequence[SessionView], *, now: float) -> str:
+    if not sessions:
+        return "No sessions."
+    lines = []
+    for s in sessions:
+        flag = " [archived]" if s.archived else ""
+        lines.append(
+            f"{STATE_ICONS[s.state]} {s.id}  {s.state.value:<16} {s.place:<24} {s.agent:<8} "
+            f"{elapsed(now - s.updated_at):>8} ago  {shorten(s.title, 50)}{flag}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""The local control API: JSON lines over a unix socket (mode 0600) in the state dir.
+
+One request per line `{"op": "...", ...}`, one answer per line
+`{"ok": true, "result": ...}` or `{"ok": false, "code": "...", "error": "..."}`.
+The CLI is its only client; reaching the socket already takes the owner's account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bridge.approvals import Actor, Approval
+from bridge.events import DecisionKind
+from bridge.model import SessionView
+from daemon.errors import ApiError, DaemonError
+from daemon.hub import Hub
+
+log = logging.getLogger(__name__)
+MAX_REQUEST = 1024 * 1024
+
+
+def session_json(session: SessionView, pending: list[Approval]) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "project": session.project,
+        "agent": session.agent,
+        "protocol": session.protocol,
+        "host": session.host,
+        "state": session.state.value,
+        "archived": session.archived,
+        "agent_session_id": session.agent_session_id,
+        "cwd": session.cwd,
+        "title": session.title,
+        "branch": session.branch,
+        "last_tool": session.last_tool,
+        "cost_usd": session.cost_usd,
+        "turns": session.turns,
+        "error": session.error,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "pending_approvals": [approval_json(a) for a in pending],
+    }
+
+
+def approval_json(a: Approval) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "session_id": a.session_id,
+        "tool": a.tool,
+        "input": dict(a.input),
+        "description": a.description,
+        "cwd": a.cwd,
+        "state": a.state.value,
+        "decision": a.decision.value if a.decision else None,
+        "decided_by": a.decided_by,
+        "decided_at": a.decided_at,
+        "reason": a.reason,
+        "requested_at": a.requested_at,
+    }
+
+
+CLI_ACTOR = Actor(surface="cli", user_id=os.environ.get("USER", "local"), name="local CLI")
+
+
+class ControlServer:
+    def __init__(self, hub: Hub, path: Path) -> None:
+        self.hub = hub
+        self.path = path
+        self._server: asyncio.AbstractServer | None = None
+        self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "ping": self._ping,
+            "new": self._new,
+            "sessions": self._sessions,
+            "show": self._show,
+            "approve": self._approve,
+            "deny": self._deny,
+            "stop": self._stop,
+            "resume": self._resume,
+            "send": self._send,
+            "archive": self._archive,
+            "unarchive": self._unarchive,
+        }
+
+    def register(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        self._ops[op] = handler
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._client, path=str(self.path), limit=MAX_REQUEST
+            )
+        finally:
+            os.umask(old)
+        self.path.chmod(0o600)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                answer = await self._dispatch(line)
+                writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            op = request.get("op") if isinstance(request, dict) else None
+            handler = self._ops.get(op) if isinstance(op, str) else None
+            if handler is None:
+                return {"ok": False, "code": "bad_request", "error": f"unknown op {op!r}"}
+            return {"ok": True, "result": await handler(request)}
+        except DaemonError as e:
+            return {"ok": False, "code": e.code, "error": e.message}
+        except (ValueError, KeyError, TypeError) as e:
+            return {"ok": False, "code": "bad_request", "error": f"bad request: {e}"}
+        except Exception as e:
+            log.exception("control op failed")
+            return {"ok": False, "code": "internal", "error": f"internal error: {e!r}"}
+
+    async def _session(self, session_id: str) -> dict[str, Any]:
+        session = await self.hub.store.session(session_id)
+        return session_json(session, await self.hub.pending_approvals(session_id))
+
+    async def _ping(self, _: dict[str, Any]) -> Any:
+        return {"pid": os.getpid(), "sessions": len(self.hub.runners)}
+
+    async def _new(self, r: dict[str, Any]) -> Any:
+        session = await self.hub.new_session(
+            str(r["project"]), str(r["prompt"]), agent=r.get("agent"), actor=CLI_ACTOR
+        )
+        return await self._session(session.id)
+
+    async def _sessions(self, r: dict[str, Any]) -> Any:
+        sessions = await self.hub.store.sessions(include_archived=bool(r.get("all")))
+        pending: dict[str, list[Approval]] = {}
+        for approval in await self.hub.pending_approvals():
+            pending.setdefault(approval.session_id, []).append(approval)
+        return [session_json(s, pending.get(s.id, [])) for s in sessions]
+
+    async def _show(self, r: dict[str, Any]) -> Any:
+        sid = str(r["id"])
+        data = await self._session(sid)
+        data["approvals"] = [approval_json(a) for a in await self.hub.store.approvals(session_id=sid)]
+        data["events"] = [
+            {"id": e.id, "ts": e.ts, "kind": e.kind, "data": e.data}
+            for e in await self.hub.store.events(sid)
+        ]
+        return data
+
+    async def _approve(self, r: dict[str, Any]) -> Any:
+        kind = DecisionKind.ALLOW_SESSION if r.get("for_session") else DecisionKind.ALLOW_ONCE
+        return await self._decide(str(r["approval_id"]), kind, None)
+
+    async def _deny(self, r: dict[str, Any]) -> Any:
+        return await self._decide(str(r["approval_id"]), DecisionKind.DENY, r.get("reason"))
+
+    async def _decide(self, approval_id: str, kind: DecisionKind, reason: str | None) -> Any:
+        result = await self.hub.decide(approval_id, kind, actor=CLI_ACTOR, reason=reason)
+        if not result.ok:
+            raise ApiError(result.message)
+        return {"message": result.message, "approval": approval_json(result.approval)}
+
+    async def _stop(self, r: dict[str, Any]) -> Any:
+        await self.hub.stop(str(r["id"]), actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _resume(self, r: dict[str, Any]) -> Any:
+        await self.hub.resume(str(r["id"]), r.get("prompt") or None, actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _send(self, r: dict[str, Any]) -> Any:
+        await self.hub.send(str(r["id"]), str(r["text"]), actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _archive(self, r: dict[str, Any]) -> Any:
+        await self.hub.set_archived(str(r["id"]), True, actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _unarchive(self, r: dict[str, Any]) -> Any:
+        await self.hub.set_archived(str(r["id"]), False, actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))

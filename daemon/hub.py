@@ -1,0 +1,472 @@
+"""The hub: every action from a person goes through here, whatever surface it came from.
+
+It resolves projects and agents, starts and resumes runners, settles approvals exactly
+once through `bridge.approvals.decide()`, archives, and recovers after a restart. Surfaces
+and the local API call it; runners report back to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bridge.approvals import (
+    TIMER,
+    AccessPolicy,
+    Actor,
+    Approval,
+    ApprovalState,
+    Decision,
+    Refusal,
+    RefusalReason,
+    decide,
+    describe_outcome,
+    expire,
+)
+from bridge.codecs.base import AgentCodec
+from bridge.codecs.claude import ClaudeCodec, claude_argv
+from bridge.config import AgentConfig, Config
+from bridge.events import DecisionKind
+from bridge.model import SessionView
+from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger, apply
+from daemon import store as st
+from daemon.errors import Conflict, LaunchError, NotFound
+from daemon.launch import AgentLauncher, LocalLauncher
+from daemon.supervisor import Batch, SessionRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    ok: bool
+    message: str
+    approval: Approval
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: st.Store,
+        launcher: AgentLauncher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.launcher = launcher or LocalLauncher()
+        self.clock = clock
+        self.runners: dict[str, SessionRunner] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._surfaces: list[str] = []
+        self._listeners: list[Callable[[str, Batch], Any]] = []
+        self.changed = asyncio.Condition()
+        self._timer_wakeup = asyncio.Event()
+        allowed: dict[str, frozenset[str]] = {}
+        if config.telegram is not None:
+            allowed["telegram"] = frozenset(str(u) for u in config.telegram.allowed_user_ids)
+        if config.slack is not None:
+            allowed["slack"] = frozenset(config.slack.allowed_user_ids)
+        self.policy = AccessPolicy(allowed=allowed)
+
+    # -- wiring ---------------------------------------------------------------------
+
+    def add_surface(self, name: str, listener: Callable[[str, Batch], Any] | None = None) -> None:
+        self._surfaces.append(name)
+        if listener is not None:
+            self._listeners.append(listener)
+
+    def surfaces(self) -> Sequence[str]:
+        return self._surfaces
+
+    def outbox_kinds(self, batch: Batch) -> list[tuple[str, dict[str, Any]]]:
+        if not self._surfaces:
+            return []
+        items: list[tuple[str, dict[str, Any]]] = []
+        for approval in batch.new_approvals:
+            items.append(("approval", {"approval_id": approval.id}))
+        for approval in batch.settled:
+            items.append(("approval_settled", {"approval_id": approval.id}))
+        for turn in batch.turns_completed:
+            items.append(
+                (
+                    "summary",
+                    {
+                        "final_text": turn.result_text,
+                        "is_error": turn.is_error and not turn.interrupted,
+                        "interrupted": turn.interrupted,
+                        "error": turn.error,
+                        "cost_usd": turn.cost_usd,
+                        "duration_ms": turn.duration_ms,
+                        "num_turns": turn.num_turns,
+                    },
+                )
+            )
+        if batch.state_changed or "last_tool" in batch.changes or items:
+            items.append(("status", {}))
+        return items
+
+    async def committed(self, session_id: str, batch: Batch) -> None:
+        for listener in self._listeners:
+            try:
+                result = listener(session_id, batch)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("a listener failed on session %s", session_id)
+        if batch.new_approvals:
+            self._timer_wakeup.set()
+        async with self.changed:
+            self.changed.notify_all()
+
+    def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+        """Start a background task that is kept, and whose failure is logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("task %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """After a restart: no process of the last run survives, so nothing is live.
+
+        Pending approvals become expired (never approved); sessions that were working
+        become failed with a reason that says how to continue; idle ones completed.
+        """
+        now = self.clock()
+        stale = await self.store.sessions_in(LIVE_STATES)
+        for approval in await self.store.approvals(state=ApprovalState.PENDING):
+            expired = replace(
+                approval, state=ApprovalState.EXPIRED, decided_at=now,
+                reason="the daemon restarted; the agent no longer waits. Nothing was approved.",
+            )
+            await self.store.settle_approval(expired)
+            await self._enqueue(approval.session_id, "approval_settled",
+                                {"approval_id": approval.id})
+        for session in stale:
+            extra = await self.store.session_extra(session.id)
+            _kill_leftover(extra.get("pid"), session.id)
+            if session.state is SessionState.IDLE:
+                state, error = apply(session.state, Trigger.EXITED), None
+            else:
+                state = apply(session.state, Trigger.CRASHED)
+                error = (
+                    "the daemon stopped while this session was "
+                    f"{session.state.value.replace('_', ' ')}; resume to continue"
+                )
+            await self.store.update_session(
+                session.id, state=state, error=error, pid=None, updated_at=now
+            )
+            await self._enqueue(session.id, "status", {})
+
+    async def start_background(self) -> None:
+        self.spawn(self._approval_timer(), name="approval-timer")
+
+    async def shutdown(self) -> None:
+        runners = list(self.runners.values())
+        await asyncio.gather(
+            *(r.close("the daemon shut down") for r in runners), return_exceptions=True
+        )
+        await asyncio.gather(
+            *(asyncio.wait_for(r.done.wait(), 30) for r in runners), return_exceptions=True
+        )
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- sessions -------------------------------------------------------------------
+
+    def resolve_project(self, project: str) -> tuple[str, str, str | None]:
+        """(name, path, agent) for a configured project name or a directory path."""
+        configured = self.config.project(project)
+        if configured is not None:
+            path = os.path.expanduser(configured.path)
+            return configured.name, path, configured.agent
+        candidate = Path(os.path.expanduser(project))
+        if candidate.is_dir():
+            resolved = candidate.resolve()
+            return resolved.name, str(resolved), None
+        names = ", ".join(p.name for p in self.config.projects) or "none configured"
+        raise NotFound(
+            f"no project {project!r}: not a configured project ({names}) nor a directory"
+        )
+
+    async def new_session(
+        self, project: str, prompt: str, *, agent: str | None = None, actor: Actor
+    ) -> SessionView:
+        if not prompt.strip():
+            raise Conflict("a new session needs a prompt")
+        name, path, project_agent = self.resolve_project(project)
+        agent_name = agent or project_agent or self.config.default_agent
+        agent_config = self._agent(agent_name)
+        session = await self.store.create_session(
+            project=name, agent=agent_name, protocol=agent_config.protocol, cwd=path,
+            host="local", title=prompt.strip().splitlines()[0][:200], now=self.clock(),
+        )
+        await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
+        await self._enqueue(session.id, "session_opened", {})
+        await self._launch(session, agent_config, prompt=prompt, resume=None)
+        return await self.store.session(session.id)
+
+    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
+        """A reply to a session: continues it, resuming the agent if it is not running."""
+        session = await self.store.session(session_id)
+        if session.archived:
+            await self.set_archived(session_id, False, actor=actor)
+        runner = self.runners.get(session_id)
+        if runner is not None and not runner.stopping and not runner.done.is_set():
+            await runner.send_prompt(text, actor)
+            return await self.store.session(session_id)
+        return await self.resume(session_id, text, actor=actor)
+
+    async def resume(
+        self, session_id: str, prompt: str | None = None, *, actor: Actor
+    ) -> SessionView:
+        session = await self.store.session(session_id)
+        runner = self.runners.get(session_id)
+        if runner is not None and not runner.done.is_set():
+            if runner.stopping:
+                await runner.done.wait()
+            elif prompt:
+                await runner.send_prompt(prompt, actor)
+                return await self.store.session(session_id)
+            else:
+                raise Conflict(f"session {session_id} is already running")
+        session = await self.store.session(session_id)
+        if session.state not in RESUMABLE_STATES and session.state not in LIVE_STATES:
+            raise Conflict(f"session {session_id} cannot be resumed from {session.state.value}")
+        if not session.agent_session_id:
+            raise Conflict(
+                f"session {session_id} has no agent session id yet (the agent never started "
+                "it), so there is nothing to resume; start a new session"
+            )
+        if session.archived:
+            await self.set_archived(session_id, False, actor=actor)
+        agent_config = self._agent(session.agent)
+        await self.store.update_session(
+            session_id, state=apply(session.state, Trigger.RESUMED)
+            if session.state in RESUMABLE_STATES else SessionState.STARTING,
+            error=None, updated_at=self.clock(),
+        )
+        await self._record(
+            session_id, "resume", {"by": actor.label, "prompt": prompt,
+                                   "agent_session_id": session.agent_session_id},
+        )
+        session = await self.store.session(session_id)
+        await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id)
+        return await self.store.session(session_id)
+
+    async def stop(self, session_id: str, *, actor: Actor) -> SessionView:
+        session = await self.store.session(session_id)
+        runner = self.runners.get(session_id)
+        if runner is None or runner.done.is_set():
+            if session.state in LIVE_STATES:
+                await self.store.update_session(
+                    session_id, state=apply(session.state, Trigger.STOPPED),
+                    updated_at=self.clock(),
+                )
+                await self._enqueue(session_id, "status", {})
+                return await self.store.session(session_id)
+            raise Conflict(f"session {session_id} is not running ({session.state.value})")
+        await runner.stop(actor)
+        await runner.done.wait()
+        return await self.store.session(session_id)
+
+    async def set_archived(self, session_id: str, archived: bool, *, actor: Actor) -> SessionView:
+        session = await self.store.session(session_id)
+        if session.archived == archived:
+            return session
+        await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock())
+        await self._record(session_id, "archive" if archived else "unarchive", {"by": actor.label})
+        await self._enqueue(session_id, "archived" if archived else "unarchived", {})
+        return await self.store.session(session_id)
+
+    async def pending_approvals(self, session_id: str | None = None) -> list[Approval]:
+        return await self.store.approvals(session_id=session_id, state=ApprovalState.PENDING)
+
+    # -- approvals ------------------------------------------------------------------
+
+    async def decide(
+        self, approval_id: str, kind: DecisionKind, *, actor: Actor, reason: str | None = None
+    ) -> DecisionResult:
+        """Settle an approval exactly once. Refusals change nothing and say why."""
+        approval = await self.store.approval(approval_id)
+        verdict = decide(approval, kind, actor, now=self.clock(), policy=self.policy,
+                         reason=reason)
+        if isinstance(verdict, Refusal):
+            return DecisionResult(False, verdict.message, approval)
+        if kind is DecisionKind.STOP:
+            runner = self.runners.get(approval.session_id)
+            if runner is not None and not runner.done.is_set():
+                await runner.stop(actor, reason=verdict.message)
+                await runner.done.wait()
+                settled = await self.store.approval(approval_id)
+                return DecisionResult(True, describe_outcome(settled), settled)
+        return await self._commit_decision(verdict)
+
+    async def _commit_decision(self, verdict: Decision) -> DecisionResult:
+        approval = verdict.approval
+        runner = self.runners.get(approval.session_id)
+        if runner is None or runner.done.is_set():
+            expired = replace(
+                approval, state=ApprovalState.EXPIRED, decision=None, decided_by=None,
+                reason="the agent is no longer running; nothing was approved",
+            )
+            if await self.store.settle_approval(expired):
+                await self._enqueue(approval.session_id, "approval_settled",
+                                    {"approval_id": approval.id})
+            current = await self.store.approval(approval.id)
+            return DecisionResult(False, describe_outcome(current), current)
+        if await runner.answer(verdict):
+            settled = await self.store.approval(approval.id)
+            return DecisionResult(True, _done_message(settled), settled)
+        current = await self.store.approval(approval.id)
+        if current.state is ApprovalState.PENDING:  # the agent stopped waiting for it
+            expired = replace(current, state=ApprovalState.EXPIRED, decided_at=self.clock(),
+                              reason="the agent no longer waits for this; nothing was approved")
+            await self.store.settle_approval(expired)
+            current = await self.store.approval(approval.id)
+        return DecisionResult(False, describe_outcome(current), current)
+
+    async def expire_due(self) -> int:
+        """Deny every approval whose timeout passed (a timer never approves)."""
+        count = 0
+        cfg = self.config.approvals
+        for approval in await self.pending_approvals():
+            verdict = expire(approval, now=self.clock(), timeout=cfg.timeout,
+                             on_timeout=cfg.on_timeout)
+            if verdict is None:
+                continue
+            result = await self._commit_decision(verdict)
+            count += result.ok
+        return count
+
+    def next_deadline(self, approvals: Sequence[Approval]) -> float | None:
+        cfg = self.config.approvals
+        if cfg.timeout is None or cfg.on_timeout != "deny" or not approvals:
+            return None
+        return min(a.requested_at for a in approvals) + cfg.timeout
+
+    async def _approval_timer(self) -> None:
+        while True:
+            await self.expire_due()
+            deadline = self.next_deadline(await self.pending_approvals())
+            wait = 3600.0 if deadline is None else max(0.05, deadline - self.clock())
+            self._timer_wakeup.clear()
+            try:
+                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+    # -- internals ------------------------------------------------------------------
+
+    def _agent(self, name: str) -> AgentConfig:
+        try:
+            return self.config.agent(name)
+        except KeyError:
+            names = ", ".join(sorted(self.config.agents))
+            raise NotFound(f"no agent {name!r}; configured agents: {names}") from None
+
+    def make_codec(self, agent: AgentConfig) -> AgentCodec:
+        if agent.protocol == "claude":
+            return ClaudeCodec(max_line=self.config.daemon.max_line_bytes)
+        raise LaunchError(f"agents with protocol {agent.protocol!r} are not supported yet")
+
+    def argv(self, agent: AgentConfig, resume: str | None) -> list[str]:
+        if agent.protocol == "claude":
+            return claude_argv(agent.command, resume=resume, extra=agent.args)
+        return [*agent.command, *agent.args]
+
+    async def _launch(
+        self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None
+    ) -> None:
+        codec = self.make_codec(agent)
+        env = {**agent.env, "AGENT_BRIDGE_SESSION": session.id}
+        try:
+            process = await self.launcher.spawn(self.argv(agent, resume), cwd=session.cwd, env=env)
+        except LaunchError as e:
+            await self.store.update_session(
+                session.id, state=apply(session.state, Trigger.CRASHED), error=e.message,
+                updated_at=self.clock(),
+            )
+            await self._record(session.id, "error", {"text": e.message})
+            await self._enqueue(session.id, "status", {})
+            raise
+        await self.store.update_session(session.id, pid=process.pid)
+        runner = SessionRunner(
+            store=self.store, notifier=self, session_id=session.id, state=session.state,
+            codec=codec, process=process, cwd=session.cwd,
+            grace=self.config.daemon.shutdown_grace, clock=self.clock,
+        )
+        self.runners[session.id] = runner
+        self.spawn(self._run(runner), name=f"session-{session.id}")
+        await runner.start(prompt)
+
+    async def _run(self, runner: SessionRunner) -> None:
+        try:
+            await runner.run()
+        finally:
+            if self.runners.get(runner.session_id) is runner:
+                del self.runners[runner.session_id]
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        import json
+
+        async with self.store.transaction() as db:
+            await st.insert_events(db, session_id, [(self.clock(), kind, json.dumps(data))])
+
+    async def _enqueue(self, session_id: str, kind: str, payload: dict[str, Any]) -> None:
+        if self._surfaces:
+            await self.store.enqueue(self._surfaces, session_id=session_id, kind=kind,
+                                     payload=payload, now=self.clock())
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> None:
+        async with asyncio.timeout(timeout), self.changed:
+            while not await predicate():
+                await self.changed.wait()
+
+
+def _done_message(approval: Approval) -> str:
+    if approval.state is ApprovalState.ALLOWED:
+        how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
+        return f"Allowed {how}."
+    return "Stopped." if approval.decision is DecisionKind.STOP else "Denied."
+
+
+def _kill_leftover(pid: Any, session_id: str) -> None:
+    """Kill an agent process group a crashed daemon left behind — only if the process
+    really is that session's agent (its environment carries the session id)."""
+    if not isinstance(pid, int):
+        return
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return
+    if f"AGENT_BRIDGE_SESSION={session_id}".encode() in environ.split(b"\0"):
+        import signal
+
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+__all__ = ["TIMER", "DecisionResult", "Hub", "RefusalReason"]

@@ -1,0 +1,142 @@
+"""Launchers: start an agent process and give back its stdio as an `AgentProcess`.
+
+The local launcher puts each agent in its own process group, so stopping a session also
+stops whatever the agent started. `shutdown()` is the bounded close every session ends
+with: stdin EOF → wait → SIGTERM → wait → SIGKILL, then the group is swept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from daemon.errors import LaunchError
+
+READ_CHUNK = 256 * 1024
+
+
+class AgentProcess(Protocol):
+    pid: int | None
+
+    async def write(self, data: bytes) -> None: ...
+    async def read(self) -> bytes: ...  # b"" at end of output
+    async def close_stdin(self) -> None: ...
+    async def wait(self) -> int: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def stderr_tail(self) -> str: ...
+    @property
+    def returncode(self) -> int | None: ...
+
+
+class AgentLauncher(Protocol):
+    async def spawn(
+        self, argv: Sequence[str], *, cwd: str, env: Mapping[str, str]
+    ) -> AgentProcess: ...
+
+
+class LocalProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self.pid: int | None = proc.pid
+        self._stderr: deque[str] = deque(maxlen=40)
+        self._stderr_task = asyncio.get_running_loop().create_task(
+            self._drain_stderr(), name=f"stderr-{proc.pid}"
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        with contextlib.suppress(Exception):
+            async for raw in self._proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    self._stderr.append(line[:1000])
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._stderr)
+
+    async def write(self, data: bytes) -> None:
+        stdin = self._proc.stdin
+        if stdin is None or stdin.is_closing():
+            raise BrokenPipeError("the agent's stdin is closed")
+        stdin.write(data)
+        await stdin.drain()
+
+    async def read(self) -> bytes:
+        assert self._proc.stdout is not None
+        return await self._proc.stdout.read(READ_CHUNK)
+
+    async def close_stdin(self) -> None:
+        stdin = self._proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+            with contextlib.suppress(Exception):
+                await stdin.wait_closed()
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        # the agent is gone: end what it left behind in its group, then stop reading stderr
+        self._signal_group(signal.SIGKILL)
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._stderr_task, 1.0)
+        return code
+
+    def terminate(self) -> None:
+        self._signal_group(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal_group(signal.SIGKILL)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+
+class LocalLauncher:
+    async def spawn(
+        self, argv: Sequence[str], *, cwd: str, env: Mapping[str, str]
+    ) -> LocalProcess:
+        if not argv:
+            raise LaunchError("the agent command is empty")
+        if not os.path.isdir(cwd):
+            raise LaunchError(f"the working directory {cwd} does not exist")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except FileNotFoundError as e:
+            raise LaunchError(
+                f"cannot start {argv[0]!r}: not found on PATH. Install it, or set the agent's "
+                "`command` in the config"
+            ) from e
+        except PermissionError as e:
+            raise LaunchError(f"cannot start {argv[0]!r}: {e}") from e
+        return LocalProcess(proc)
+
+
+async def shutdown(process: AgentProcess, *, grace: float) -> int:
+    """Close the agent within a bounded time; returns its exit code."""
+    await process.close_stdin()
+    for step in (process.terminate, process.kill):
+        try:
+            return await asyncio.wait_for(asyncio.shield(process.wait()), grace)
+        except TimeoutError:
+            step()
+    return await process.wait()

@@ -1,0 +1,513 @@
+"""The SQLite store: sessions, their events (the full transcript), approvals, an outbox.
+
+One writer connection behind an asyncio lock, WAL, `BEGIN IMMEDIATE` for every write
+transaction, numbered migrations in `PRAGMA user_version`; a database written by a newer
+agent-bridge is refused rather than damaged. Repositories return `bridge` dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bridge.approvals import Approval, ApprovalState
+from bridge.events import DecisionKind
+from bridge.model import SessionView
+from bridge.session import SessionState
+from daemon.errors import NotFound, StoreError
+
+ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read and type
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        host TEXT NOT NULL DEFAULT 'local',
+        cwd TEXT NOT NULL,
+        state TEXT NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0,
+        agent_session_id TEXT,
+        title TEXT NOT NULL DEFAULT '',
+        branch TEXT,
+        start_commit TEXT,
+        last_tool TEXT,
+        cost_usd REAL,
+        error TEXT,
+        turns INTEGER NOT NULL DEFAULT 0,
+        pid INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_event_at REAL
+    );
+    CREATE INDEX sessions_updated ON sessions(archived, updated_at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events(session_id, id);
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        request_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        input TEXT NOT NULL,
+        offered TEXT NOT NULL,
+        description TEXT,
+        cwd TEXT,
+        state TEXT NOT NULL,
+        decision TEXT,
+        decided_by TEXT,
+        decided_at REAL,
+        reason TEXT,
+        requested_at REAL NOT NULL
+    );
+    CREATE INDEX approvals_session ON approvals(session_id, state);
+    CREATE INDEX approvals_pending ON approvals(state, requested_at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        surface TEXT NOT NULL,
+        session_id TEXT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at REAL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(surface, delivered_at, id);
+    CREATE TABLE surface_refs (
+        surface TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (surface, key)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_SESSION_COLUMNS = (
+    "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
+    "branch, last_tool, cost_usd, error, created_at, updated_at, turns"
+)
+_APPROVAL_COLUMNS = (
+    "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
+    "decided_by, decided_at, reason, requested_at"
+)
+SESSION_FIELDS = frozenset(
+    {
+        "state",
+        "archived",
+        "agent_session_id",
+        "title",
+        "branch",
+        "start_commit",
+        "last_tool",
+        "cost_usd",
+        "error",
+        "turns",
+        "pid",
+        "updated_at",
+        "last_event_at",
+    }
+)
+
+
+def new_id(length: int = 6) -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    session_id: str
+    ts: float
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    surface: str
+    session_id: str | None
+    kind: str
+    payload: dict[str, Any]
+    created_at: float
+    attempts: int
+
+
+class Store:
+    """Open with `await Store.open(path)`; close with `await store.close()`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self._lock = _Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            await db.__aenter__()
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, path)
+            await store._migrate()
+        except sqlite3.DatabaseError as e:
+            await db.close()
+            raise StoreError(f"cannot open the database {path}: {e}") from e
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {self.path} was written by a newer agent-bridge (schema "
+                f"{version}, this one knows {SCHEMA_VERSION}); upgrade agent-bridge"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            script = MIGRATIONS[number - 1]
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    # -- sessions -------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        project: str,
+        agent: str,
+        protocol: str,
+        cwd: str,
+        host: str,
+        title: str,
+        now: float,
+    ) -> SessionView:
+        async with self.transaction() as db:
+            for _ in range(20):
+                sid = new_id()
+                async with db.execute("SELECT 1 FROM sessions WHERE id = ?", (sid,)) as cur:
+                    if await cur.fetchone() is None:
+                        break
+            await db.execute(
+                "INSERT INTO sessions (id, project, agent, protocol, host, cwd, state, title, "
+                "created_at, updated_at, last_event_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (sid, project, agent, protocol, host, cwd, SessionState.STARTING.value, title,
+                 now, now, now),
+            )
+        return await self.session(sid)
+
+    async def session(self, session_id: str) -> SessionView:
+        async with self._db.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no session {session_id!r}; `agent-bridge sessions --all` lists them")
+        return _session(row)
+
+    async def session_extra(self, session_id: str) -> dict[str, Any]:
+        async with self._db.execute(
+            "SELECT start_commit, pid, last_event_at FROM sessions WHERE id = ?", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no session {session_id!r}")
+        return dict(row)
+
+    async def sessions(self, *, include_archived: bool = False) -> list[SessionView]:
+        where = "" if include_archived else "WHERE archived = 0"
+        async with self._db.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {where} ORDER BY updated_at DESC"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_session(r) for r in rows]
+
+    async def sessions_in(self, states: Iterable[SessionState]) -> list[SessionView]:
+        names = [s.value for s in states]
+        marks = ",".join("?" for _ in names)
+        async with self._db.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state IN ({marks})", names
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_session(r) for r in rows]
+
+    async def update_session(self, session_id: str, **changes: Any) -> None:
+        async with self.transaction() as db:
+            await _update_session(db, session_id, changes)
+
+    # -- events ---------------------------------------------------------------------
+
+    async def events(
+        self, session_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        sql = "SELECT id, session_id, ts, kind, data FROM events WHERE session_id = ? AND id > ?"
+        sql += " ORDER BY id"
+        args: list[Any] = [session_id, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        async with self._db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            StoredEvent(r["id"], r["session_id"], r["ts"], r["kind"], json.loads(r["data"]))
+            for r in rows
+        ]
+
+    async def count_events(self, session_id: str | None = None) -> int:
+        if session_id is None:
+            sql, args = "SELECT COUNT(*) FROM events", ()
+        else:
+            sql, args = "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
+        async with self._db.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- approvals ------------------------------------------------------------------
+
+    async def approval(self, approval_id: str) -> Approval:
+        async with self._db.execute(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(
+                f"no approval {approval_id!r}; `agent-bridge sessions` lists the pending ones"
+            )
+        return _approval(row)
+
+    async def approvals(
+        self, *, session_id: str | None = None, state: ApprovalState | None = None
+    ) -> list[Approval]:
+        clauses, args = [], []
+        if session_id is not None:
+            clauses.append("session_id = ?")
+            args.append(session_id)
+        if state is not None:
+            clauses.append("state = ?")
+            args.append(state.value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._db.execute(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals {where} ORDER BY requested_at, rowid", args
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_approval(r) for r in rows]
+
+    async def settle_approval(self, settled: Approval) -> bool:
+        """Commit a decision exactly once: False when someone else settled it first."""
+        async with self.transaction() as db:
+            return await settle_in(db, settled)
+
+    # -- outbox and surface references ------------------------------------------------
+
+    async def outbox_pending(self, surface: str, *, limit: int = 100) -> list[OutboxItem]:
+        async with self._db.execute(
+            "SELECT id, surface, session_id, kind, payload, created_at, attempts FROM outbox "
+            "WHERE surface = ? AND delivered_at IS NULL ORDER BY id LIMIT ?",
+            (surface, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            OutboxItem(
+                r["id"], r["surface"], r["session_id"], r["kind"], json.loads(r["payload"]),
+                r["created_at"], r["attempts"],
+            )
+            for r in rows
+        ]
+
+    async def enqueue(
+        self, surfaces: Sequence[str], *, session_id: str | None, kind: str,
+        payload: dict[str, Any], now: float,
+    ) -> None:
+        async with self.transaction() as db:
+            await enqueue_in(db, surfaces, session_id=session_id, kind=kind, payload=payload,
+                             now=now)
+
+    async def mark_delivered(self, ids: Sequence[int], *, now: float) -> None:
+        if not ids:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE outbox SET delivered_at = ? WHERE id = ?", [(now, i) for i in ids]
+            )
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (error[:1000], item_id),
+            )
+
+    async def get_ref(self, surface: str, key: str) -> str | None:
+        async with self._db.execute(
+            "SELECT value FROM surface_refs WHERE surface = ? AND key = ?", (surface, key)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_ref(self, surface: str, key: str, value: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO surface_refs (surface, key, value) VALUES (?,?,?) "
+                "ON CONFLICT(surface, key) DO UPDATE SET value = excluded.value",
+                (surface, key, value),
+            )
+
+    async def find_ref(self, surface: str, value: str, prefix: str) -> str | None:
+        """The key under `prefix` whose value is `value` (e.g. which session owns a topic)."""
+        async with self._db.execute(
+            "SELECT key FROM surface_refs WHERE surface = ? AND value = ? AND key LIKE ?",
+            (surface, value, prefix + "%"),
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+
+# ------------------------------------------------------------- in-transaction helpers
+
+
+async def insert_events(
+    db: aiosqlite.Connection, session_id: str, rows: Sequence[tuple[float, str, str]]
+) -> None:
+    await db.executemany(
+        "INSERT INTO events (session_id, ts, kind, data) VALUES (?,?,?,?)",
+        [(session_id, ts, kind, data) for ts, kind, data in rows],
+    )
+
+
+async def insert_approval(db: aiosqlite.Connection, approval: Approval) -> Approval:
+    for _ in range(20):
+        async with db.execute("SELECT 1 FROM approvals WHERE id = ?", (approval.id,)) as cur:
+            if await cur.fetchone() is None:
+                break
+        from dataclasses import replace
+
+        approval = replace(approval, id=new_id())
+    await db.execute(
+        f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            approval.id, approval.session_id, approval.request_id, approval.tool,
+            json.dumps(dict(approval.input), ensure_ascii=False),
+            json.dumps([k.value for k in approval.offered]), approval.description, approval.cwd,
+            approval.state.value, None, None, None, None, approval.requested_at,
+        ),
+    )
+    return approval
+
+
+async def settle_in(db: aiosqlite.Connection, settled: Approval) -> bool:
+    cur = await db.execute(
+        "UPDATE approvals SET state = ?, decision = ?, decided_by = ?, decided_at = ?, "
+        "reason = ? WHERE id = ? AND state = 'pending'",
+        (
+            settled.state.value,
+            settled.decision.value if settled.decision else None,
+            settled.decided_by, settled.decided_at, settled.reason, settled.id,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+async def enqueue_in(
+    db: aiosqlite.Connection, surfaces: Sequence[str], *, session_id: str | None, kind: str,
+    payload: dict[str, Any], now: float,
+) -> None:
+    if not surfaces:
+        return
+    data = json.dumps(payload, ensure_ascii=False)
+    await db.executemany(
+        "INSERT INTO outbox (surface, session_id, kind, payload, created_at) VALUES (?,?,?,?,?)",
+        [(s, session_id, kind, data, now) for s in surfaces],
+    )
+
+
+async def _update_session(db: aiosqlite.Connection, session_id: str, changes: dict[str, Any]) -> None:
+    if not changes:
+        return
+    unknown = set(changes) - SESSION_FIELDS
+    if unknown:
+        raise ValueError(f"not session fields: {sorted(unknown)}")
+    values = [v.value if isinstance(v, SessionState) else v for v in changes.values()]
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    await db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", [*values, session_id])
+
+
+update_session_in = _update_session
+
+
+def _session(row: Any) -> SessionView:
+    return SessionView(
+        id=row["id"], project=row["project"], agent=row["agent"], protocol=row["protocol"],
+        host=row["host"], cwd=row["cwd"], state=SessionState(row["state"]),
+        archived=bool(row["archived"]), agent_session_id=row["agent_session_id"],
+        title=row["title"], branch=row["branch"], last_tool=row["last_tool"],
+        cost_usd=row["cost_usd"], error=row["error"], created_at=row["created_at"],
+        updated_at=row["updated_at"], turns=row["turns"],
+    )
+
+
+def _approval(row: Any) -> Approval:
+    return Approval(
+        id=row["id"], session_id=row["session_id"], request_id=row["request_id"],
+        tool=row["tool"], input=json.loads(row["input"]),
+        offered=tuple(DecisionKind(k) for k in json.loads(row["offered"])),
+        description=row["description"], cwd=row["cwd"], state=ApprovalState(row["state"]),
+        decision=DecisionKind(row["decision"]) if row["decision"] else None,
+        decided_by=row["decided_by"], decided_at=row["decided_at"], reason=row["reason"],
+        requested_at=row["requested_at"],
+    )
+
+
+class _Lock:
+    """asyncio.Lock, created lazily so a Store can be built outside a running loop."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
