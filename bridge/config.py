@@ -197,9 +197,11 @@ def parse_config(document: Mapping[str, Any]) -> Config:
         try:
             re.compile(pattern)
         except re.error as e:
-            raise ConfigError(f"redact.patterns[{i}]", f"not a valid regular expression: {e}")
-    if config.telegram is not None and config.telegram.mode == "webhook":
-        if not config.telegram.webhook_url:
+            raise ConfigError(
+                f"redact.patterns[{i}]", f"not a valid regular expression: {e}"
+            ) from None
+    telegram = config.telegram
+    if telegram is not None and telegram.mode == "webhook" and not telegram.webhook_url:
             raise ConfigError("telegram.webhook_url", "required when mode = \"webhook\"")
     return config
 

@@ -28,7 +28,8 @@ class LineFramer:
         self._buffer = bytearray(rest)
         for line in lines:
             if len(line) > self.max_line:
-                raise ProtocolError(f"line of {len(line)} bytes exceeds {self.max_line}", line[:200])
+                message = f"line of {len(line)} bytes exceeds {self.max_line}"
+                raise ProtocolError(message, line[:200])
         self._check()
         return lines
 

@@ -163,7 +163,8 @@ class ControlServer:
     async def _show(self, r: dict[str, Any]) -> Any:
         sid = str(r["id"])
         data = await self._session(sid)
-        data["approvals"] = [approval_json(a) for a in await self.hub.store.approvals(session_id=sid)]
+        approvals = await self.hub.store.approvals(session_id=sid)
+        data["approvals"] = [approval_json(a) for a in approvals]
         data["events"] = [
             {"id": e.id, "ts": e.ts, "kind": e.kind, "data": e.data}
             for e in await self.hub.store.events(sid)

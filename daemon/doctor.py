@@ -8,9 +8,9 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from bridge.config import Config, ConfigError
+from bridge.config import Config
+from bridge.errors import ConfigError
 from daemon import paths
 
 

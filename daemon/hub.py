@@ -8,6 +8,7 @@ and the local API call it; runners report back to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -194,9 +195,9 @@ class Hub:
         """(name, path, agent) for a configured project name or a directory path."""
         configured = self.config.project(project)
         if configured is not None:
-            path = os.path.expanduser(configured.path)
+            path = str(Path(configured.path).expanduser())
             return configured.name, path, configured.agent
-        candidate = Path(os.path.expanduser(project))
+        candidate = Path(project).expanduser()
         if candidate.is_dir():
             resolved = candidate.resolve()
             return resolved.name, str(resolved), None
@@ -367,10 +368,8 @@ class Hub:
             deadline = self.next_deadline(await self.pending_approvals())
             wait = 3600.0 if deadline is None else max(0.05, deadline - self.clock())
             self._timer_wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     # -- internals ------------------------------------------------------------------
 
@@ -463,10 +462,8 @@ def _kill_leftover(pid: Any, session_id: str) -> None:
     if f"AGENT_BRIDGE_SESSION={session_id}".encode() in environ.split(b"\0"):
         import signal
 
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 __all__ = ["TIMER", "DecisionResult", "Hub", "RefusalReason"]

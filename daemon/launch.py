@@ -13,6 +13,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from daemon.errors import LaunchError
@@ -109,7 +110,7 @@ class LocalLauncher:
     ) -> LocalProcess:
         if not argv:
             raise LaunchError("the agent command is empty")
-        if not os.path.isdir(cwd):
+        if not Path(cwd).is_dir():  # noqa: ASYNC240 (a stat, before we spawn anyway)
             raise LaunchError(f"the working directory {cwd} does not exist")
         try:
             proc = await asyncio.create_subprocess_exec(

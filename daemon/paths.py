@@ -15,7 +15,8 @@ def find_config(arg: str | None, env: Mapping[str, str]) -> Path | None:
 
     A path given explicitly must exist; the default one may be absent (defaults apply).
     """
-    for given, source in ((arg, "--config"), (env.get("AGENT_BRIDGE_CONFIG"), "AGENT_BRIDGE_CONFIG")):
+    candidates = ((arg, "--config"), (env.get("AGENT_BRIDGE_CONFIG"), "AGENT_BRIDGE_CONFIG"))
+    for given, source in candidates:
         if given:
             path = Path(given).expanduser()
             if not path.is_file():

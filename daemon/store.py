@@ -295,8 +295,9 @@ class Store:
         ]
 
     async def count_events(self, session_id: str | None = None) -> int:
+        args: tuple[str, ...] = ()
         if session_id is None:
-            sql, args = "SELECT COUNT(*) FROM events", ()
+            sql = "SELECT COUNT(*) FROM events"
         else:
             sql, args = "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
         async with self._db.execute(sql, args) as cur:
@@ -461,7 +462,9 @@ async def enqueue_in(
     )
 
 
-async def _update_session(db: aiosqlite.Connection, session_id: str, changes: dict[str, Any]) -> None:
+async def _update_session(
+    db: aiosqlite.Connection, session_id: str, changes: dict[str, Any]
+) -> None:
     if not changes:
         return
     unknown = set(changes) - SESSION_FIELDS

@@ -15,13 +15,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.approvals import Actor, Approval, ApprovalState, Decision
 from bridge.codecs.base import AgentCodec
 from bridge.errors import ApprovalError, IllegalTransition, ProtocolError
 from bridge.events import (
-    AgentCommand,
     AgentEvent,
     AnswerApproval,
     ApprovalRequested,
@@ -57,7 +56,7 @@ class Batch:
     state_changed: bool = False
 
 
-class Notifier:
+class Notifier(Protocol):
     """What the runner tells the rest of the daemon (the hub implements it)."""
 
     async def committed(self, session_id: str, batch: Batch) -> None: ...
@@ -294,7 +293,8 @@ class SessionRunner:
                 batch.turns_completed.append(event)
                 batch.changes["turns"] = ("+", 1)
                 if event.cost_usd is not None:
-                    batch.changes["cost_usd"] = ("+", event.cost_usd)
+                    # Claude reports the session's running total, not the turn's cost
+                    batch.changes["cost_usd"] = event.cost_usd
                 if event.agent_session_id:
                     batch.changes["agent_session_id"] = event.agent_session_id
                 if event.is_error and not event.interrupted:
@@ -398,9 +398,7 @@ class SessionRunner:
                     self._trigger(batch, Trigger.CRASHED)
                 else:
                     self._trigger(batch, Trigger.EXITED)
-            elif self.stopping:
-                self._trigger(batch, Trigger.EXITED)
-            elif code == 0 and self.state is not SessionState.WAITING_APPROVAL:
+            elif self.stopping or (code == 0 and self.state is not SessionState.WAITING_APPROVAL):
                 self._trigger(batch, Trigger.EXITED)
             else:
                 reason = f"the agent exited with code {code}"

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Bridge
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path) -> Iterator[object]:
+    bridges: list[Bridge] = []
+
+    def make(**kwargs: object) -> Bridge:
+        bridge = Bridge(tmp_path, **kwargs)  # type: ignore[arg-type]
+        bridges.append(bridge)
+        return bridge
+
+    yield make
+    leftovers = [pid for b in bridges for pid in b.cleanup()]
+    assert not leftovers, f"processes outlived the test: {leftovers}"
+
+
+@pytest.fixture
+def bridge(make_bridge) -> Bridge:  # type: ignore[no-untyped-def]
+    b = make_bridge()
+    b.start()
+    return b
