@@ -409,7 +409,8 @@ class Hub:
         runner = SessionRunner(
             store=self.store, notifier=self, session_id=session.id, state=session.state,
             codec=codec, process=process, cwd=session.cwd,
-            grace=self.config.daemon.shutdown_grace, clock=self.clock,
+            grace=self.config.daemon.shutdown_grace, idle_exit=self.config.daemon.idle_exit,
+            clock=self.clock,
         )
         self.runners[session.id] = runner
         self.spawn(self._run(runner), name=f"session-{session.id}")

@@ -84,6 +84,7 @@ class SessionRunner:
         process: AgentProcess,
         cwd: str,
         grace: float,
+        idle_exit: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -102,7 +103,9 @@ class SessionRunner:
         self.done = asyncio.Event()
         self.exit_code: int | None = None
         self._pending: dict[str, str] = {}  # agent request id → approval id
-        self._queued: list[str] = []
+        self.idle_exit = idle_exit
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     # -- commands from people -------------------------------------------------------
 
@@ -225,6 +228,8 @@ class SessionRunner:
             await self._close()
             code = await self.process.wait()
         self.exit_code = code
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         await self._finish(code)
         self.done.set()
 
@@ -320,6 +325,22 @@ class SessionRunner:
             self.state = new
             batch.changes["state"] = new
             batch.state_changed = True
+            self._watch_idle()
+
+    def _watch_idle(self) -> None:
+        """An idle process is closed after `idle_exit`; a reply resumes the session."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.state is SessionState.IDLE and self.idle_exit and not self.stopping:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self.idle_exit, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self.state is SessionState.IDLE and not self.stopping:
+            task = asyncio.get_running_loop().create_task(self.close("idle"))
+            self._closing = task
 
     def _record(self, batch: Batch, kind: str, data: dict[str, Any]) -> None:
         batch.events.append((self.clock(), kind, json.dumps(data, ensure_ascii=False)))

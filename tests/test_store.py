@@ -1,0 +1,99 @@
+import asyncio
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from bridge.approvals import AccessPolicy, Actor, Approval, ApprovalState, Decision, decide
+from bridge.events import DecisionKind
+from daemon.errors import NotFound, StoreError
+from daemon.store import SCHEMA_VERSION, Store, insert_approval
+
+ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
+
+
+async def open_store(tmp_path):
+    return await Store.open(tmp_path / "state" / "agent-bridge.db")
+
+
+async def test_a_fresh_database_is_migrated_and_in_wal_mode(tmp_path):
+    store = await open_store(tmp_path)
+    await store.close()
+    db = sqlite3.connect(tmp_path / "state" / "agent-bridge.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
+    path = tmp_path / "state" / "agent-bridge.db"
+    store = await Store.open(path)
+    await store.close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer agent-bridge"):
+        await Store.open(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    db.close()
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        await Store.open(path)
+
+
+async def test_unknown_ids_name_what_to_do(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        with pytest.raises(NotFound, match="sessions --all"):
+            await store.session("nope")
+        with pytest.raises(NotFound):
+            await store.approval("nope")
+    finally:
+        await store.close()
+
+
+async def test_racing_decisions_settle_an_approval_exactly_once(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        session = await store.create_session(project="p", agent="claude", protocol="claude",
+                                             cwd="/", host="local", title="t", now=1.0)
+        approval = Approval(id="aaaaaa", session_id=session.id, request_id="r", tool="Bash",
+                            input={"command": "ls"}, offered=ALL, requested_at=1.0)
+        async with store.transaction() as db:
+            approval = await insert_approval(db, approval)
+        policy = AccessPolicy(allowed={"telegram": frozenset({"1", "2"})})
+        taps = []
+        for user, kind in (("1", DecisionKind.ALLOW_ONCE), ("2", DecisionKind.DENY)) * 10:
+            verdict = decide(approval, kind, Actor(surface="telegram", user_id=user), now=2.0,
+                             policy=policy)
+            assert isinstance(verdict, Decision)
+            taps.append(store.settle_approval(verdict.approval))
+        results = await asyncio.gather(*taps)
+        assert results.count(True) == 1
+        stored = await store.approval(approval.id)
+        assert stored.state in (ApprovalState.ALLOWED, ApprovalState.DENIED)
+        assert not await store.settle_approval(replace(stored, state=ApprovalState.EXPIRED))
+    finally:
+        await store.close()
+
+
+async def test_sessions_list_newest_first_and_hide_archived(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        a = await store.create_session(project="p", agent="c", protocol="claude", cwd="/",
+                                       host="local", title="a", now=1.0)
+        b = await store.create_session(project="p", agent="c", protocol="claude", cwd="/",
+                                       host="local", title="b", now=2.0)
+        await store.update_session(a.id, archived=1)
+        assert [s.id for s in await store.sessions()] == [b.id]
+        assert [s.id for s in await store.sessions(include_archived=True)] == [b.id, a.id]
+        with pytest.raises(ValueError):
+            await store.update_session(a.id, project="x")
+    finally:
+        await store.close()
