@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from bridge.config import Config, load_config
+from bridge.config import Config, load_config, require_secret
 from bridge.errors import ConfigError
+from bridge.surface import ChatSurface, SurfaceUnavailable
 from daemon import paths
+from daemon.actions import ActionHandler
 from daemon.api import ControlServer
+from daemon.delivery import Delivery
 from daemon.errors import DaemonError
 from daemon.hub import Hub
 from daemon.store import Store
@@ -60,15 +63,37 @@ class Daemon:
         handle.flush()
         self._lock_file = handle
 
+    def build_surfaces(self) -> list[ChatSurface]:
+        """The configured chat surfaces. The composition root is the one place that knows
+        both `daemon` and `bots`; secrets are read here, from the environment only."""
+        surfaces: list[ChatSurface] = []
+        if self.config.telegram is not None:
+            from bots.telegram import TelegramSurface
+
+            token = require_secret(self.env, self.config.telegram.token_env,
+                                   "telegram.token_env")
+            surfaces.append(TelegramSurface(self.config.telegram, token))
+        return surfaces
+
     async def run(self) -> None:
+        surfaces = self.build_surfaces()
         self._take_lock()
         store = await Store.open(paths.database_path(self.state_dir))
         hub = Hub(config=self.config, store=store)
         server = ControlServer(hub, paths.socket_path(self.state_dir))
+        deliveries = []
+        for surface in surfaces:
+            delivery = Delivery(hub, surface)
+            hub.add_surface(surface.name, delivery.notify)
+            if hasattr(surface, "throttle"):
+                surface.throttle = delivery.pacer.take
+            deliveries.append((surface, delivery))
         try:
             await hub.recover()
             await hub.start_background()
             await server.start()
+            for surface, delivery in deliveries:
+                hub.spawn(self.connect(hub, surface, delivery), name=f"surface-{surface.name}")
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stopping.set)
@@ -79,6 +104,9 @@ class Daemon:
             log.info("shutting down")
         finally:
             await server.stop()
+            for surface, _ in deliveries:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(surface.stop(), 10)
             await hub.shutdown()
             await store.close()
             if self._lock_file is not None:
@@ -86,13 +114,76 @@ class Daemon:
                     self._lock_file.close()
 
 
+    async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
+        """Start a surface (retrying while its platform is unreachable), then deliver."""
+        handler = ActionHandler(hub, surface.name)
+        backoff = 1.0
+        while True:
+            try:
+                await surface.start(handler)
+                break
+            except SurfaceUnavailable as e:
+                log.warning("%s: %s; retrying in %.0fs", surface.name, e, backoff)
+                with contextlib.suppress(Exception):
+                    await surface.stop()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+        handler.bot_username = getattr(surface, "bot_username", None)
+        log.info("%s connected", surface.name)
+        await delivery.run()
+
+
+class SecretFilter(logging.Filter):
+    """Replaces every configured secret in log records: a token must never reach a log,
+    whatever library formats the message (HTTP clients like to log URLs)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            if any(s in text for s in self.secrets):
+                for secret in self.secrets:
+                    text = text.replace(secret, "[redacted]")
+                record.msg = f"{record.getMessage()}\n{text}"
+                record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
+    names = []
+    if config.telegram is not None:
+        names += [config.telegram.token_env, config.telegram.webhook_secret_env]
+    if config.slack is not None:
+        names += [config.slack.bot_token_env, config.slack.app_token_env,
+                  config.slack.signing_secret_env]
+    return [env[n] for n in names if env.get(n)]
+
+
+def setup_logging(config: Config, env: Mapping[str, str]) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(secret_values(config, env)))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.daemon.log_level.upper())
+    # chatty libraries: request lines (with tokens in their URLs) and per-query traces
+    for noisy in ("httpx", "httpcore", "aiosqlite", "apscheduler", "telegram.ext",
+                  "asyncio", "slack_bolt", "slack_sdk", "asyncssh"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def run(config_arg: str | None) -> int:
     env = dict(os.environ)
     config, path = read_config(config_arg, env)
-    logging.basicConfig(
-        level=config.daemon.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(config, env)
     log.info("config: %s", path or "none found, using defaults")
     asyncio.run(Daemon(config, env).run())
     return 0

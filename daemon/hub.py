@@ -67,7 +67,7 @@ class Hub:
         self.runners: dict[str, SessionRunner] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._surfaces: list[str] = []
-        self._listeners: list[Callable[[str, Batch], Any]] = []
+        self._wakers: list[Callable[[], Any]] = []
         self.changed = asyncio.Condition()
         self._timer_wakeup = asyncio.Event()
         allowed: dict[str, frozenset[str]] = {}
@@ -79,10 +79,15 @@ class Hub:
 
     # -- wiring ---------------------------------------------------------------------
 
-    def add_surface(self, name: str, listener: Callable[[str, Batch], Any] | None = None) -> None:
+    def add_surface(self, name: str, wake: Callable[[], Any] | None = None) -> None:
+        """Send outbox items to surface `name`; `wake()` is called whenever there are new ones."""
         self._surfaces.append(name)
-        if listener is not None:
-            self._listeners.append(listener)
+        if wake is not None:
+            self._wakers.append(wake)
+
+    def wake_surfaces(self) -> None:
+        for wake in self._wakers:
+            wake()
 
     def surfaces(self) -> Sequence[str]:
         return self._surfaces
@@ -115,13 +120,7 @@ class Hub:
         return items
 
     async def committed(self, session_id: str, batch: Batch) -> None:
-        for listener in self._listeners:
-            try:
-                result = listener(session_id, batch)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("a listener failed on session %s", session_id)
+        self.wake_surfaces()
         if batch.new_approvals:
             self._timer_wakeup.set()
         async with self.changed:
@@ -296,6 +295,16 @@ class Hub:
         await self._enqueue(session_id, "archived" if archived else "unarchived", {})
         return await self.store.session(session_id)
 
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
+        """Ask `surface` to post the session's current diff (delivered through the outbox)."""
+        await self._record(session_id, "diff_requested", {"by": actor.label})
+        if surface in self._surfaces:
+            await self.store.enqueue([surface], session_id=session_id, kind="diff", payload={},
+                                     now=self.clock())
+            self.wake_surfaces()
+            async with self.changed:
+                self.changed.notify_all()
+
     async def pending_approvals(self, session_id: str | None = None) -> list[Approval]:
         return await self.store.approvals(session_id=session_id, state=ApprovalState.PENDING)
 
@@ -435,6 +444,7 @@ class Hub:
         if self._surfaces:
             await self.store.enqueue(self._surfaces, session_id=session_id, kind=kind,
                                      payload=payload, now=self.clock())
+            self.wake_surfaces()
         async with self.changed:
             self.changed.notify_all()
 

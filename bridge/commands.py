@@ -1,0 +1,151 @@
+"""Chat commands, parsed the same way on every surface.
+
+`parse_command("/new api fix the test --agent codex")` gives a `Command`; anything that is
+not a well-formed command gives a `CommandError` whose message says what was expected.
+Inside a session's thread the session id may be left out; the caller passes it as
+`thread_session`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CommandName(StrEnum):
+    NEW = "new"
+    SESSIONS = "sessions"
+    RESUME = "resume"
+    STOP = "stop"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    STATUS = "status"
+    DIFF = "diff"
+    DIGEST = "digest"
+    HELP = "help"
+
+
+#: (command, arguments, what it does) — also what setMyCommands registers
+COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
+    (CommandName.NEW, "PROJECT PROMPT", "start a session (--agent NAME, --worktree)"),
+    (CommandName.SESSIONS, "[all]", "list sessions (all: with archived)"),
+    (CommandName.RESUME, "ID [PROMPT]", "continue a session"),
+    (CommandName.STOP, "ID", "stop a session"),
+    (CommandName.ARCHIVE, "ID", "archive a session"),
+    (CommandName.UNARCHIVE, "ID", "bring a session back"),
+    (CommandName.STATUS, "ID", "show a session's status card"),
+    (CommandName.DIFF, "ID", "the session's diff so far"),
+    (CommandName.DIGEST, "", "the digest of idle runs, now"),
+    (CommandName.HELP, "", "this help"),
+)
+
+_ID = re.compile(r"^[a-z0-9]{4,16}$")
+_NEEDS_ID = frozenset(
+    {CommandName.STOP, CommandName.ARCHIVE, CommandName.UNARCHIVE, CommandName.STATUS,
+     CommandName.DIFF, CommandName.RESUME}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    name: CommandName
+    session_id: str | None = None
+    project: str | None = None
+    prompt: str | None = None
+    agent: str | None = None
+    worktree: bool = False
+    include_archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandError:
+    message: str
+
+
+def help_text() -> str:
+    lines = ["Commands:"]
+    for name, args, what in COMMAND_HELP:
+        lines.append(f"/{name.value} {args}".rstrip() + f" — {what}")
+    lines.append("Inside a session's thread the ID may be left out; a plain message there "
+                 "continues the session.")
+    return "\n".join(lines)
+
+
+def parse_command(
+    text: str, *, bot_username: str | None = None, thread_session: str | None = None
+) -> Command | CommandError | None:
+    """The command in `text`, an error saying what is wrong, or None if it is no command."""
+    text = text.strip()
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text[1:].partition(" ")
+    head, _, mention = head.partition("@")
+    if mention and bot_username and mention.lower() != bot_username.lower():
+        return None  # addressed to another bot in the group
+    try:
+        name = CommandName(head.lower())
+    except ValueError:
+        return CommandError(f"Unknown command /{head}. Send /help for the list.")
+    rest = rest.strip()
+    if name is CommandName.NEW:
+        return _new(rest)
+    if name is CommandName.SESSIONS:
+        return Command(name=name, include_archived=rest.lower() in ("all", "--all"))
+    if name in (CommandName.HELP, CommandName.DIGEST):
+        return Command(name=name)
+    first, _, tail = rest.partition(" ")
+    session_id = None
+    if first and _ID.match(first.lower()):
+        session_id, rest = first.lower(), tail.strip()
+    elif thread_session is not None:
+        session_id = thread_session
+    if session_id is None and name in _NEEDS_ID:
+        args = next(a for n, a, _ in COMMAND_HELP if n is name)
+        return CommandError(f"Usage: /{name.value} {args} (or send it inside the session's "
+                            "thread).")
+    if name is CommandName.RESUME:
+        return Command(name=name, session_id=session_id, prompt=rest or None)
+    if rest:
+        return CommandError(f"/{name.value} takes only a session id; got {rest!r}.")
+    return Command(name=name, session_id=session_id)
+
+
+def _new(rest: str) -> Command | CommandError:
+    usage = "Usage: /new PROJECT PROMPT (options: --agent NAME, --worktree)"
+    try:
+        words = shlex.split(rest)
+    except ValueError:
+        words = rest.split()
+    agent = None
+    worktree = False
+    kept: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--agent":
+            if i + 1 >= len(words):
+                return CommandError("--agent needs a name. " + usage)
+            agent = words[i + 1]
+            i += 2
+            continue
+        if word.startswith("--agent="):
+            agent = word.split("=", 1)[1]
+        elif word == "--worktree":
+            worktree = True
+        else:
+            kept.append(word)
+        i += 1
+    if len(kept) < 2:
+        return CommandError(usage)
+    project = kept[0]
+    # the prompt as typed (keep its quoting and spacing), minus the options we consumed
+    prompt = rest.split(None, 1)[1] if rest.split(None, 1)[0] == project else " ".join(kept[1:])
+    for option in ("--worktree", f"--agent {agent}", f"--agent={agent}"):
+        prompt = prompt.replace(option, "")
+    prompt = " ".join(prompt.split()) if "\n" not in prompt else prompt.strip()
+    if not prompt:
+        return CommandError(usage)
+    return Command(name=CommandName.NEW, project=project, prompt=prompt, agent=agent,
+                   worktree=worktree)

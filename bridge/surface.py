@@ -1,0 +1,112 @@
+"""The chat-surface port: what the daemon asks of Telegram, Slack or any other chat.
+
+A surface only translates. Outgoing, it turns neutral `Card`s into platform messages and
+returns opaque references (strings the daemon stores and hands back). Incoming, it turns
+platform updates into `Incoming` actions and shows the `Reply` the daemon gives back.
+Deciding anything is not its job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bridge.approvals import Actor
+from bridge.errors import BridgeError
+from bridge.model import SessionView
+from bridge.render import Button, Card
+
+
+class SurfaceError(BridgeError):
+    """A call the platform refused for good (bad request); retrying will not help."""
+
+
+class SurfaceRetry(BridgeError):
+    """The platform asked us to slow down: try again after `after` seconds."""
+
+    def __init__(self, after: float, message: str = "rate limited") -> None:
+        self.after = after
+        super().__init__(f"{message}; retry after {after:.1f}s")
+
+
+class SurfaceUnavailable(BridgeError):
+    """The platform cannot be reached right now (network, 5xx): retry with backoff."""
+
+
+class ThreadGone(BridgeError):
+    """The thread or topic we post into no longer exists: make a new one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    text: int  # characters in one message
+    caption: int
+    file_bytes: int  # largest attachment
+    inline_diff: int  # a diff up to this size goes inline in a message
+    max_messages: int  # new messages and edits in any `window` seconds, per chat or channel
+    window: float
+
+
+class IncomingKind(StrEnum):
+    COMMAND = "command"  # a /command
+    TAP = "tap"  # a button
+    TEXT = "text"  # a plain message (in a session's thread, or a reply)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    surface: str
+    actor: Actor
+    kind: IncomingKind
+    text: str = ""
+    payload: str = ""  # a button's data
+    thread: str | None = None  # the surface's thread reference, when in one
+    reply_to: str | None = None  # the message replied to, when it is a reply
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    alert: bool = False  # taps: show as a pop-up rather than a toast
+    force_reply: bool = False  # ask for an answer as a reply (e.g. a deny reason)
+    in_thread: str | None = None  # post the reply in this thread rather than where asked
+
+
+Inbox = Callable[[Incoming], Awaitable[Reply | None]]
+
+
+class ChatSurface(Protocol):
+    name: str
+    limits: Limits
+
+    async def start(self, inbox: Inbox) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def open_thread(
+        self, session: SessionView, title: str, card: Card
+    ) -> tuple[str, str | None]:
+        """Make the session's thread: (thread ref, status message ref). Where a thread is a
+        reply chain, `card` is posted as its head and is the status message; where it is a
+        topic, the status ref is None and the caller posts the card into it."""
+        ...
+
+    async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
+        """Rename and/or close (archive) or reopen a thread; a no-op where not possible."""
+        ...
+
+    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+        """A new message in the thread; returns its reference."""
+        ...
+
+    async def edit(self, message: str, card: Card) -> None:
+        """Replace a message's text and buttons (no buttons: they are removed)."""
+        ...
+
+    async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None: ...
+
+    def thread_of(self, message: str) -> str | None:
+        """The thread a message reference belongs to, if the reference says so."""
+        ...

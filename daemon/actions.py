@@ -1,0 +1,214 @@
+"""What people ask from chat, carried out through the hub, answered in plain words.
+
+Adapters hand over neutral `Incoming` actions; this module resolves which session a thread
+belongs to, checks who may act, calls the hub, and returns the `Reply` to show. Taps are
+handled idempotently: a second tap on a decided card gets "already decided by …".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
+from bridge.approvals import Actor
+from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
+from bridge.events import DecisionKind
+from bridge.render import Button, render_session_list, render_status_card, shorten
+from bridge.surface import Incoming, IncomingKind, Reply
+from daemon.errors import DaemonError
+from daemon.hub import Hub
+
+log = logging.getLogger(__name__)
+
+_VERB_DECISIONS = {
+    Verb.ALLOW_ONCE: DecisionKind.ALLOW_ONCE,
+    Verb.ALLOW_SESSION: DecisionKind.ALLOW_SESSION,
+    Verb.DENY: DecisionKind.DENY,
+    Verb.STOP_APPROVAL: DecisionKind.STOP,
+}
+NOT_ALLOWED = "You are not allowed to act on this bridge."
+
+
+@dataclass
+class ActionHandler:
+    hub: Hub
+    surface: str
+    bot_username: str | None = None
+    # who was asked for a deny reason: (user, thread) → approval id
+    awaiting_reason: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+    async def __call__(self, incoming: Incoming) -> Reply | None:
+        try:
+            return await self._handle(incoming)
+        except DaemonError as e:
+            return Reply(text=e.message, alert=incoming.kind is IncomingKind.TAP)
+        except Exception:
+            log.exception("handling %s from %s failed", incoming.kind, self.surface)
+            return Reply(text="Something went wrong on the bridge; see its log.")
+
+    def allowed(self, actor: Actor) -> bool:
+        return self.hub.policy.may_act(actor)
+
+    async def _handle(self, incoming: Incoming) -> Reply | None:
+        if incoming.kind is IncomingKind.TAP:
+            return await self._tap(incoming)
+        thread_session = await self.session_for(incoming.thread, incoming.reply_to)
+        if incoming.kind is IncomingKind.COMMAND:
+            parsed = parse_command(incoming.text, bot_username=self.bot_username,
+                                   thread_session=thread_session)
+            if parsed is None:
+                return None
+            if isinstance(parsed, CommandError):
+                return Reply(text=parsed.message)
+            if parsed.name is CommandName.HELP:
+                return Reply(text=help_text())
+            if not self.allowed(incoming.actor):
+                return Reply(text=NOT_ALLOWED)
+            return await self._command(parsed, incoming)
+        # a plain message: a deny reason we asked for, or a reply continuing the session
+        if not self.allowed(incoming.actor):
+            return None  # strangers talking in the group are not our business
+        key = (incoming.actor.user_id, incoming.thread)
+        approval_id = self.awaiting_reason.pop(key, None)
+        if approval_id is not None:
+            result = await self.hub.decide(approval_id, DecisionKind.DENY, actor=incoming.actor,
+                                           reason=incoming.text.strip() or None)
+            return Reply(text=result.message)
+        if thread_session is None:
+            return None
+        session = await self.hub.send(thread_session, incoming.text, actor=incoming.actor)
+        if session.state.value in ("running", "starting", "waiting_approval"):
+            return None  # the status card shows it; no need to chatter
+        return Reply(text=f"Sent to {session.id}.")
+
+    async def session_for(self, thread: str | None, reply_to: str | None) -> str | None:
+        store = self.hub.store
+        for ref in (thread, reply_to):
+            if ref:
+                key = await store.find_ref(self.surface, ref, "thread:")
+                if key is None:
+                    key = await store.find_ref(self.surface, ref, "msg:")
+                if key is not None:
+                    return key.split(":", 1)[1].split("/", 1)[0]
+        return None
+
+    async def _tap(self, incoming: Incoming) -> Reply:
+        action = decode_button(incoming.payload)
+        if action is None:
+            return Reply(text="This button is no longer valid.", alert=True)
+        if not self.allowed(incoming.actor):
+            return Reply(text=NOT_ALLOWED, alert=True)
+        if action.verb in APPROVAL_VERBS:
+            return await self._approval_tap(action, incoming)
+        return await self._session_tap(action, incoming)
+
+    async def _approval_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:
+        if action.verb is Verb.DENY_REASON:
+            approval = await self.hub.store.approval(action.target)
+            if approval.state.value != "pending":
+                result = await self.hub.decide(action.target, DecisionKind.DENY,
+                                               actor=incoming.actor)
+                return Reply(text=result.message, alert=True)
+            self.awaiting_reason[(incoming.actor.user_id, incoming.thread)] = action.target
+            return Reply(text="Send the reason as your next message here.",
+                         force_reply=True)
+        kind = _VERB_DECISIONS[action.verb]
+        result = await self.hub.decide(action.target, kind, actor=incoming.actor)
+        return Reply(text=result.message, alert=not result.ok)
+
+    async def _session_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:
+        sid = action.target
+        actor = incoming.actor
+        match action.verb:
+            case Verb.STOP:
+                session = await self.hub.stop(sid, actor=actor)
+                return Reply(text=f"{sid} is {session.state.value}.")
+            case Verb.ARCHIVE:
+                await self.hub.set_archived(sid, True, actor=actor)
+                return Reply(text=f"{sid} archived.")
+            case Verb.UNARCHIVE:
+                await self.hub.set_archived(sid, False, actor=actor)
+                return Reply(text=f"{sid} is back.")
+            case Verb.RESUME:
+                return await self._resume(sid, None, actor)
+            case Verb.DIFF:
+                return await self._diff(sid, incoming)
+            case Verb.STATUS:
+                return await self._status(sid)
+        return Reply(text="This button is no longer valid.", alert=True)
+
+    async def _command(self, command: Command, incoming: Incoming) -> Reply:
+        actor = incoming.actor
+        sid = command.session_id
+        match command.name:
+            case CommandName.NEW:
+                assert command.project is not None and command.prompt is not None
+                session = await self.hub.new_session(command.project, command.prompt,
+                                                     agent=command.agent, actor=actor)
+                return Reply(text=f"Started {session.id} in {session.project} "
+                                  f"({session.agent}); follow it in its thread.")
+            case CommandName.SESSIONS:
+                return await self._sessions(command.include_archived)
+            case CommandName.RESUME:
+                assert sid is not None
+                return await self._resume(sid, command.prompt, actor)
+            case CommandName.STOP:
+                assert sid is not None
+                session = await self.hub.stop(sid, actor=actor)
+                return Reply(text=f"{sid} is {session.state.value}.")
+            case CommandName.ARCHIVE | CommandName.UNARCHIVE:
+                assert sid is not None
+                archived = command.name is CommandName.ARCHIVE
+                await self.hub.set_archived(sid, archived, actor=actor)
+                return Reply(text=f"{sid} {'archived' if archived else 'is back'}.")
+            case CommandName.STATUS:
+                assert sid is not None
+                return await self._status(sid)
+            case CommandName.DIFF:
+                assert sid is not None
+                return await self._diff(sid, incoming)
+            case CommandName.DIGEST:
+                return Reply(text="The digest is not available yet.")
+            case CommandName.HELP:
+                return Reply(text=help_text())
+
+    async def _resume(self, sid: str, prompt: str | None, actor: Actor) -> Reply:
+        if prompt:
+            await self.hub.send(sid, prompt, actor=actor)
+            return Reply(text=f"Continuing {sid}.")
+        session = await self.hub.store.session(sid)
+        if sid in self.hub.runners:
+            await self.hub.set_archived(sid, False, actor=actor)
+            return Reply(text=f"{sid} is {session.state.value}: send a message in its thread.")
+        await self.hub.resume(sid, None, actor=actor)
+        return Reply(text=f"{sid} is back: send a message in its thread to continue.")
+
+    async def _status(self, sid: str) -> Reply:
+        session = await self.hub.store.session(sid)
+        pending = len(await self.hub.pending_approvals(sid))
+        card = render_status_card(session, now=self.hub.clock(), pending=pending)
+        return Reply(text=card.text, buttons=card.buttons)
+
+    async def _sessions(self, include_archived: bool) -> Reply:
+        sessions = await self.hub.store.sessions(include_archived=include_archived)
+        if not sessions:
+            return Reply(text="No sessions. Start one with /new PROJECT PROMPT.")
+        shown = sessions[:20]
+        text = render_session_list(shown, now=self.hub.clock())
+        if len(sessions) > len(shown):
+            text += f"\n… and {len(sessions) - len(shown)} more"
+        rows = tuple(
+            (
+                Button(f"{s.id} status", ButtonAction(Verb.STATUS, s.id)),
+                Button("Unarchive" if s.archived else "Archive",
+                       ButtonAction(Verb.UNARCHIVE if s.archived else Verb.ARCHIVE, s.id)),
+            )
+            for s in shown[:10]
+        )
+        return Reply(text=shorten(text, 3500), buttons=rows)
+
+    async def _diff(self, sid: str, incoming: Incoming) -> Reply:
+        await self.hub.store.session(sid)
+        await self.hub.request_diff(sid, surface=self.surface, actor=incoming.actor)
+        return Reply(text=f"Preparing the diff of {sid}…")

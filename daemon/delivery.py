@@ -1,0 +1,323 @@
+"""Delivery: from the outbox to one chat surface, in order, within the platform's limits.
+
+Everything a surface shows was first written to the outbox in the same transaction as the
+event behind it, so nothing is lost to a crash or an outage: rows are marked delivered only
+after the platform accepted them, and an unreachable platform is retried with backoff, in
+order. Status edits are not queued one by one: a session is marked dirty and its card is
+edited at most every `status_interval` seconds, and only while the rate budget keeps a
+reserve for approval cards, which always go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from bridge.approvals import ApprovalState
+from bridge.render import (
+    Card,
+    TurnSummary,
+    render_approval_card,
+    render_status_card,
+    render_summary_card,
+    split_text,
+    topic_title,
+)
+from bridge.session import LIVE_STATES
+from bridge.surface import (
+    ChatSurface,
+    SurfaceError,
+    SurfaceRetry,
+    SurfaceUnavailable,
+    ThreadGone,
+)
+from daemon.errors import NotFound
+from daemon.hub import Hub
+from daemon.store import OutboxItem
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+class Pacer:
+    """A sliding window: at most `max_calls` in any `window` seconds (the way Telegram
+    counts "20 messages per minute in a group"), and a hard stop while the platform asked
+    us to wait. `reserve` keeps slots free for what matters more (approval cards)."""
+
+    def __init__(self, max_calls: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_calls = max_calls
+        self.window = window
+        self.clock = clock
+        self.recent: deque[float] = deque()
+        self.blocked_until = 0.0
+
+    def _expire(self, now: float) -> None:
+        while self.recent and self.recent[0] <= now - self.window:
+            self.recent.popleft()
+
+    def try_take(self, reserve: float = 0.0) -> bool:
+        now = self.clock()
+        self._expire(now)
+        if now < self.blocked_until or len(self.recent) + 1 + reserve > self.max_calls:
+            return False
+        self.recent.append(now)
+        return True
+
+    def wait_time(self, reserve: float = 0.0) -> float:
+        now = self.clock()
+        self._expire(now)
+        blocked = max(0.0, self.blocked_until - now)
+        over = len(self.recent) + 1 + int(reserve) - self.max_calls
+        if over <= 0:
+            return blocked
+        index = min(over - 1, len(self.recent) - 1)
+        return max(blocked, self.recent[index] + self.window - now + 0.01)
+
+    async def take(self) -> None:
+        while not self.try_take():  # noqa: ASYNC110 (waiting on time, not on an event)
+            await asyncio.sleep(self.wait_time())
+
+    def block(self, seconds: float) -> None:
+        self.blocked_until = max(self.blocked_until, self.clock() + seconds)
+
+
+class Delivery:
+    def __init__(self, hub: Hub, surface: ChatSurface, *, status_interval: float = 2.0,
+                 reserve: float = 3.0) -> None:
+        self.hub = hub
+        self.store = hub.store
+        self.surface = surface
+        self.name = surface.name
+        self.status_interval = status_interval
+        limits = surface.limits
+        self.reserve = min(reserve, max(0.0, limits.max_messages - 2))
+        self.pacer = Pacer(limits.max_messages, limits.window)
+        self.wakeup = asyncio.Event()
+        self.dirty: set[str] = set()
+        self._status_text: dict[str, str] = {}
+        self._title: dict[str, str] = {}
+        self._status_at: dict[str, float] = {}
+        self.delivered = 0
+
+    def notify(self) -> None:
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        for session in await self.store.sessions():
+            if session.state in LIVE_STATES:
+                self.dirty.add(session.id)
+        backoff = 1.0
+        while True:
+            self.wakeup.clear()
+            try:
+                progressed = await self._round()
+                backoff = 1.0
+            except SurfaceUnavailable as e:
+                log.warning("%s unreachable (%s); retrying in %.0fs", self.name, e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            except SurfaceRetry as e:
+                log.info("%s asked to wait %.1fs", self.name, e.after)
+                self.pacer.block(e.after)
+                continue
+            if progressed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        if not self.dirty:
+            return 60.0
+        now = time.monotonic()
+        due = min(self._status_at.get(s, 0.0) + self.status_interval for s in self.dirty)
+        return max(0.05, due - now, self.pacer.wait_time(self.reserve))
+
+    async def _round(self) -> bool:
+        items = await self.store.outbox_pending(self.name, limit=100)
+        statuses = [i for i in items if i.kind == "status"]
+        for item in statuses:
+            if item.session_id:
+                self.dirty.add(item.session_id)
+        if statuses:
+            await self.store.mark_delivered([i.id for i in statuses], now=self.hub.clock())
+        for item in items:
+            if item.kind == "status":
+                continue
+            await self._take_budget()
+            try:
+                await self._deliver(item)
+            except ThreadGone:
+                log.info("%s: thread of %s is gone; making a new one", self.name, item.session_id)
+                await self.store.set_ref(self.name, f"thread:{item.session_id}", "")
+                await self.store.set_ref(self.name, f"status:{item.session_id}", "")
+                return True
+            except SurfaceError as e:
+                if item.attempts + 1 >= MAX_ATTEMPTS:
+                    log.error("%s: giving up on %s #%d: %s", self.name, item.kind, item.id, e)
+                    await self.store.mark_failed(item.id, str(e))
+                    await self.store.mark_delivered([item.id], now=self.hub.clock())
+                else:
+                    await self.store.mark_failed(item.id, str(e))
+                return True
+            await self.store.mark_delivered([item.id], now=self.hub.clock())
+            self.delivered += 1
+        flushed = await self._flush_status()
+        return bool(items) or flushed
+
+    async def _take_budget(self) -> None:
+        await self.pacer.take()
+
+    # -- one item ---------------------------------------------------------------------
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        sid = item.session_id
+        payload = item.payload
+        if sid is None:
+            return
+        try:
+            session = await self.store.session(sid)
+        except NotFound:
+            return
+        match item.kind:
+            case "session_opened":
+                await self.thread(sid)
+            case "approval":
+                approval = await self.store.approval(payload["approval_id"])
+                thread = await self.thread(sid)
+                ref = await self.surface.post(thread, render_approval_card(approval, session),
+                                              notify=approval.state is ApprovalState.PENDING)
+                await self.store.set_ref(self.name, f"approval:{approval.id}", ref)
+                await self.store.set_ref(self.name, f"msg:{sid}/{ref}", ref)
+            case "approval_settled":
+                card_ref = await self.store.get_ref(self.name,
+                                                    f"approval:{payload['approval_id']}")
+                if card_ref:
+                    approval = await self.store.approval(payload["approval_id"])
+                    await self.surface.edit(card_ref, render_approval_card(approval, session))
+                self.dirty.add(sid)
+            case "summary":
+                await self.post_long(sid, render_summary_card(session, _summary(payload)))
+                self.dirty.add(sid)
+            case "archived" | "unarchived":
+                thread = await self.thread(sid)
+                title = topic_title(session)
+                await self.surface.set_thread(
+                    thread, title=title if self._title.get(sid) != title else None,
+                    open=item.kind == "unarchived",
+                )
+                self._title[sid] = title
+                self.dirty.add(sid)
+            case "text":
+                await self.post_long(sid, Card(str(payload.get("text", ""))))
+            case "file":
+                thread = await self.thread(sid)
+                data = bytes.fromhex(payload["hex"])
+                await self.surface.send_file(thread, payload["filename"], data,
+                                             payload.get("caption", ""))
+            case _:
+                log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+
+    async def thread(self, sid: str) -> str:
+        """The session's thread, made (with its status card) the first time it is needed.
+
+        Each step is stored as soon as it succeeded, so a rate limit between making the
+        topic and posting its card resumes where it stopped instead of making another."""
+        thread = await self.store.get_ref(self.name, f"thread:{sid}")
+        status = await self.store.get_ref(self.name, f"status:{sid}")
+        if thread and status:
+            return thread
+        session = await self.store.session(sid)
+        pending = len(await self.hub.pending_approvals(sid))
+        card = render_status_card(session, now=self.hub.clock(), pending=pending)
+        if not thread:
+            title = topic_title(session)
+            thread, status = await self.surface.open_thread(session, title, card)
+            await self.store.set_ref(self.name, f"thread:{sid}", thread)
+            self._title[sid] = title
+        if not status:
+            await self._take_budget()
+            status = await self.surface.post(thread, card, notify=False)
+        await self.store.set_ref(self.name, f"status:{sid}", status)
+        await self.store.set_ref(self.name, f"msg:{sid}/{status}", status)
+        self._status_text[sid] = _static(card.text)
+        self._status_at[sid] = time.monotonic()
+        return thread
+
+    async def post_long(self, sid: str, card: Card, *, notify: bool = True) -> None:
+        """A card whose text may exceed the platform's limit: the rest follows in pieces."""
+        thread = await self.thread(sid)
+        limit = self.surface.limits.text - 100
+        pieces = split_text(card.text, limit)
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if i:
+                await self._take_budget()
+            ref = await self.surface.post(
+                thread, Card(piece, card.buttons if last else ()), notify=notify and i == 0
+            )
+            await self.store.set_ref(self.name, f"msg:{sid}/{ref}", ref)
+
+    async def _flush_status(self) -> bool:
+        did = False
+        now = time.monotonic()
+        for sid in sorted(self.dirty):
+            if now - self._status_at.get(sid, 0.0) < self.status_interval:
+                continue
+            try:
+                session = await self.store.session(sid)
+            except NotFound:
+                self.dirty.discard(sid)
+                continue
+            ref = await self.store.get_ref(self.name, f"status:{sid}")
+            if not ref:
+                self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
+                continue
+            pending = len(await self.hub.pending_approvals(sid))
+            card = render_status_card(session, now=self.hub.clock(), pending=pending)
+            title = topic_title(session)
+            changed_text = self._status_text.get(sid) != _static(card.text)
+            changed_title = self._title.get(sid) != title
+            if not changed_text and not changed_title:
+                self.dirty.discard(sid)
+                continue
+            if not self.pacer.try_take(self.reserve):
+                return did
+            if changed_text:
+                await self.surface.edit(ref, card)
+                self._status_text[sid] = _static(card.text)
+            if changed_title:
+                thread = await self.store.get_ref(self.name, f"thread:{sid}")
+                if thread:
+                    await self.surface.set_thread(thread, title=title, open=None)
+                self._title[sid] = title
+            self._status_at[sid] = time.monotonic()
+            self.dirty.discard(sid)
+            did = True
+        return did
+
+
+def _static(text: str) -> str:
+    """A status card without its clock, so a ticking 'elapsed' alone is not an edit."""
+    return re.sub(r"elapsed [^·\n]*(· )?", "", text)
+
+
+def _summary(payload: dict[str, Any]) -> TurnSummary:
+    return TurnSummary(
+        final_text=payload.get("final_text"),
+        is_error=bool(payload.get("is_error")),
+        error=payload.get("error"),
+        cost_usd=payload.get("cost_usd"),
+        duration_ms=payload.get("duration_ms"),
+        num_turns=payload.get("num_turns"),
+        changes=payload.get("changes"),
+        verification=payload.get("verification"),
+        resume_command=payload.get("resume_command"),
+    )
