@@ -203,6 +203,10 @@ class SessionRunner:
 
     async def _close(self) -> None:
         with contextlib.suppress(Exception):
+            async with self.lock:
+                self.codec.abandon()  # every request gets an answer, and it is never a yes
+                await self._flush()
+        with contextlib.suppress(Exception):
             await shutdown(self.process, grace=self.grace)
 
     # -- the pump -------------------------------------------------------------------

@@ -30,3 +30,7 @@ class AgentCodec(Protocol):
 
     def pending_requests(self) -> list[str]:
         """Ids of the agent's requests that still wait for an answer."""
+
+    def abandon(self) -> None:
+        """Queue a refusal for every request still pending (the daemon is closing the agent:
+        a request left unanswered would stall it, and a refusal never approves anything)."""

@@ -130,6 +130,11 @@ class ClaudeCodec:
     def pending_requests(self) -> list[str]:
         return list(self._pending)
 
+    def abandon(self) -> None:
+        for request_id in list(self._pending):
+            self.send(AnswerApproval(request_id=request_id, decision=DecisionKind.DENY,
+                                     message="agent-bridge is closing this session."))
+
     def _control(self, request: JSON) -> str:
         request_id = f"req_{next(self._ids)}_bridge"
         self._controls[request_id] = request["subtype"]
