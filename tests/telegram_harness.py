@@ -89,6 +89,16 @@ class ThreadedTelegram:
         self.wait_until(check, timeout)
         return found[-1]
 
+    def message_with_in(self, chat: int, text: str, timeout: float = 15.0) -> StoredMessage:
+        found: list[StoredMessage] = []
+
+        def check() -> bool:
+            found[:] = [m for m in self.fake.messages_in(chat) if text in m.text]
+            return bool(found)
+
+        self.wait_until(check, timeout)
+        return found[-1]
+
     def answer(self, query_id: str, timeout: float = 15.0) -> Any:
         self.wait_until(lambda: query_id in self.fake.callback_answers, timeout)
         return self.on(lambda: self.fake.callback_answers[query_id])

@@ -209,3 +209,17 @@ def test_plain_ids_in_cards_are_typeable(chat, tg):
     _, card = start_session(tg)
     aid = approval_id(card)
     assert re.fullmatch(r"[a-z2-9]{6}", aid)
+
+
+def test_a_private_chat_without_topics_uses_a_reply_chain(make_bridge, tg):
+    bridge = make_bridge(agents={"chat": ["text"]}, extra=tg.config(chat=ALICE))
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.start()
+    tg.say("/new demo hello --agent chat", chat=ALICE)
+    summary = tg.message_with_in(ALICE, "Turn finished")
+    header = tg.messages(chat=ALICE)
+    head = next(m for m in header if m.text.startswith("💤") or "demo · chat" in m.text)
+    assert summary.reply_to_message_id == head.message_id
+    tg.on(tg.fake.inject_message, ALICE, ALICE, "once more", reply_to_message_id=summary.message_id)
+    wait_until(lambda: len([m for m in bridge.recorded() if m.get("type") == "user"]) == 2,
+               what="the reply to continue the session")
