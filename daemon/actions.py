@@ -8,7 +8,7 @@ handled idempotently: a second tap on a decided card gets "already decided by â€
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
 from bridge.approvals import Actor
@@ -40,12 +40,15 @@ class ActionHandler:
 
     async def __call__(self, incoming: Incoming) -> Reply | None:
         try:
-            return await self._handle(incoming)
+            reply = await self._handle(incoming)
         except DaemonError as e:
-            return Reply(text=e.message, alert=incoming.kind is IncomingKind.TAP)
+            reply = Reply(text=e.message, alert=incoming.kind is IncomingKind.TAP)
         except Exception:
             log.exception("handling %s from %s failed", incoming.kind, self.surface)
-            return Reply(text="Something went wrong on the bridge; see its log.")
+            reply = Reply(text="Something went wrong on the bridge; see its log.")
+        if reply is None:
+            return None
+        return replace(reply, text=self.hub.redactor.redact(reply.text).text)
 
     def allowed(self, actor: Actor) -> bool:
         return self.hub.policy.may_act(actor)
@@ -144,8 +147,10 @@ class ActionHandler:
         match command.name:
             case CommandName.NEW:
                 assert command.project is not None and command.prompt is not None
-                session = await self.hub.new_session(command.project, command.prompt,
-                                                     agent=command.agent, actor=actor)
+                session = await self.hub.new_session(
+                    command.project, command.prompt, agent=command.agent, actor=actor,
+                    worktree=True if command.worktree else None,
+                )
                 return Reply(text=f"Started {session.id} in {session.project} "
                                   f"({session.agent}); follow it in its thread.")
             case CommandName.SESSIONS:

@@ -86,6 +86,7 @@ class ControlServer:
             "send": self._send,
             "archive": self._archive,
             "unarchive": self._unarchive,
+            "diff": self._diff,
         }
 
     def register(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
@@ -149,7 +150,8 @@ class ControlServer:
 
     async def _new(self, r: dict[str, Any]) -> Any:
         session = await self.hub.new_session(
-            str(r["project"]), str(r["prompt"]), agent=r.get("agent"), actor=CLI_ACTOR
+            str(r["project"]), str(r["prompt"]), agent=r.get("agent"), actor=CLI_ACTOR,
+            worktree=True if r.get("worktree") else None,
         )
         return await self._session(session.id)
 
@@ -199,6 +201,26 @@ class ControlServer:
     async def _archive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), True, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
+
+    async def _diff(self, r: dict[str, Any]) -> Any:
+        from bridge.diffs import render_diff_summary
+
+        sid = str(r["id"])
+        await self.hub.store.session(sid)
+        changes = await self.hub.changes.diff(sid)
+        return {
+            "id": sid,
+            "summary": render_diff_summary(changes.summary),
+            "note": changes.note,
+            "files": [
+                {"path": f.path, "old_path": f.old_path, "status": f.status.value,
+                 "added": f.added, "removed": f.removed, "binary": f.binary}
+                for f in changes.summary.files
+            ],
+            "added": changes.summary.added,
+            "removed": changes.summary.removed,
+            "diff": changes.raw.decode("utf-8", "surrogateescape"),
+        }
 
     async def _unarchive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), False, actor=CLI_ACTOR)

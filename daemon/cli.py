@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="a configured project name, or a directory")
     p.add_argument("prompt", nargs="+", help="what the agent should do")
     p.add_argument("--agent", help="agent name (default: the project's, else default_agent)")
+    p.add_argument("--worktree", action="store_true",
+                   help="run in a new git worktree on branch agent/<id>")
     p = add("sessions", "list sessions (open ones; --all includes archived)")
     p.add_argument("--all", action="store_true", help="include archived sessions")
     p = add("show", "show a session with its approvals and transcript")
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("send", "reply to a session: agent-bridge send ID TEXT")
     p.add_argument("id")
     p.add_argument("text", nargs="+")
+    p = add("diff", "the session's changes since it started (untracked files included)")
+    p.add_argument("id")
+    p.add_argument("--stat", action="store_true", help="only the summary")
     add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
     return parser
 
@@ -99,7 +104,7 @@ def _remote(args: argparse.Namespace) -> int:
     command = args.command
     if command == "new":
         result = call(sock, "new", project=args.project, prompt=" ".join(args.prompt),
-                      agent=args.agent)
+                      agent=args.agent, worktree=args.worktree)
     elif command == "sessions":
         result = call(sock, "sessions", all=args.all)
     elif command == "show":
@@ -114,6 +119,12 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "send", id=args.id, text=" ".join(args.text))
     else:
         result = call(sock, command, id=args.id)
+    if command == "diff" and not args.json:
+        if args.stat or not result["diff"]:
+            print(result["summary"] + (f"\n({result['note']})" if result["note"] else ""))
+        else:
+            sys.stdout.buffer.write(result["diff"].encode("utf-8", "surrogateescape"))
+        return 0
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:

@@ -17,9 +17,13 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bridge.approvals import ApprovalState
+from bridge.diffs import DeliveryKind, package_diff, render_diff_summary
+from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.render import (
     Card,
     TurnSummary,
@@ -37,6 +41,7 @@ from bridge.surface import (
     SurfaceUnavailable,
     ThreadGone,
 )
+from bridge.verify import last_check
 from daemon.errors import NotFound
 from daemon.hub import Hub
 from daemon.store import OutboxItem
@@ -88,12 +93,48 @@ class Pacer:
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)
 
 
+class Redacting:
+    """A surface seen through the redactor: every text that leaves the machine (cards,
+    thread titles, captions) is redacted here, in one place. File contents are redacted by
+    the caller before they are packed (a zip must not be rewritten afterwards)."""
+
+    def __init__(self, surface: ChatSurface, redactor: Redactor) -> None:
+        self.inner = surface
+        self.redactor = redactor
+        self.name = surface.name
+        self.limits = surface.limits
+
+    def _card(self, card: Card) -> Card:
+        return Card(self.redactor.redact(card.text).text, card.buttons)
+
+    def _text(self, text: str) -> str:
+        return self.redactor.redact(text).text
+
+    async def open_thread(
+        self, session: SessionView, title: str, card: Card
+    ) -> tuple[str, str | None]:
+        return await self.inner.open_thread(session, self._text(title), self._card(card))
+
+    async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
+        await self.inner.set_thread(thread, title=None if title is None else self._text(title),
+                                    open=open)
+
+    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+        return await self.inner.post(thread, self._card(card), notify=notify)
+
+    async def edit(self, message: str, card: Card) -> None:
+        await self.inner.edit(message, self._card(card))
+
+    async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None:
+        await self.inner.send_file(thread, filename, data, self._text(caption))
+
+
 class Delivery:
     def __init__(self, hub: Hub, surface: ChatSurface, *, status_interval: float = 2.0,
                  reserve: float = 3.0) -> None:
         self.hub = hub
         self.store = hub.store
-        self.surface = surface
+        self.surface = Redacting(surface, hub.redactor)
         self.name = surface.name
         self.status_interval = status_interval
         limits = surface.limits
@@ -204,8 +245,10 @@ class Delivery:
                     await self.surface.edit(card_ref, render_approval_card(approval, session))
                 self.dirty.add(sid)
             case "summary":
-                await self.post_long(sid, render_summary_card(session, _summary(payload)))
+                await self._summary(session, payload)
                 self.dirty.add(sid)
+            case "diff":
+                await self._diff(session, requested=True)
             case "archived" | "unarchived":
                 thread = await self.thread(sid)
                 title = topic_title(session)
@@ -224,6 +267,58 @@ class Delivery:
                                              payload.get("caption", ""))
             case _:
                 log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+
+    async def _summary(self, session: SessionView, payload: dict[str, Any]) -> None:
+        """The end-of-turn summary, then the diff as an attachment sized for the platform."""
+        changes = await self.hub.changes.diff(session.id)
+        lines = [render_diff_summary(changes.summary)] if not changes.summary.is_empty else []
+        if changes.note:
+            lines.append(f"({changes.note})")
+        summary = replace(
+            _summary(payload),
+            changes="\n".join(lines) or None,
+            verification=last_check(await self.store.turn_tools(session.id)),
+            resume_command=self.hub.resume_command(session),
+        )
+        await self.post_long(session.id, render_summary_card(session, summary))
+        await self._send_diff(session, changes.raw, quiet_when_empty=True)
+
+    async def _diff(self, session: SessionView, *, requested: bool) -> None:
+        changes = await self.hub.changes.diff(session.id)
+        head = f"Diff of {session.id} ({session.place}) since the session started"
+        if changes.note and changes.summary.is_empty:
+            await self.post_long(session.id, Card(f"{head}: {changes.note}."))
+            return
+        text = f"{head}:\n{render_diff_summary(changes.summary)}"
+        if changes.note:
+            text += f"\n({changes.note})"
+        await self.post_long(session.id, Card(text))
+        await self._send_diff(session, changes.raw, quiet_when_empty=not requested)
+
+    async def _send_diff(self, session: SessionView, raw: bytes, *,
+                         quiet_when_empty: bool) -> None:
+        limits = self.surface.limits
+        package = package_diff(
+            self.hub.redactor.redact_bytes(raw), name=f"{session.id}-{max(session.turns, 1)}",
+            inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
+        )
+        thread = await self.thread(session.id)
+        match package.kind:
+            case DeliveryKind.INLINE:
+                await self._take_budget()
+                await self.post_long(session.id, Card(package.text or ""), notify=False)
+            case DeliveryKind.DOCUMENT | DeliveryKind.ZIP:
+                await self._take_budget()
+                caption = f"{session.id}: {package.filename} ({package.size} bytes of diff)"
+                await self.surface.send_file(thread, package.filename or "changes.diff",
+                                             package.data or b"", caption)
+            case DeliveryKind.TOO_LARGE:
+                await self._take_budget()
+                await self.post_long(session.id, Card(package.message or ""), notify=False)
+            case DeliveryKind.EMPTY:
+                if not quiet_when_empty:
+                    await self._take_budget()
+                    await self.post_long(session.id, Card("No changes."), notify=False)
 
     async def thread(self, sid: str) -> str:
         """The session's thread, made (with its status card) the first time it is needed.

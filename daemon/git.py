@@ -157,7 +157,6 @@ GIT_ENV_TO_DROP: frozenset[str] = frozenset(
         "GIT_COMMON_DIR",
         "GIT_NAMESPACE",
         "GIT_PREFIX",
-        "GIT_CEILING_DIRECTORIES",
         "GIT_EXTERNAL_DIFF",
         "GIT_DIFF_OPTS",
         "GIT_CONFIG_PARAMETERS",
@@ -198,12 +197,12 @@ class LocalRunner:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
-        except (FileNotFoundError, NotADirectoryError) as e:
+        except OSError as e:
             if e.filename == cwd:
                 raise WorkdirNotFound(cwd) from e
-            raise CommandNotFound(argv[0]) from e
-        except PermissionError as e:
-            raise CommandNotFound(argv[0]) from e
+            if isinstance(e, FileNotFoundError | PermissionError):
+                raise CommandNotFound(argv[0]) from e
+            raise GitError(f"cannot run {argv[0]}: {e}") from e
         try:
             async with asyncio.timeout(timeout):
                 stdout, stderr = await proc.communicate()
@@ -542,7 +541,8 @@ class RemoveResult:
 
 
 def _safe_id(session_id: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", session_id).strip(".-")
+    # Letters, digits, `_` and `-` only: safe in a path and in a ref (no `..`, no `.lock`).
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", session_id).strip("-")
     if not safe:
         raise GitError(f"session id {session_id!r} cannot name a branch")
     return safe

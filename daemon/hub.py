@@ -35,9 +35,11 @@ from bridge.codecs.claude import ClaudeCodec, claude_argv
 from bridge.config import AgentConfig, Config
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger, apply
 from daemon import store as st
-from daemon.errors import Conflict, LaunchError, NotFound
+from daemon.changes import ChangeTracker
+from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
 from daemon.launch import AgentLauncher, LocalLauncher
 from daemon.supervisor import Batch, SessionRunner
 
@@ -65,6 +67,8 @@ class Hub:
         self.launcher = launcher or LocalLauncher()
         self.clock = clock
         self.runners: dict[str, SessionRunner] = {}
+        self.changes = ChangeTracker(store)
+        self.redactor = Redactor(config.redact.patterns)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._surfaces: list[str] = []
         self._wakers: list[Callable[[], Any]] = []
@@ -190,27 +194,30 @@ class Hub:
 
     # -- sessions -------------------------------------------------------------------
 
-    def resolve_project(self, project: str) -> tuple[str, str, str | None]:
-        """(name, path, agent) for a configured project name or a directory path."""
+    def resolve_project(self, project: str) -> tuple[str, str, str | None, bool]:
+        """(name, path, agent, worktree) for a configured project name or a directory."""
         configured = self.config.project(project)
         if configured is not None:
-            path = str(Path(configured.path).expanduser())
-            return configured.name, path, configured.agent
+            path = str(Path(configured.path).expanduser().resolve())
+            return configured.name, path, configured.agent, configured.worktree
         candidate = Path(project).expanduser()
         if candidate.is_dir():
             resolved = candidate.resolve()
-            return resolved.name, str(resolved), None
+            return resolved.name, str(resolved), None, False
         names = ", ".join(p.name for p in self.config.projects) or "none configured"
         raise NotFound(
             f"no project {project!r}: not a configured project ({names}) nor a directory"
         )
 
     async def new_session(
-        self, project: str, prompt: str, *, agent: str | None = None, actor: Actor
+        self, project: str, prompt: str, *, agent: str | None = None, actor: Actor,
+        worktree: bool | None = None,
     ) -> SessionView:
         if not prompt.strip():
             raise Conflict("a new session needs a prompt")
-        name, path, project_agent = self.resolve_project(project)
+        name, path, project_agent, project_worktree = self.resolve_project(project)
+        if not Path(path).is_dir():  # noqa: ASYNC240 (one stat, before spawning anyway)
+            raise NotFound(f"project {name}: the directory {path} does not exist")
         agent_name = agent or project_agent or self.config.default_agent
         agent_config = self._agent(agent_name)
         session = await self.store.create_session(
@@ -218,6 +225,18 @@ class Hub:
             host="local", title=prompt.strip().splitlines()[0][:200], now=self.clock(),
         )
         await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
+        try:
+            cwd = await self.changes.record_start(
+                session.id, path, worktree=project_worktree if worktree is None else worktree
+            )
+        except DaemonError as e:
+            await self.store.update_session(session.id, state=SessionState.FAILED,
+                                            error=f"could not prepare the worktree: {e.message}")
+            await self._enqueue(session.id, "session_opened", {})
+            raise
+        if cwd != path:
+            await self.store.update_session(session.id, cwd=cwd)
+        session = await self.store.session(session.id)
         await self._enqueue(session.id, "session_opened", {})
         await self._launch(session, agent_config, prompt=prompt, resume=None)
         return await self.store.session(session.id)
@@ -293,7 +312,22 @@ class Hub:
         await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock())
         await self._record(session_id, "archive" if archived else "unarchive", {"by": actor.label})
         await self._enqueue(session_id, "archived" if archived else "unarchived", {})
+        if archived and session_id not in self.runners:
+            note = await self.changes.remove_worktree(session_id)
+            if note:
+                await self._record(session_id, "worktree", {"text": note})
+                await self._enqueue(session_id, "text", {"text": f"{session_id}: {note}"})
         return await self.store.session(session_id)
+
+    def resume_command(self, session: SessionView) -> str | None:
+        """The command that continues the session in a terminal, in its directory."""
+        if not session.agent_session_id:
+            return None
+        if session.protocol == "claude":
+            return f"claude --resume {session.agent_session_id}"
+        if session.protocol == "codex":
+            return f"codex resume {session.agent_session_id}"
+        return None
 
     async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
         """Ask `surface` to post the session's current diff (delivered through the outbox)."""

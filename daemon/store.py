@@ -97,6 +97,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (surface, key)
     );
     """,
+    # 2: git state at session start, and the session's worktree
+    """
+    ALTER TABLE sessions ADD COLUMN repo_root TEXT;
+    ALTER TABLE sessions ADD COLUMN start_dirty INTEGER;
+    ALTER TABLE sessions ADD COLUMN start_branch TEXT;
+    ALTER TABLE sessions ADD COLUMN worktree TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -124,6 +131,11 @@ SESSION_FIELDS = frozenset(
         "pid",
         "updated_at",
         "last_event_at",
+        "repo_root",
+        "start_dirty",
+        "start_branch",
+        "worktree",
+        "cwd",
     }
 )
 
@@ -248,7 +260,9 @@ class Store:
 
     async def session_extra(self, session_id: str) -> dict[str, Any]:
         async with self._db.execute(
-            "SELECT start_commit, pid, last_event_at FROM sessions WHERE id = ?", (session_id,)
+            "SELECT start_commit, pid, last_event_at, repo_root, start_dirty, start_branch, "
+            "worktree FROM sessions WHERE id = ?",
+            (session_id,),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
@@ -293,6 +307,18 @@ class Store:
             StoredEvent(r["id"], r["session_id"], r["ts"], r["kind"], json.loads(r["data"]))
             for r in rows
         ]
+
+    async def turn_tools(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The tool events of the session's latest turn, oldest first."""
+        async with self._db.execute(
+            "SELECT kind, data FROM events WHERE session_id = ? "
+            "AND kind IN ('tool_started', 'tool_finished') AND id > COALESCE(("
+            "  SELECT id FROM events WHERE session_id = ? AND kind = 'turn_completed' "
+            "  ORDER BY id DESC LIMIT 1 OFFSET 1), 0) ORDER BY id",
+            (session_id, session_id),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(r["kind"], json.loads(r["data"])) for r in rows]
 
     async def count_events(self, session_id: str | None = None) -> int:
         args: tuple[str, ...] = ()
