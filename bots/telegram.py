@@ -83,7 +83,8 @@ def keyboard(card_buttons: tuple[tuple[Any, ...], ...]) -> InlineKeyboardMarkup 
     if not card_buttons:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.action.encode()) for b in row]
+        [[InlineKeyboardButton(b.label, url=b.url) if b.url
+          else InlineKeyboardButton(b.label, callback_data=b.action.encode()) for b in row]
          for row in card_buttons]
     )
 
@@ -212,8 +213,17 @@ class TelegramSurface:
             if not _not_modified(e):
                 raise
 
-    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+    def thread_link(self, thread: str) -> str | None:
+        """A t.me link that opens the thread (supergroups only; private chats have none)."""
         ref = json.loads(thread)
+        chat = str(ref["c"])
+        if not chat.startswith("-100"):
+            return None
+        target = ref.get("t") or ref.get("r")
+        return f"https://t.me/c/{chat[4:]}/{target}" if target else None
+
+    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+        ref = json.loads(thread) if thread else {"c": self.chat_id}
         kwargs: dict[str, Any] = {}
         if "t" in ref:
             kwargs["message_thread_id"] = ref["t"]

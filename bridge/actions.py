@@ -28,6 +28,7 @@ class Verb(StrEnum):
     UNARCHIVE = "su"
     RESUME = "sr"
     STATUS = "sx"
+    REASK = "rq"  # ask the agent again for what a timer denied
 
 
 APPROVAL_VERBS = frozenset(

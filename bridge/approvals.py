@@ -58,7 +58,7 @@ class Actor:
     @property
     def label(self) -> str:
         who = self.name or self.user_id
-        return who if self.surface == "cli" else f"{who} ({self.surface})"
+        return who if self.surface in ("cli", "timer") else f"{who} ({self.surface})"
 
 
 TIMER = Actor(surface="timer", user_id="timer", name="timeout")

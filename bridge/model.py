@@ -26,6 +26,10 @@ class SessionView:
     created_at: float
     updated_at: float
     turns: int = 0
+    last_event_at: float | None = None
+    finished_at: float | None = None  # when the last turn ended
+    reviewed_at: float | None = None  # when a person last replied, asked for the diff, archived
+    parked: str | None = None  # why it waits on a person although nothing is pending
 
     @property
     def place(self) -> str:

@@ -48,6 +48,7 @@ STATE_LABELS: dict[SessionState, str] = {
 class Button:
     label: str
     action: ButtonAction
+    url: str | None = None  # where the surface can open a link instead (e.g. a thread)
 
 
 @dataclass(frozen=True, slots=True)

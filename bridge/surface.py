@@ -98,7 +98,8 @@ class ChatSurface(Protocol):
         ...
 
     async def post(self, thread: str, card: Card, *, notify: bool) -> str:
-        """A new message in the thread; returns its reference."""
+        """A new message in the thread (`""`: the chat or channel itself, outside any
+        session's thread, e.g. for the digest); returns its reference."""
         ...
 
     async def edit(self, message: str, card: Card) -> None:

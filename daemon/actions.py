@@ -139,9 +139,12 @@ class ActionHandler:
                 return await self._diff(sid, incoming)
             case Verb.STATUS:
                 return await self._status(sid)
+            case Verb.REASK:
+                await self.hub.reask(sid, actor=actor)
+                return Reply(text=f"Asked {sid} to request it again.")
         return Reply(text="This button is no longer valid.", alert=True)
 
-    async def _command(self, command: Command, incoming: Incoming) -> Reply:
+    async def _command(self, command: Command, incoming: Incoming) -> Reply | None:
         actor = incoming.actor
         sid = command.session_id
         match command.name:
@@ -174,7 +177,8 @@ class ActionHandler:
                 assert sid is not None
                 return await self._diff(sid, incoming)
             case CommandName.DIGEST:
-                return Reply(text="The digest is not available yet.")
+                await self.hub.send_digest(surface=self.surface, requested=True)
+                return None
             case CommandName.HELP:
                 return Reply(text=help_text())
 

@@ -87,6 +87,7 @@ class ControlServer:
             "archive": self._archive,
             "unarchive": self._unarchive,
             "diff": self._diff,
+            "digest": self._digest,
         }
 
     def register(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
@@ -201,6 +202,19 @@ class ControlServer:
     async def _archive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), True, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
+
+    async def _digest(self, r: dict[str, Any]) -> Any:
+        from bridge.digest import render_digest
+
+        lines = await self.hub.digest_lines()
+        if r.get("send"):
+            await self.hub.send_digest(requested=True)
+        card = render_digest(lines, now=self.hub.clock())
+        return {
+            "text": card.text if card else "Nothing needs you right now.",
+            "lines": [{"id": d.session.id, "group": d.group.value, "since": d.since,
+                       "detail": d.detail} for d in lines],
+        }
 
     async def _diff(self, r: dict[str, Any]) -> Any:
         from bridge.diffs import render_diff_summary

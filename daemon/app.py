@@ -21,6 +21,7 @@ from daemon.api import ControlServer
 from daemon.delivery import Delivery
 from daemon.errors import DaemonError
 from daemon.hub import Hub
+from daemon.scheduler import Scheduler
 from daemon.store import Store
 
 log = logging.getLogger("agent-bridge")
@@ -81,6 +82,7 @@ class Daemon:
         store = await Store.open(paths.database_path(self.state_dir))
         hub = Hub(config=self.config, store=store)
         server = ControlServer(hub, paths.socket_path(self.state_dir))
+        scheduler = Scheduler(hub)
         deliveries = []
         for surface in surfaces:
             delivery = Delivery(hub, surface)
@@ -92,6 +94,7 @@ class Daemon:
             await hub.recover()
             await hub.start_background()
             await server.start()
+            await scheduler.start()
             for surface, delivery in deliveries:
                 hub.spawn(self.connect(hub, surface, delivery), name=f"surface-{surface.name}")
             loop = asyncio.get_running_loop()
@@ -103,6 +106,7 @@ class Daemon:
             await self.stopping.wait()
             log.info("shutting down")
         finally:
+            scheduler.stop()
             await server.stop()
             for surface, _ in deliveries:
                 with contextlib.suppress(Exception):

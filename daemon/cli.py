@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("diff", "the session's changes since it started (untracked files included)")
     p.add_argument("id")
     p.add_argument("--stat", action="store_true", help="only the summary")
+    p = add("digest", "what waits on you, finished unreviewed, stalled or failed")
+    p.add_argument("--send", action="store_true", help="also post it to the chat surfaces")
     add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
     return parser
 
@@ -115,6 +117,8 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "deny", approval_id=args.approval_id, reason=args.reason)
     elif command == "resume":
         result = call(sock, "resume", id=args.id, prompt=" ".join(args.prompt) or None)
+    elif command == "digest":
+        result = call(sock, "digest", send=args.send)
     elif command == "send":
         result = call(sock, "send", id=args.id, text=" ".join(args.text))
     else:
@@ -137,6 +141,8 @@ def _human(command: str, result: Any) -> str:
         if not result:
             return "No sessions. Start one with: agent-bridge new PROJECT PROMPT"
         return "\n".join(_session_lines(s, brief=True) for s in result)
+    if command == "digest":
+        return str(result["text"])
     if command in ("approve", "deny"):
         approval = result["approval"]
         return f"{approval['id']}: {result['message']}"

@@ -22,15 +22,18 @@ from typing import Any
 
 from bridge.approvals import ApprovalState
 from bridge.diffs import DeliveryKind, package_diff, render_diff_summary
+from bridge.digest import render_digest
 from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.render import (
     Card,
     TurnSummary,
+    elapsed,
     render_approval_card,
     render_status_card,
     render_summary_card,
     split_text,
+    tool_preview,
     topic_title,
 )
 from bridge.session import LIVE_STATES
@@ -221,6 +224,9 @@ class Delivery:
     async def _deliver(self, item: OutboxItem) -> None:
         sid = item.session_id
         payload = item.payload
+        if item.kind == "digest":
+            await self._digest(requested=bool(payload.get("requested")))
+            return
         if sid is None:
             return
         try:
@@ -249,6 +255,19 @@ class Delivery:
                 self.dirty.add(sid)
             case "diff":
                 await self._diff(session, requested=True)
+            case "approval_reminder":
+                approval = await self.store.approval(payload["approval_id"])
+                if approval.state is ApprovalState.PENDING:
+                    timeout = self.hub.config.approvals.timeout
+                    left = ""
+                    if timeout is not None and self.hub.config.approvals.on_timeout == "deny":
+                        remaining = approval.requested_at + timeout - self.hub.clock()
+                        left = f"; it will be denied in {elapsed(max(0, remaining))}"
+                    text = (f"⏰ Still waiting for you: {approval.tool} "
+                            f"{tool_preview(approval.tool, approval.input, 200)} "
+                            f"(request {approval.id}){left}.")
+                    await self.post_long(sid, Card(text, render_approval_card(
+                        approval, session).buttons))
             case "archived" | "unarchived":
                 thread = await self.thread(sid)
                 title = topic_title(session)
@@ -267,6 +286,23 @@ class Delivery:
                                              payload.get("caption", ""))
             case _:
                 log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+
+    async def _digest(self, *, requested: bool) -> None:
+        lines = await self.hub.digest_lines()
+        links: dict[str, str] = {}
+        thread_link = getattr(self.surface.inner, "thread_link", None)
+        if thread_link is not None:
+            for line in lines:
+                thread = await self.store.get_ref(self.name, f"thread:{line.session.id}")
+                link = thread_link(thread) if thread else None
+                if link:
+                    links[line.session.id] = link
+        card = render_digest(lines, now=self.hub.clock(), links=links)
+        if card is None:
+            if requested:
+                await self.surface.post("", Card("📋 Nothing needs you right now."), notify=False)
+            return
+        await self.surface.post("", card, notify=True)
 
     async def _summary(self, session: SessionView, payload: dict[str, Any]) -> None:
         """The end-of-turn summary, then the diff as an attachment sized for the platform."""

@@ -33,9 +33,11 @@ from bridge.approvals import (
 from bridge.codecs.base import AgentCodec
 from bridge.codecs.claude import ClaudeCodec, claude_argv
 from bridge.config import AgentConfig, Config
+from bridge.digest import DigestLine, select_digest
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
+from bridge.render import tool_preview
 from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger, apply
 from daemon import store as st
 from daemon.changes import ChangeTracker
@@ -44,6 +46,7 @@ from daemon.launch import AgentLauncher, LocalLauncher
 from daemon.supervisor import Batch, SessionRunner
 
 log = logging.getLogger(__name__)
+AUTO_ARCHIVE = Actor(surface="timer", user_id="auto-archive", name="auto-archive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,7 @@ class Hub:
         session = await self.store.session(session_id)
         if session.archived:
             await self.set_archived(session_id, False, actor=actor)
+        await self.reviewed(session_id, clear_parked=True)
         runner = self.runners.get(session_id)
         if runner is not None and not runner.stopping and not runner.done.is_set():
             await runner.send_prompt(text, actor)
@@ -275,6 +279,7 @@ class Hub:
             )
         if session.archived:
             await self.set_archived(session_id, False, actor=actor)
+        await self.reviewed(session_id, clear_parked=True)
         agent_config = self._agent(session.agent)
         await self.store.update_session(
             session_id, state=apply(session.state, Trigger.RESUMED)
@@ -309,7 +314,8 @@ class Hub:
         session = await self.store.session(session_id)
         if session.archived == archived:
             return session
-        await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock())
+        await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock(),
+                                        reviewed_at=self.clock())
         await self._record(session_id, "archive" if archived else "unarchive", {"by": actor.label})
         await self._enqueue(session_id, "archived" if archived else "unarchived", {})
         if archived and session_id not in self.runners:
@@ -318,6 +324,51 @@ class Hub:
                 await self._record(session_id, "worktree", {"text": note})
                 await self._enqueue(session_id, "text", {"text": f"{session_id}: {note}"})
         return await self.store.session(session_id)
+
+    async def reask(self, session_id: str, *, actor: Actor) -> SessionView:
+        """Ask the agent again for what a timer denied (the digest's Re-ask button)."""
+        session = await self.store.session(session_id)
+        why = session.parked or "a request was denied while nobody answered"
+        prompt = (f"I am back. Earlier {why}. If it is still needed, please ask for it again; "
+                  "otherwise carry on.")
+        return await self.send(session_id, prompt, actor=actor)
+
+    async def digest_lines(self) -> list[DigestLine]:
+        cfg = self.config.digest
+        sessions = await self.store.sessions()
+        return select_digest(sessions, await self.pending_approvals(), now=self.clock(),
+                             stalled_after=cfg.stalled_after,
+                             unreviewed_after=cfg.unreviewed_after)
+
+    async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int:
+        """Queue a digest for one surface (`/digest`) or all; returns how many lines it has.
+        A scheduled digest with nothing in it is not sent."""
+        lines = await self.digest_lines()
+        targets = [surface] if surface else list(self._surfaces)
+        targets = [t for t in targets if t in self._surfaces]
+        if (lines or requested) and targets:
+            await self.store.enqueue(targets, session_id=None, kind="digest",
+                                     payload={"requested": requested}, now=self.clock())
+            self.wake_surfaces()
+        if not requested:
+            await self.store.set_ref("daemon", "digest:last", str(self.clock()))
+        return len(lines)
+
+    async def auto_archive(self) -> list[str]:
+        """Archive finished sessions idle longer than `[archive] auto_after` — never one that
+        waits on a person (pending approval or parked)."""
+        after = self.config.archive.auto_after
+        if after is None:
+            return []
+        waiting = {a.session_id for a in await self.pending_approvals()}
+        archived = []
+        for session in await self.store.sessions():
+            if (session.state in (SessionState.IDLE, SessionState.COMPLETED)
+                    and session.id not in waiting and not session.parked
+                    and self.clock() - session.updated_at >= after):
+                await self.set_archived(session.id, True, actor=AUTO_ARCHIVE)
+                archived.append(session.id)
+        return archived
 
     def resume_command(self, session: SessionView) -> str | None:
         """The command that continues the session in a terminal, in its directory."""
@@ -329,8 +380,17 @@ class Hub:
             return f"codex resume {session.agent_session_id}"
         return None
 
+    async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
+        """A person looked at the session (replied, asked for the diff, archived, decided):
+        it leaves the digest's "finished, not reviewed" group."""
+        changes: dict[str, Any] = {"reviewed_at": self.clock()}
+        if clear_parked:
+            changes["parked"] = None
+        await self.store.update_session(session_id, **changes)
+
     async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
         """Ask `surface` to post the session's current diff (delivered through the outbox)."""
+        await self.reviewed(session_id)
         await self._record(session_id, "diff_requested", {"by": actor.label})
         if surface in self._surfaces:
             await self.store.enqueue([surface], session_id=session_id, kind="diff", payload={},
@@ -353,6 +413,7 @@ class Hub:
                          reason=reason)
         if isinstance(verdict, Refusal):
             return DecisionResult(False, verdict.message, approval)
+        await self.reviewed(approval.session_id)
         if kind is DecisionKind.STOP:
             runner = self.runners.get(approval.session_id)
             if runner is not None and not runner.done.is_set():
@@ -397,18 +458,52 @@ class Hub:
                 continue
             result = await self._commit_decision(verdict)
             count += result.ok
+            if result.ok:
+                preview = tool_preview(approval.tool, approval.input, 120)
+                await self.store.update_session(
+                    approval.session_id,
+                    parked=f"approval timed out and was denied: {approval.tool} {preview}",
+                )
+                await self._enqueue(approval.session_id, "status", {})
         return count
 
-    def next_deadline(self, approvals: Sequence[Approval]) -> float | None:
+    async def remind_due(self) -> int:
+        """Post a reminder for approvals waiting longer than `remind_after` (once each)."""
+        remind_after = self.config.approvals.remind_after
+        if remind_after is None:
+            return 0
+        due = await self.store.unreminded(self.clock() - remind_after)
+        for approval in due:
+            await self.store.mark_reminded(approval.id, self.clock())
+            await self._enqueue(approval.session_id, "approval_reminder",
+                                {"approval_id": approval.id})
+        return len(due)
+
+    def next_deadline(
+        self, pending: Sequence[Approval], unreminded: Sequence[Approval] = ()
+    ) -> float | None:
+        """When the timer has work next: a timeout to enforce or a reminder to post."""
         cfg = self.config.approvals
-        if cfg.timeout is None or cfg.on_timeout != "deny" or not approvals:
-            return None
-        return min(a.requested_at for a in approvals) + cfg.timeout
+        deadlines = []
+        if pending and cfg.timeout is not None and cfg.on_timeout == "deny":
+            deadlines.append(min(a.requested_at for a in pending) + cfg.timeout)
+        if unreminded and cfg.remind_after is not None:
+            deadlines.append(min(a.requested_at for a in unreminded) + cfg.remind_after)
+        return min(deadlines) if deadlines else None
+
+    async def _reminded_ids(self, pending: Sequence[Approval]) -> set[str]:
+        if self.config.approvals.remind_after is None or not pending:
+            return set()
+        waiting = {a.id for a in await self.store.unreminded(self.clock() + 10**9)}
+        return {a.id for a in pending} - waiting
 
     async def _approval_timer(self) -> None:
         while True:
             await self.expire_due()
-            deadline = self.next_deadline(await self.pending_approvals())
+            await self.remind_due()
+            pending = await self.pending_approvals()
+            unreminded = [a for a in pending if a.id not in await self._reminded_ids(pending)]
+            deadline = self.next_deadline(pending, unreminded)
             wait = 3600.0 if deadline is None else max(0.05, deadline - self.clock())
             self._timer_wakeup.clear()
             with contextlib.suppress(TimeoutError):

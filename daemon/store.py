@@ -104,13 +104,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN start_branch TEXT;
     ALTER TABLE sessions ADD COLUMN worktree TEXT;
     """,
+    # 3: what the digest needs: when a turn finished, when a person last looked, why a
+    # session is parked; when an approval's reminder went out
+    """
+    ALTER TABLE sessions ADD COLUMN finished_at REAL;
+    ALTER TABLE sessions ADD COLUMN reviewed_at REAL;
+    ALTER TABLE sessions ADD COLUMN parked TEXT;
+    ALTER TABLE approvals ADD COLUMN reminded_at REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
-    "branch, last_tool, cost_usd, error, created_at, updated_at, turns"
+    "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
+    "finished_at, reviewed_at, parked"
 )
 _APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
@@ -136,6 +145,9 @@ SESSION_FIELDS = frozenset(
         "start_branch",
         "worktree",
         "cwd",
+        "finished_at",
+        "reviewed_at",
+        "parked",
     }
 )
 
@@ -360,6 +372,21 @@ class Store:
             rows = await cur.fetchall()
         return [_approval(r) for r in rows]
 
+    async def mark_reminded(self, approval_id: str, now: float) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE approvals SET reminded_at = ? WHERE id = ?",
+                             (now, approval_id))
+
+    async def unreminded(self, older_than: float) -> list[Approval]:
+        """Pending approvals requested before `older_than` whose reminder has not gone out."""
+        async with self._db.execute(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' "
+            "AND reminded_at IS NULL AND requested_at <= ? ORDER BY requested_at",
+            (older_than,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_approval(r) for r in rows]
+
     async def settle_approval(self, settled: Approval) -> bool:
         """Commit a decision exactly once: False when someone else settled it first."""
         async with self.transaction() as db:
@@ -511,7 +538,8 @@ def _session(row: Any) -> SessionView:
         archived=bool(row["archived"]), agent_session_id=row["agent_session_id"],
         title=row["title"], branch=row["branch"], last_tool=row["last_tool"],
         cost_usd=row["cost_usd"], error=row["error"], created_at=row["created_at"],
-        updated_at=row["updated_at"], turns=row["turns"],
+        updated_at=row["updated_at"], turns=row["turns"], last_event_at=row["last_event_at"],
+        finished_at=row["finished_at"], reviewed_at=row["reviewed_at"], parked=row["parked"],
     )
 
 

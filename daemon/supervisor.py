@@ -300,6 +300,7 @@ class SessionRunner:
             case TurnCompleted():
                 self.turn_active = False
                 batch.turns_completed.append(event)
+                batch.changes["finished_at"] = now
                 batch.changes["turns"] = ("+", 1)
                 if event.cost_usd is not None:
                     # Claude reports the session's running total, not the turn's cost
