@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.diffs import DiffSummary, summarize_diff
@@ -26,19 +27,23 @@ class Changes:
 
 
 class ChangeTracker:
-    def __init__(self, store: Store, runner: git.CommandRunner | None = None) -> None:
+    def __init__(self, store: Store,
+                 runner_for: Callable[[str], git.CommandRunner] | None = None) -> None:
         self.store = store
-        self.runner: git.CommandRunner = runner or git.LocalRunner()
+        local = git.LocalRunner()
+        self.runner_for: Callable[[str], git.CommandRunner] = runner_for or (lambda _: local)
 
-    async def record_start(self, session_id: str, path: str, *, worktree: bool) -> str:
+    async def record_start(self, session_id: str, path: str, *, worktree: bool,
+                           host: str = "local") -> str:
         """Record the repository state for a new session; returns the directory the agent
         should run in (a fresh worktree when asked for one)."""
-        state = await git.inspect_repo(self.runner, path)
+        runner = self.runner_for(host)
+        state = await git.inspect_repo(runner, path)
         if isinstance(state, git.NotARepo):
             await self.store.update_session(session_id, repo_root=None)
             return path
         if worktree:
-            made = await git.create_worktree(self.runner, state.root, session_id)
+            made = await git.create_worktree(runner, state.root, session_id)
             inside = posixpath.relpath(path, state.root)
             cwd = posixpath.normpath(posixpath.join(made.path, inside))
             await self.store.update_session(
@@ -57,8 +62,10 @@ class ChangeTracker:
         root = extra.get("repo_root")
         if not root:
             return Changes(b"", summarize_diff(b""), "not a git repository: no diff")
+        session = await self.store.session(session_id)
         try:
-            raw = await git.diff_since(self.runner, root, extra.get("start_commit"))
+            runner = self.runner_for(session.host)
+            raw = await git.diff_since(runner, root, extra.get("start_commit"))
         except git.GitError as e:
             return Changes(b"", summarize_diff(b""), f"git could not diff: {e.message}")
         note = None
@@ -73,18 +80,19 @@ class ChangeTracker:
         if not path:
             return None
         session = await self.store.session(session_id)
-        root = await self._main_root(path)
+        runner = self.runner_for(session.host)
+        root = await self._main_root(runner, path)
         if root is None:
             return f"kept the worktree {path}: its repository was not found"
-        result = await git.remove_worktree(self.runner, root, path, session.branch or "",
+        result = await git.remove_worktree(runner, root, path, session.branch or "",
                                            into=extra.get("start_branch"), force=force)
         if result.removed:
             await self.store.update_session(session_id, worktree=None)
             return f"removed the worktree {path}" + (f" ({result.note})" if result.note else "")
         return f"kept the worktree {path}: {result.reason}"
 
-    async def _main_root(self, worktree: str) -> str | None:
-        result = await self.runner.run(["git", "rev-parse", "--git-common-dir"], cwd=worktree)
+    async def _main_root(self, runner: git.CommandRunner, worktree: str) -> str | None:
+        result = await runner.run(["git", "rev-parse", "--git-common-dir"], cwd=worktree)
         if result.returncode != 0:
             return None
         common = posixpath.normpath(posixpath.join(worktree, result.stdout.decode().strip()))

@@ -42,11 +42,22 @@ from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger,
 from daemon import store as st
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
+from daemon.git import CommandRunner, LocalRunner
 from daemon.launch import AgentLauncher, LocalLauncher
+from daemon.ssh import SshHost, reconnect_forever
 from daemon.supervisor import Batch, SessionRunner
 
 log = logging.getLogger(__name__)
 AUTO_ARCHIVE = Actor(surface="timer", user_id="auto-archive", name="auto-archive")
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    path: str
+    agent: str | None
+    worktree: bool
+    host: str  # "local" or a [hosts.NAME]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +79,14 @@ class Hub:
         self.config = config
         self.store = store
         self.launcher = launcher or LocalLauncher()
+        self.changes_runner: CommandRunner = LocalRunner()
         self.clock = clock
         self.runners: dict[str, SessionRunner] = {}
-        self.changes = ChangeTracker(store)
+        self.hosts: dict[str, SshHost] = {
+            name: SshHost(name, host, on_disconnect=self._host_down)
+            for name, host in config.hosts.items()
+        }
+        self.changes = ChangeTracker(store, runner_for=self.runner_for)
         self.redactor = Redactor(config.redact.patterns)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._surfaces: list[str] = []
@@ -191,22 +207,29 @@ class Hub:
         await asyncio.gather(
             *(asyncio.wait_for(r.done.wait(), 30) for r in runners), return_exceptions=True
         )
+        for host in self.hosts.values():
+            await host.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- sessions -------------------------------------------------------------------
 
-    def resolve_project(self, project: str) -> tuple[str, str, str | None, bool]:
-        """(name, path, agent, worktree) for a configured project name or a directory."""
+    def resolve_project(self, project: str) -> Project:
+        """A configured project by name, or a local directory given as a path."""
         configured = self.config.project(project)
         if configured is not None:
+            if configured.host != "local":  # a path on another machine: taken as written
+                return Project(configured.name, configured.path, configured.agent,
+                               configured.worktree, configured.host)
             path = str(Path(configured.path).expanduser().resolve())
-            return configured.name, path, configured.agent, configured.worktree
+            if not Path(path).is_dir():
+                raise NotFound(f"project {configured.name}: the directory {path} does not exist")
+            return Project(configured.name, path, configured.agent, configured.worktree, "local")
         candidate = Path(project).expanduser()
         if candidate.is_dir():
             resolved = candidate.resolve()
-            return resolved.name, str(resolved), None, False
+            return Project(resolved.name, str(resolved), None, False, "local")
         names = ", ".join(p.name for p in self.config.projects) or "none configured"
         raise NotFound(
             f"no project {project!r}: not a configured project ({names}) nor a directory"
@@ -218,19 +241,19 @@ class Hub:
     ) -> SessionView:
         if not prompt.strip():
             raise Conflict("a new session needs a prompt")
-        name, path, project_agent, project_worktree = self.resolve_project(project)
-        if not Path(path).is_dir():  # noqa: ASYNC240 (one stat, before spawning anyway)
-            raise NotFound(f"project {name}: the directory {path} does not exist")
-        agent_name = agent or project_agent or self.config.default_agent
+        target = self.resolve_project(project)
+        name, path = target.name, target.path
+        agent_name = agent or target.agent or self.config.default_agent
         agent_config = self._agent(agent_name)
         session = await self.store.create_session(
             project=name, agent=agent_name, protocol=agent_config.protocol, cwd=path,
-            host="local", title=prompt.strip().splitlines()[0][:200], now=self.clock(),
+            host=target.host, title=prompt.strip().splitlines()[0][:200], now=self.clock(),
         )
         await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
         try:
             cwd = await self.changes.record_start(
-                session.id, path, worktree=project_worktree if worktree is None else worktree
+                session.id, path, host=target.host,
+                worktree=target.worktree if worktree is None else worktree,
             )
         except DaemonError as e:
             await self.store.update_session(session.id, state=SessionState.FAILED,
@@ -534,7 +557,8 @@ class Hub:
         codec = self.make_codec(agent)
         env = {**agent.env, "AGENT_BRIDGE_SESSION": session.id}
         try:
-            process = await self.launcher.spawn(self.argv(agent, resume), cwd=session.cwd, env=env)
+            process = await self.launcher_for(session.host).spawn(
+                self.argv(agent, resume), cwd=session.cwd, env=env)
         except LaunchError as e:
             await self.store.update_session(
                 session.id, state=apply(session.state, Trigger.CRASHED), error=e.message,
@@ -553,6 +577,28 @@ class Hub:
         self.runners[session.id] = runner
         self.spawn(self._run(runner), name=f"session-{session.id}")
         await runner.start(prompt)
+
+    def launcher_for(self, host: str) -> AgentLauncher:
+        if host == "local":
+            return self.launcher
+        try:
+            return self.hosts[host]
+        except KeyError:
+            raise LaunchError(f"no host named {host!r} in [hosts]") from None
+
+    def runner_for(self, host: str) -> CommandRunner:
+        if host == "local":
+            return self.changes_runner
+        try:
+            return self.hosts[host]
+        except KeyError:
+            raise LaunchError(f"no host named {host!r} in [hosts]") from None
+
+    async def _host_down(self, name: str) -> None:
+        """A host's connection dropped: its sessions notice on their own (their pipes end
+        and they become `disconnected`); here the connection is brought back."""
+        host = self.hosts[name]
+        self.spawn(reconnect_forever(host), name=f"reconnect-{name}")
 
     async def _run(self, runner: SessionRunner) -> None:
         try:

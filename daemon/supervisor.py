@@ -409,12 +409,19 @@ class SessionRunner:
             now = self.clock()
             tail = self.process.stderr_tail()
             self._record(batch, "exited", {"code": code, "stderr": tail[-4000:]})
+            disconnected = bool(getattr(self.process, "disconnected", False)) and not self.stopping
+            host = getattr(getattr(self.process, "host", None), "name", "the host")
+            why = f"the connection to {host} dropped" if disconnected else "the agent exited"
             for request_id, approval_id in list(self._pending.items()):
                 batch.settled.append(
-                    _expired(approval_id, self.session_id, request_id, now, "the agent exited")
+                    _expired(approval_id, self.session_id, request_id, now, why)
                 )
             self._pending.clear()
-            if self.failure:
+            if disconnected:
+                self._trigger(batch, Trigger.DISCONNECTED)
+                batch.changes["error"] = (f"the connection to {host} dropped; resume the session "
+                                          "when the host is back")
+            elif self.failure:
                 self._trigger(batch, Trigger.CRASHED)
                 batch.changes["error"] = self.failure
             elif self.stopping and self.state is not SessionState.STOPPED:
