@@ -157,7 +157,10 @@ def _human(command: str, result: Any) -> str:
 def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
     age = _ago(time.time() - s["updated_at"])
     flag = "  [archived]" if s["archived"] else ""
-    lines = [f"{s['id']}  {s['state']:<16} {s['project']:<16} {s['agent']:<8} {age:>8}  "
+    place = s["project"] if s.get("host", "local") == "local" else f"{s['host']}:{s['project']}"
+    if s.get("branch"):
+        place += f"@{s['branch']}"
+    lines = [f"{s['id']}  {s['state']:<16} {place:<24} {s['agent']:<8} {age:>8}  "
              f"{s['title'][:50]}{flag}"]
     if not brief:
         lines.append(f"  cwd: {s['cwd']}")
