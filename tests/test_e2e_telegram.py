@@ -223,3 +223,55 @@ def test_a_private_chat_without_topics_uses_a_reply_chain(make_bridge, tg):
     tg.on(tg.fake.inject_message, ALICE, ALICE, "once more", reply_to_message_id=summary.message_id)
     wait_until(lambda: len([m for m in bridge.recorded() if m.get("type") == "user"]) == 2,
                what="the reply to continue the session")
+
+
+def test_webhook_mode_checks_the_secret_token(make_bridge, tg):
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    extra = tg.config() + (
+        'mode = "webhook"\nwebhook_url = "https://bridge.example.org/telegram"\n'
+        f'webhook_listen = "127.0.0.1"\nwebhook_port = {port}\n'
+    )
+    bridge = make_bridge(extra=extra)
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.env["TELEGRAM_WEBHOOK_SECRET"] = "s3cret-webhook-token"
+    bridge.start()
+    hook = tg.wait_for("setWebhook")
+    assert hook.params["url"] == "https://bridge.example.org/telegram"
+    assert hook.params["secret_token"] == "s3cret-webhook-token"
+
+    def post(secret: str, update_id: int) -> int:
+        update = {"update_id": update_id, "message": {
+            "message_id": 100 + update_id, "date": 0, "text": "/help",
+            "chat": {"id": -100123, "type": "supergroup", "is_forum": True},
+            "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/telegram", data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json",
+                     "X-Telegram-Bot-Api-Secret-Token": secret})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    wait_until(lambda: _accepts(port), what="the webhook server")
+    assert post("wrong", 1) == 403
+    assert post("s3cret-webhook-token", 2) == 200
+    tg.message_with("/resume ID [PROMPT]")  # /help was answered
+    helps = [m for m in tg.messages() if "/resume ID" in m.text]
+    assert len(helps) == 1  # the forged update did nothing
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
