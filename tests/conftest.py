@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Bridge
+from tests.telegram_harness import ThreadedTelegram
 
 
 @pytest.fixture
@@ -27,3 +28,11 @@ def bridge(make_bridge) -> Bridge:  # type: ignore[no-untyped-def]
     b = make_bridge()
     b.start()
     return b
+
+
+@pytest.fixture
+def tg() -> Iterator[ThreadedTelegram]:
+    """The fake Telegram Bot API, served from its own thread."""
+    fake = ThreadedTelegram()
+    yield fake
+    fake.close()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness import wait_until
-from tests.telegram_harness import ThreadedTelegram
 
 SECRET = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
@@ -28,13 +27,6 @@ def make_repo(path: Path) -> str:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "start")
     return git(path, "rev-parse", "HEAD").strip()
-
-
-@pytest.fixture
-def tg():
-    fake = ThreadedTelegram()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.harness import wait_until
-from tests.telegram_harness import CHAT, ThreadedTelegram
-
-
-@pytest.fixture
-def tg():
-    fake = ThreadedTelegram()
-    yield fake
-    fake.close()
+from tests.telegram_harness import CHAT
 
 
 def test_digest_lists_waiting_unreviewed_and_stalled_runs_with_working_buttons(make_bridge, tg):

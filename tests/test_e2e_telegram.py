@@ -8,16 +8,9 @@ import re
 import pytest
 
 from tests.harness import wait_until
-from tests.telegram_harness import ALICE, STRANGER, ThreadedTelegram
+from tests.telegram_harness import ALICE, STRANGER
 
 ORIGINAL_INPUT = {"command": "echo hi > out.txt", "description": "write a file"}
-
-
-@pytest.fixture
-def tg():
-    fake = ThreadedTelegram()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture
