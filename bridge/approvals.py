@@ -8,6 +8,7 @@ through `expire()`, which can only deny.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -58,7 +59,7 @@ class Actor:
     @property
     def label(self) -> str:
         who = self.name or self.user_id
-        return who if self.surface in ("cli", "timer") else f"{who} ({self.surface})"
+        return who if self.surface in ("cli", "timer", "rule") else f"{who} ({self.surface})"
 
 
 TIMER = Actor(surface="timer", user_id="timer", name="timeout")
@@ -93,7 +94,7 @@ class AccessPolicy:
     allowed: Mapping[str, frozenset[str]]
 
     def may_act(self, actor: Actor) -> bool:
-        if actor.surface == "cli":
+        if actor.surface in ("cli", "rule"):  # a rule exists only because a person allowed
             return True
         return actor.user_id in self.allowed.get(actor.surface, frozenset())
 
@@ -160,6 +161,20 @@ def decide(
         reason=message,
     )
     return Decision(approval=settled, kind=kind, message=message)
+
+
+def rule_subject(tool: str, tool_input: Mapping[str, Any]) -> str:
+    """What an "allow for the session" covers: this tool with exactly this command, or on
+    exactly this file, or (other tools) with exactly this input. Never a whole tool."""
+    command = tool_input.get("command")
+    if isinstance(command, list):
+        command = " ".join(str(c) for c in command)
+    if isinstance(command, str):
+        return f"{tool}\0command\0{command}"
+    path = tool_input.get("file_path") or tool_input.get("path")
+    if isinstance(path, str):
+        return f"{tool}\0path\0{path}"
+    return f"{tool}\0input\0{json.dumps(dict(tool_input), sort_keys=True, default=str)}"
 
 
 def default_deny_message(kind: DecisionKind, actor: Actor) -> str:

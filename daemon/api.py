@@ -55,6 +55,7 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "session_id": a.session_id,
         "tool": a.tool,
         "input": dict(a.input),
+        "offered": [k.value for k in a.offered],
         "description": a.description,
         "cwd": a.cwd,
         "state": a.state.value,

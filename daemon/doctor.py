@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridge.config import Config
 from bridge.errors import ConfigError
 from daemon import paths
+
+# The agent versions the real-agent conformance tests pin. Found only next to a source checkout
+# (an installed wheel has no tests/); when it is absent nothing is compared.
+PINNED_FILE = Path(__file__).resolve().parent.parent / "tests" / "real_agents" / "package.json"
+# protocol → (npm package pinned in PINNED_FILE, what that agent's `--version` line contains)
+AGENT_PACKAGES = {
+    "claude": ("@anthropic-ai/claude-code", "(Claude Code)"),  # "2.1.331 (Claude Code)"
+    "codex": ("@openai/codex", "codex-cli"),  # "codex-cli 0.169.0"
+}
+_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 
 
 @dataclass
@@ -52,21 +64,67 @@ def agent_version(command: list[str]) -> tuple[str | None, str]:
     if binary is None:
         return None, f"{command[0]!r} is not on PATH"
     try:
+        # only the binary and `--version`: `codex app-server --version` would start the server
         out = subprocess.run([*command[:1], "--version"], capture_output=True, text=True,
-                             timeout=20, check=False)
+                             timeout=20, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, f"{binary} --version failed: {e}"
     text = (out.stdout or out.stderr).strip().splitlines()
     return (text[0] if text else "unknown version"), ""
 
 
+def pinned_versions(path: Path | None = None) -> dict[str, str]:
+    """protocol → the agent version the real-agent tests pin; empty when the file is absent."""
+    try:
+        dependencies = json.loads((path or PINNED_FILE).read_text())["dependencies"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {
+        protocol: dependencies[package]
+        for protocol, (package, _) in AGENT_PACKAGES.items()
+        if isinstance(dependencies, dict) and isinstance(dependencies.get(package), str)
+    }
+
+
+def version_drift(protocol: str, version_line: str, pinned: dict[str, str]) -> str | None:
+    """Why `version_line` is worth a warning: that protocol's agent at another version than the
+    tests pin. None when it matches, nothing is pinned, or the line is not that agent's (a
+    wrapper script or an interpreter answers `--version` too)."""
+    if protocol not in pinned or protocol not in AGENT_PACKAGES:
+        return None
+    marker = AGENT_PACKAGES[protocol][1]
+    found = _VERSION.search(version_line)
+    if marker not in version_line or found is None:
+        return None
+    installed, want = found.group(0), pinned[protocol]
+    if installed == want:
+        return None
+    relation = "differs from"
+    if _release(installed) < _release(want):
+        relation = "is older than"
+    elif _release(installed) > _release(want):
+        relation = "is newer than"
+    return (f"{installed} {relation} {want}, the version agent-bridge is tested with "
+            "(tests/real_agents/package.json); protocol changes in other versions are untested")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.split(r"[-+]", version)[0].split("."))
+
+
 def _agents(config: Config) -> list[Check]:
     checks = []
     used = {p.agent or config.default_agent for p in config.projects} | {config.default_agent}
+    pinned = pinned_versions()
     for name, agent in sorted(config.agents.items()):
         version, problem = agent_version(agent.command)
         if version is not None:
-            checks.append(Check(f"agent {name}", "ok", f"{' '.join(agent.command)}: {version}"))
+            detail = f"{' '.join(agent.command)}: {version}"
+            drift = version_drift(agent.protocol, version, pinned)
+            if drift is None:
+                checks.append(Check(f"agent {name}", "ok", detail))
+            else:
+                checks.append(Check(f"agent {name}", "warn", f"{detail}; {drift}"))
         else:
             status = "fail" if name in used else "warn"
             checks.append(Check(f"agent {name}", status,

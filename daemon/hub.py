@@ -29,9 +29,14 @@ from bridge.approvals import (
     decide,
     describe_outcome,
     expire,
+    rule_subject,
 )
+from bridge.codecs.acp import AcpCodec
 from bridge.codecs.base import AgentCodec
 from bridge.codecs.claude import ClaudeCodec, claude_argv
+from bridge.codecs.claude import resume_hint as claude_resume_hint
+from bridge.codecs.codex import CodexCodec, codex_argv
+from bridge.codecs.codex import resume_hint as codex_resume_hint
 from bridge.config import AgentConfig, Config
 from bridge.digest import DigestLine, select_digest
 from bridge.events import DecisionKind
@@ -82,6 +87,8 @@ class Hub:
         self.changes_runner: CommandRunner = LocalRunner()
         self.clock = clock
         self.runners: dict[str, SessionRunner] = {}
+        # "allow for the session" as the daemon keeps it: session → rule subjects → who
+        self.session_rules: dict[str, dict[str, str]] = {}
         self.hosts: dict[str, SshHost] = {
             name: SshHost(name, host, on_disconnect=self._host_down)
             for name, host in config.hosts.items()
@@ -144,6 +151,13 @@ class Hub:
 
     async def committed(self, session_id: str, batch: Batch) -> None:
         self.wake_surfaces()
+        rules = self.session_rules.get(session_id)
+        if rules:
+            for approval in batch.new_approvals:
+                granted_by = rules.get(rule_subject(approval.tool, approval.input))
+                if granted_by is not None:  # decided in a task: the runner's lock is held now
+                    self.spawn(self._allow_by_rule(approval.id, granted_by),
+                               name=f"rule-{approval.id}")
         if batch.new_approvals:
             self._timer_wakeup.set()
         async with self.changed:
@@ -398,9 +412,9 @@ class Hub:
         if not session.agent_session_id:
             return None
         if session.protocol == "claude":
-            return f"claude --resume {session.agent_session_id}"
+            return claude_resume_hint(session.agent_session_id)
         if session.protocol == "codex":
-            return f"codex resume {session.agent_session_id}"
+            return codex_resume_hint(session.agent_session_id)
         return None
 
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
@@ -446,6 +460,11 @@ class Hub:
                 return DecisionResult(True, describe_outcome(settled), settled)
         return await self._commit_decision(verdict)
 
+    async def _allow_by_rule(self, approval_id: str, granted_by: str) -> None:
+        actor = Actor(surface="rule", user_id="rule",
+                      name=f"the session rule {granted_by} made")
+        await self.decide(approval_id, DecisionKind.ALLOW_ONCE, actor=actor)
+
     async def _commit_decision(self, verdict: Decision) -> DecisionResult:
         approval = verdict.approval
         runner = self.runners.get(approval.session_id)
@@ -460,6 +479,10 @@ class Hub:
             current = await self.store.approval(approval.id)
             return DecisionResult(False, describe_outcome(current), current)
         if await runner.answer(verdict):
+            if verdict.kind is DecisionKind.ALLOW_SESSION:
+                subject = rule_subject(approval.tool, approval.input)
+                self.session_rules.setdefault(approval.session_id, {})[subject] = (
+                    approval.decided_by or "someone")
             settled = await self.store.approval(approval.id)
             return DecisionResult(True, _done_message(settled), settled)
         current = await self.store.approval(approval.id)
@@ -541,21 +564,32 @@ class Hub:
             names = ", ".join(sorted(self.config.agents))
             raise NotFound(f"no agent {name!r}; configured agents: {names}") from None
 
-    def make_codec(self, agent: AgentConfig) -> AgentCodec:
+    def make_codec(self, agent: AgentConfig, *, cwd: str, resume: str | None) -> AgentCodec:
+        """The codec for one process of `agent` in `cwd`. Claude resumes through its argv;
+        Codex (`thread/resume`) and ACP (`session/resume` or `session/load`) on the wire."""
+        max_line = self.config.daemon.max_line_bytes
         if agent.protocol == "claude":
-            return ClaudeCodec(max_line=self.config.daemon.max_line_bytes)
-        raise LaunchError(f"agents with protocol {agent.protocol!r} are not supported yet")
+            return ClaudeCodec(max_line=max_line)
+        if agent.protocol == "codex":
+            return CodexCodec(cwd=cwd, approval_policy=agent.approval_policy,
+                              sandbox=agent.sandbox, resume=resume, max_line=max_line)
+        if agent.protocol == "acp":
+            return AcpCodec(cwd=cwd, resume=resume, max_line=max_line)
+        raise LaunchError(f"agents with protocol {agent.protocol!r} are not supported")
 
     def argv(self, agent: AgentConfig, resume: str | None) -> list[str]:
         if agent.protocol == "claude":
             return claude_argv(agent.command, resume=resume, extra=agent.args)
-        return [*agent.command, *agent.args]
+        if agent.protocol == "codex":
+            return codex_argv(agent.command, agent.args)
+        return [*agent.command, *agent.args]  # ACP: the agent's own command, as configured
 
     async def _launch(
         self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None
     ) -> None:
-        codec = self.make_codec(agent)
-        env = {**agent.env, "AGENT_BRIDGE_SESSION": session.id}
+        codec = self.make_codec(agent, cwd=session.cwd, resume=resume)
+        # NO_COLOR: agents' logs land in the transcript; escape codes only make it unreadable
+        env = {"NO_COLOR": "1", **agent.env, "AGENT_BRIDGE_SESSION": session.id}
         try:
             process = await self.launcher_for(session.host).spawn(
                 self.argv(agent, resume), cwd=session.cwd, env=env)

@@ -337,13 +337,13 @@ class SessionRunner:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if self.state is SessionState.IDLE and self.idle_exit and not self.stopping:
+        if self.state in _RESTING and self.idle_exit and not self.stopping:
             loop = asyncio.get_running_loop()
             self._idle_timer = loop.call_later(self.idle_exit, self._idle_expired)
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
-        if self.state is SessionState.IDLE and not self.stopping:
+        if self.state in _RESTING and not self.stopping:
             task = asyncio.get_running_loop().create_task(self.close("idle"))
             self._closing = task
 
@@ -443,6 +443,10 @@ class SessionRunner:
                 self._trigger(batch, Trigger.CRASHED)
             batch.changes["pid"] = None
             await self._commit(batch)
+
+
+# states in which a live process waits for a person; it is closed after `idle_exit`
+_RESTING = frozenset({SessionState.IDLE, SessionState.FAILED})
 
 
 class _Lost(Exception):

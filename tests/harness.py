@@ -15,11 +15,32 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_CLAUDE = ROOT / "tests" / "fakes" / "fake_claude.py"
+FAKE_CODEX = ROOT / "tests" / "fakes" / "fake_codex.py"
+FAKE_ACP = ROOT / "tests" / "fakes" / "fake_acp.py"
+FAKES = {"claude": FAKE_CLAUDE, "codex": FAKE_CODEX, "acp": FAKE_ACP}
+
+
+@dataclass(frozen=True, slots=True)
+class FakeAgent:
+    """An agent run by the fake for `protocol`; `args` go to the fake (e.g. `--no-resume`),
+    `settings` are extra TOML lines for its `[agents.NAME]` table."""
+
+    protocol: str = "claude"
+    scenario: str | None = None
+    args: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+
+    def command(self, record: Path) -> list[str]:
+        command = [sys.executable, str(FAKES[self.protocol]), "--record", str(record)]
+        if self.scenario:
+            command += ["--scenario", self.scenario]
+        return command + list(self.args)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02,
@@ -59,7 +80,7 @@ def tagged_pids(tag: str) -> list[int]:
 class Bridge:
     """A daemon in a temporary state dir with fake agents, and a CLI to talk to it."""
 
-    def __init__(self, tmp: Path, *, agents: dict[str, list[str]] | None = None,
+    def __init__(self, tmp: Path, *, agents: dict[str, list[str] | FakeAgent] | None = None,
                  extra: str = "") -> None:
         self.tmp = tmp
         self.tag = uuid.uuid4().hex
@@ -74,6 +95,8 @@ class Bridge:
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "FAKE_CLAUDE_HOME": str(tmp / "fake-claude-home"),
+            "CODEX_HOME": str(tmp / "codex-home"),
+            "FAKE_ACP_HOME": str(tmp / "fake-acp-home"),
             "AGENT_BRIDGE_TEST_TAG": self.tag,
         }
         self.env.pop("AGENT_BRIDGE_CONFIG", None)
@@ -84,11 +107,17 @@ class Bridge:
             'shutdown_grace = "1s"',
             'log_level = "debug"',
         ]
-        for name, fake_args in agents.items():
-            command = [sys.executable, str(FAKE_CLAUDE), "--record", str(self.record)]
-            if fake_args:
-                command += ["--scenario", *fake_args]
-            lines += [f"[agents.{name}]", 'protocol = "claude"', f"command = {json.dumps(command)}"]
+        for name, spec in agents.items():
+            if isinstance(spec, FakeAgent):  # any protocol's fake
+                protocol, settings = spec.protocol, spec.settings
+                command = spec.command(self.record)
+            else:  # a list is fake_claude's scenario arguments, as it always was
+                protocol, settings = "claude", ()
+                command = [sys.executable, str(FAKE_CLAUDE), "--record", str(self.record)]
+                if spec:
+                    command += ["--scenario", *spec]
+            lines += [f"[agents.{name}]", f'protocol = "{protocol}"',
+                      f"command = {json.dumps(command)}", *settings]
         lines += ["[[projects]]", 'name = "demo"', f'path = "{self.project}"', extra]
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None

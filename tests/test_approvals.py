@@ -112,3 +112,16 @@ def test_settled_approvals_cannot_move():
     for state in (ApprovalState.ALLOWED, ApprovalState.DENIED, ApprovalState.EXPIRED):
         with pytest.raises(IllegalTransition):
             settle(state, ApprovalState.ALLOWED)
+
+
+def test_a_session_rule_covers_exactly_the_same_call_never_a_whole_tool():
+    from bridge.approvals import rule_subject
+
+    same = rule_subject("Bash", {"command": "npm test", "description": "run the tests"})
+    assert same == rule_subject("Bash", {"command": "npm test", "description": "again"})
+    assert same != rule_subject("Bash", {"command": "npm test && rm -rf /"})
+    assert rule_subject("Write", {"file_path": "/a.py", "content": "x"}) == rule_subject(
+        "Write", {"file_path": "/a.py", "content": "y"})
+    assert rule_subject("Write", {"file_path": "/a.py"}) != rule_subject("Edit",
+                                                                        {"file_path": "/a.py"})
+    assert rule_subject("mcp__x", {"a": 1}) != rule_subject("mcp__x", {"a": 2})

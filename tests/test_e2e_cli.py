@@ -200,3 +200,21 @@ def test_show_json_has_the_transcript(bridge):
     shown = bridge.session(sid)
     assert shown["events"][0]["kind"] == "prompt"
     assert json.dumps(shown)  # serialisable as is
+
+
+def test_allow_for_session_allows_the_same_call_again_without_asking(make_bridge):
+    bridge = make_bridge(agents={"chat": ["approve"]})
+    bridge.start()
+    sid = bridge.json("new", "demo", "please run a command", "--agent", "chat")["id"]
+    (pending,) = bridge.wait_approval(sid)
+    out = bridge.cli("approve", pending["id"], "--for-session")
+    assert "for the session" in out.stdout
+    bridge.wait_state(sid, "idle")
+    first = bridge.answers()[0]["response"]
+    assert first["behavior"] == "allow" and first["updatedPermissions"]
+    bridge.cli("send", sid, "once more")  # the agent asks for the same command again
+    wait_until(lambda: len(bridge.answers()) == 2, what="the rule to answer the second request")
+    assert bridge.answers()[1]["response"]["behavior"] == "allow"
+    approvals = bridge.session(sid)["approvals"]
+    assert approvals[1]["decided_by"] == "the session rule local CLI made"
+    assert bridge.wait_state(sid, "idle")["turns"] == 2

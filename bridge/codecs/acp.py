@@ -1,0 +1,426 @@
+"""Agent Client Protocol: JSON-RPC 2.0 over the agent's stdio (reference/agent-protocols.md §3).
+
+Theory of operation. The bridge is the ACP *client*. `start()` sends `initialize`; its
+answer says what the agent can do, and the session is opened with `session/new`, or, to
+resume, `session/resume` when the agent advertises `sessionCapabilities.resume`, else
+`session/load` when it advertises `loadSession` (the history that `session/load` replays
+is ignored until the load returns), else the turn fails with the reason. The agent is
+"ready" (the neutral `ControlAnswered(of="initialize")`) once the session is open.
+
+A prompt is a `session/prompt` request whose answer (`stopReason`) ends the turn; ACP runs
+one prompt at a time, so later prompts wait in a queue. Agent text arrives in chunks and is
+emitted as one `AssistantText` when a tool call starts, a permission is asked, or the turn
+ends. `session/request_permission` becomes an `ApprovalRequested` whose buttons are the
+option kinds the agent offers; it is answered with the agent's own `optionId`. Cancelling
+(`session/cancel`) obliges the client to answer every pending permission `cancelled`.
+Requests the bridge never advertised (`fs/*`, `terminal/*`) are refused with -32601.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.codecs.jsonrpc import (
+    JsonRpcEndpoint,
+    WireId,
+    declined_note,
+    obj,
+    string,
+)
+from bridge.errors import ApprovalError
+from bridge.events import (
+    JSON,
+    AgentCommand,
+    AgentEvent,
+    AnswerApproval,
+    ApprovalRequested,
+    ApprovalWithdrawn,
+    AssistantText,
+    ControlAnswered,
+    DecisionKind,
+    Initialize,
+    Interrupt,
+    Notice,
+    SendPrompt,
+    SessionStarted,
+    ToolFinished,
+    ToolStarted,
+    TurnCompleted,
+    TurnStarted,
+    UnknownEvent,
+)
+from bridge.framing import DEFAULT_MAX_LINE
+
+PROTOCOL_VERSION = 1
+CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
+
+# the option kinds that answer each decision, best first
+_OPTION_KINDS: dict[DecisionKind, tuple[str, ...]] = {
+    DecisionKind.ALLOW_ONCE: ("allow_once",),
+    DecisionKind.ALLOW_SESSION: ("allow_always",),
+    DecisionKind.DENY: ("reject_once", "reject_always"),
+}
+_TOOL_NAMES = {
+    "execute": "Bash", "edit": "Edit", "read": "Read", "delete": "Delete", "move": "Move",
+    "search": "Search", "fetch": "WebFetch", "think": "Think", "switch_mode": "SwitchMode",
+}  # fmt: skip
+_QUIET_UPDATES = frozenset(
+    {
+        "user_message_chunk", "agent_thought_chunk", "plan", "available_commands_update",
+        "current_mode_update", "config_option_update", "session_info_update",
+    }
+)  # fmt: skip
+_NOTEWORTHY_STOPS = frozenset({"max_tokens", "max_turn_requests", "refusal"})
+
+
+@dataclass(slots=True)
+class _Permission:
+    wire_id: WireId
+    options: dict[str, str]  # option kind → the agent's optionId (the first of that kind)
+    what: str
+
+
+class AcpCodec(JsonRpcEndpoint):
+    def __init__(
+        self, *, cwd: str, resume: str | None = None, max_line: int = DEFAULT_MAX_LINE
+    ) -> None:
+        super().__init__(max_line, jsonrpc_member=True)  # ACP requires it
+        self.cwd = cwd
+        self.resume = resume
+        self._capabilities: JSON | None = None
+        self._agent: JSON = {}
+        self._opening = False  # initialize or the session request is in flight
+        self._loading = False  # session/load replays history: not news
+        self._session_id: str | None = None
+        self._prompt_id: int | None = None  # the session/prompt that runs
+        self._cancel_wanted = False
+        self._cancel_sent = False
+        self._prompts: deque[str] = deque()
+        self._pending: dict[str, _Permission] = {}
+        self._tools: dict[str, JSON] = {}  # toolCallId → the call, merged with its updates
+        self._chunks: list[str] = []
+        self._turn_text: str | None = None
+        self._cost: float | None = None
+        self._declined: list[str] = []  # deny reasons the agent has not heard yet
+
+    # -- outgoing -------------------------------------------------------------------
+
+    def start(self, prompt: str | None) -> None:
+        self.send(Initialize())
+        if prompt is not None:
+            self._prompts.append(prompt)
+
+    def send(self, command: AgentCommand) -> None:
+        match command:
+            case Initialize():
+                self._opening = True
+                self._request("initialize", {
+                    "protocolVersion": PROTOCOL_VERSION,
+                    "clientCapabilities": {
+                        "fs": {"readTextFile": False, "writeTextFile": False},
+                        "terminal": False,
+                    },
+                    "clientInfo": CLIENT_INFO,
+                })
+            case SendPrompt(text=text):
+                self._prompts.append(text)
+                self._next_prompt()
+            case AnswerApproval():
+                self._answer(command)
+            case Interrupt():
+                if self._prompt_id is not None:
+                    self._cancel()
+                elif self._prompts:
+                    self._cancel_wanted = True  # cancelled as soon as it is sent
+
+    def pending_requests(self) -> list[str]:
+        return list(self._pending)
+
+    def abandon(self) -> None:
+        if self._pending:
+            self._cancel()
+
+    def _open_session(self) -> list[AgentEvent]:
+        caps = self._capabilities or {}
+        params: JSON = {"cwd": self.cwd, "mcpServers": []}
+        if self.resume is None:
+            self._request("session/new", params)
+        elif isinstance((caps.get("sessionCapabilities") or {}).get("resume"), dict):
+            self._request("session/resume", {"sessionId": self.resume, **params})
+        elif caps.get("loadSession") is True:
+            self._request("session/load", {"sessionId": self.resume, **params})
+            self._loading = True
+        else:
+            self._opening = False
+            self._prompts.clear()
+            name = self._agent.get("title") or self._agent.get("name") or "the agent"
+            return [TurnCompleted(
+                is_error=True,
+                error=f"{name} cannot resume a session: it offers neither session/resume "
+                      "nor session/load")]
+        self._opening = True
+        return []
+
+    def _next_prompt(self) -> bool:
+        """Send the next queued prompt if the session is open and none runs."""
+        if self._session_id is None:
+            if not self._opening and self._prompts:
+                self.send(Initialize())  # opening failed before: a new prompt tries again
+            return False
+        if self._prompt_id is not None or not self._prompts:
+            return False
+        blocks = [{"type": "text", "text": self._prompts.popleft()}]
+        if self._declined:
+            blocks.insert(0, {"type": "text", "text": declined_note(self._declined)})
+            self._declined.clear()
+        self._prompt_id = self._request(
+            "session/prompt", {"sessionId": self._session_id, "prompt": blocks}
+        )
+        self._cancel_sent = False
+        self._turn_text = None
+        if self._cancel_wanted:
+            self._cancel()
+        return True
+
+    def _cancel(self) -> None:
+        """`session/cancel`, then `cancelled` for every pending permission (ACP requires it)."""
+        self._cancel_wanted = False
+        if self._session_id is not None and self._prompt_id is not None and not self._cancel_sent:
+            self._cancel_sent = True
+            self._notify("session/cancel", {"sessionId": self._session_id})
+        for request_id in list(self._pending):
+            permission = self._pending.pop(request_id)
+            self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
+
+    def _answer(self, command: AnswerApproval) -> None:
+        permission = self._pending.get(command.request_id)
+        if permission is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        if command.decision is DecisionKind.STOP:
+            self._cancel()  # answers this one `cancelled` too
+            return
+        del self._pending[command.request_id]
+        option = next((permission.options[k] for k in _OPTION_KINDS[command.decision]
+                       if k in permission.options), None)
+        outcome: JSON = (
+            {"outcome": "selected", "optionId": option} if option else {"outcome": "cancelled"}
+        )
+        self._reply(permission.wire_id, {"outcome": outcome})
+        if command.decision is DecisionKind.DENY and command.message:
+            # a permission outcome is an option id and nothing else: the reason cannot travel
+            # with the rejection. It is kept visible and told with the next prompt instead.
+            self._declined.append(f"{permission.what}: {command.message}")
+            self._later.append(Notice(
+                text=f"ACP cannot carry a reason with a rejection; it will be told with the "
+                     f"next prompt. Rejected {permission.what}: {command.message}"))
+
+    # -- incoming (JsonRpcEndpoint frames and routes; here is what each message means) --
+
+    def _on_notification(self, method: str, params: JSON, m: JSON) -> list[AgentEvent]:
+        if method == "session/update":
+            return self._update(obj(params["update"], "update"), m)
+        return [UnknownEvent(type=method, raw=m)]
+
+    def _on_request(self, wire_id: WireId, method: str, params: JSON) -> list[AgentEvent]:
+        if method == "session/request_permission":
+            return [*self._flush_text(), self._permission(wire_id, params)]
+        # fs/* and terminal/* were not advertised; anything else is unknown to us
+        self._refuse(wire_id, f"Method not found: {method}")
+        return [Notice(text=f"refused agent request {method}")]
+
+    def _permission(self, wire_id: WireId, params: JSON) -> ApprovalRequested:
+        options: dict[str, str] = {}
+        for option in params["options"]:
+            kind, option_id = option["kind"], option["optionId"]
+            if isinstance(kind, str) and isinstance(option_id, str):
+                options.setdefault(kind, option_id)
+        call = obj(params.get("toolCall") or {}, "toolCall")
+        call_id = call.get("toolCallId")
+        seen = self._tools.get(call_id, {}) if isinstance(call_id, str) else {}
+        known = {**seen, **{k: v for k, v in call.items() if v is not None}}
+        offered = tuple(
+            kind for kind in DecisionKind
+            if kind is DecisionKind.STOP or any(k in options for k in _OPTION_KINDS[kind])
+        )
+        tool, tool_input = _tool_name(known), _tool_input(known)
+        request_id = str(wire_id)
+        what = tool_input.get("command") or known.get("title") or tool
+        self._pending[request_id] = _Permission(wire_id, options, f"{tool} `{what}`")
+        title = known.get("title")
+        return ApprovalRequested(
+            request_id=request_id,
+            tool=tool,
+            input=tool_input,
+            tool_use_id=call_id if isinstance(call_id, str) else None,
+            description=title if isinstance(title, str) else None,
+            offered=offered,
+            raw=params,
+        )
+
+    def _update(self, update: JSON, m: JSON) -> list[AgentEvent]:
+        if self._loading:
+            return []  # the history session/load replays, not news
+        kind = update["sessionUpdate"]
+        if kind == "agent_message_chunk":
+            content = update.get("content")
+            if isinstance(content, dict) and isinstance(content.get("text"), str):
+                self._chunks.append(content["text"])
+            return []
+        if kind == "tool_call":
+            call_id = string(update, "toolCallId")
+            self._tools[call_id] = dict(update)
+            events = [*self._flush_text(),
+                      ToolStarted(tool_use_id=call_id, tool=_tool_name(update),
+                                  input=_tool_input(update))]
+            return events + self._tool_finished(call_id)
+        if kind == "tool_call_update":
+            call_id = string(update, "toolCallId")
+            call = self._tools.setdefault(call_id, {"toolCallId": call_id})
+            call.update({k: v for k, v in update.items() if v is not None})
+            return self._tool_finished(call_id)
+        if kind == "usage_update":
+            cost = update.get("cost")
+            if isinstance(cost, dict) and isinstance(cost.get("amount"), int | float):
+                self._cost = float(cost["amount"])  # the session's running total
+            return []
+        if kind in _QUIET_UPDATES:
+            return []
+        return [UnknownEvent(type=f"session/update/{kind}", raw=m)]
+
+    def _tool_finished(self, call_id: str) -> list[AgentEvent]:
+        call = self._tools[call_id]
+        status = call.get("status")
+        if status not in ("completed", "failed") or call.get("_finished"):
+            return []
+        call["_finished"] = True
+        return [ToolFinished(tool_use_id=call_id, is_error=status == "failed",
+                             output=_tool_output(call))]
+
+    def _flush_text(self) -> list[AgentEvent]:
+        text = "".join(self._chunks)
+        self._chunks.clear()
+        if not text:
+            return []
+        self._turn_text = text
+        return [AssistantText(text=text)]
+
+    # answers to our requests
+
+    def _on_response(
+        self, method: str, wire_id: int, result: Any, error: str | None
+    ) -> list[AgentEvent]:
+        if method == "initialize":
+            if error is not None:
+                self._opening = False
+                self._prompts.clear()
+                return [TurnCompleted(is_error=True, error=f"initialize failed: {error}")]
+            result = obj(result, "result")
+            self._capabilities = obj(result.get("agentCapabilities") or {}, "agentCapabilities")
+            agent = result.get("agentInfo")
+            self._agent = agent if isinstance(agent, dict) else {}
+            return self._open_session()
+        if method in ("session/new", "session/resume", "session/load"):
+            self._loading = False
+            if error is not None:
+                self._opening = False
+                self._prompts.clear()
+                return [TurnCompleted(is_error=True, error=f"{method} failed: {error}")]
+            return self._session_opened(wire_id, method, result)
+        if method == "session/prompt":
+            return self._prompt_done(result, error)
+        return []
+
+    def _session_opened(self, wire_id: int, method: str, result: Any) -> list[AgentEvent]:
+        result = result if isinstance(result, dict) else {}  # session/load answers null
+        if method == "session/new":
+            self._session_id = string(result, "sessionId")
+        else:
+            self._session_id = self.resume
+        self._opening = False
+        models = result.get("models")
+        model = models.get("currentModelId") if isinstance(models, dict) else None
+        events: list[AgentEvent] = [
+            SessionStarted(
+                agent_session_id=str(self._session_id),
+                model=model if isinstance(model, str) else None,
+                cwd=self.cwd,
+                version=self._agent.get("version"),
+            ),
+            ControlAnswered(request_id=str(wire_id), ok=True, of="initialize"),
+        ]
+        if self._next_prompt():
+            events.append(TurnStarted())
+        return events
+
+    def _prompt_done(self, result: Any, error: str | None) -> list[AgentEvent]:
+        events = self._flush_text()
+        self._prompt_id = None
+        self._cancel_wanted = False
+        for request_id in list(self._pending):  # the turn is over: nobody uses these answers
+            permission = self._pending.pop(request_id)
+            self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
+            events.append(ApprovalWithdrawn(request_id=request_id))
+        if error is not None:
+            events.append(TurnCompleted(is_error=True, error=error, cost_usd=self._cost,
+                                        agent_session_id=self._session_id))
+        else:
+            stop = obj(result, "result")["stopReason"]
+            if stop in _NOTEWORTHY_STOPS:
+                events.append(Notice(text=f"the agent ended the turn: {stop}"))
+            events.append(TurnCompleted(
+                is_error=False, interrupted=stop == "cancelled", result_text=self._turn_text,
+                cost_usd=self._cost, agent_session_id=self._session_id))
+        self._tools.clear()
+        if self._next_prompt():
+            events.append(TurnStarted())
+        return events
+
+
+def _tool_name(call: JSON) -> str:
+    """Claude's own tool name when the Claude adapter gives it, else one for the kind."""
+    meta = call.get("_meta")
+    if isinstance(meta, dict):
+        claude = meta.get("claudeCode")
+        if isinstance(claude, dict) and isinstance(claude.get("toolName"), str):
+            return str(claude["toolName"])
+    kind = call.get("kind")
+    if isinstance(kind, str) and kind in _TOOL_NAMES:
+        return _TOOL_NAMES[kind]
+    title = call.get("title")
+    return title if isinstance(title, str) and title else "tool"
+
+
+def _tool_input(call: JSON) -> JSON:
+    raw = call.get("rawInput")
+    tool_input: JSON = dict(raw) if isinstance(raw, dict) else {}
+    for item in call.get("content") or []:
+        if isinstance(item, dict) and item.get("type") == "diff" and "file_path" not in tool_input:
+            tool_input["file_path"] = item.get("path")
+            tool_input["content"] = item.get("newText")
+    if not tool_input and isinstance(call.get("title"), str):
+        tool_input["title"] = call["title"]
+    return tool_input
+
+
+def _tool_output(call: JSON) -> str:
+    parts = []
+    for item in call.get("content") or []:
+        if not isinstance(item, dict):
+            continue
+        inner = item.get("content")
+        if item.get("type") == "content" and isinstance(inner, dict):
+            if isinstance(inner.get("text"), str):
+                parts.append(inner["text"])
+        elif item.get("type") == "diff":
+            parts.append(f"edited {item.get('path')}")
+        elif item.get("type") == "terminal":
+            parts.append(f"terminal {item.get('terminalId')}")
+    if parts:
+        return "\n".join(parts)
+    raw = call.get("rawOutput")
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)[:4000]

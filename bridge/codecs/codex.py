@@ -1,0 +1,540 @@
+"""Codex: `codex app-server`, JSON-RPC 2.0 over stdio (reference/agent-protocols.md §2.2).
+
+Theory of operation. `start()` pipelines the handshake (`initialize`, `initialized`) and the
+thread request (`thread/start`, or `thread/resume` when resuming) the way the recorded
+sessions do; a prompt waits in a queue until the thread id is known and then becomes a
+`turn/start`. Codex runs one turn at a time and refuses a second `turn/start`, so a prompt
+sent while a turn runs waits for `turn/completed`. The agent is "ready" (the neutral
+`ControlAnswered(of="initialize")`) once its thread is open: the handshake alone cannot
+take a prompt.
+
+The server sends requests of its own. The two approval requests become `ApprovalRequested`
+keyed by `str(id)` and are answered with the original id value (an int stays an int).
+Every other server request is refused at once, so that nothing the agent waits on is left
+unanswered. `serverRequest/resolved` for a request still pending means Codex no longer
+waits for it (interrupt): `ApprovalWithdrawn`. The `jsonrpc` member is accepted when
+present and never sent (the app-server omits it on the wire).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.codecs.jsonrpc import (
+    JsonRpcEndpoint,
+    WireId,
+    declined_note,
+    error_text,
+    obj,
+    string,
+)
+from bridge.errors import ApprovalError
+from bridge.events import (
+    JSON,
+    AgentCommand,
+    AgentEvent,
+    AnswerApproval,
+    ApprovalRequested,
+    ApprovalWithdrawn,
+    AssistantText,
+    ControlAnswered,
+    DecisionKind,
+    Initialize,
+    Interrupt,
+    Notice,
+    SendPrompt,
+    SessionStarted,
+    ToolFinished,
+    ToolStarted,
+    TurnCompleted,
+    TurnStarted,
+    UnknownEvent,
+)
+from bridge.framing import DEFAULT_MAX_LINE
+
+CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
+
+_DECISIONS: dict[str, DecisionKind] = {
+    "accept": DecisionKind.ALLOW_ONCE,
+    "acceptForSession": DecisionKind.ALLOW_SESSION,
+    "decline": DecisionKind.DENY,
+    "cancel": DecisionKind.STOP,
+}
+_ANSWERS: dict[DecisionKind, str] = {kind: wire for wire, kind in _DECISIONS.items()}
+_ALL_DECISIONS = tuple(DecisionKind)
+_COMMAND_APPROVAL = "item/commandExecution/requestApproval"
+_FILE_APPROVAL = "item/fileChange/requestApproval"
+
+# Notifications that carry nothing the bridge shows (status it derives from turns, usage
+# without a cost, streaming deltas of items that also arrive completed): dropped.
+_QUIET = frozenset(
+    {
+        "configWarning", "warning", "deprecationNotice", "account/rateLimits/updated",
+        "thread/tokenUsage/updated", "remoteControl/status/changed", "thread/name/updated",
+        "thread/goal/cleared", "thread/goal/updated", "thread/archived", "thread/unarchived",
+        "turn/diff/updated", "turn/plan/updated", "mcpServer/startupStatus/updated",
+        "item/commandExecution/terminalInteraction", "item/reasoning/summaryPartAdded",
+        "item/mcpToolCall/progress", "item/autoApprovalReview/started",
+        "item/autoApprovalReview/completed", "thread/readState/changed",
+    }
+)  # fmt: skip
+
+
+def codex_argv(command: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
+    """The argv that runs the app-server. No resume flag: resuming is `thread/resume`."""
+    return [*command, *extra]
+
+
+def resume_hint(agent_session_id: str) -> str:
+    return f"codex resume {agent_session_id}"
+
+
+@dataclass(slots=True)
+class _Pending:
+    wire_id: WireId  # echoed back exactly as received
+    what: str  # "the command `ls`", for notes about this request
+
+
+class CodexCodec(JsonRpcEndpoint):
+    def __init__(
+        self,
+        *,
+        cwd: str,
+        approval_policy: str = "on-request",
+        sandbox: str = "workspace-write",
+        resume: str | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        super().__init__(max_line, jsonrpc_member=False)  # the app-server omits it
+        self.cwd = cwd
+        self.approval_policy = approval_policy
+        self.sandbox = sandbox
+        self.resume = resume
+        self._open_id: int | None = None  # the thread/start or thread/resume in flight
+        self._thread_id: str | None = None
+        self._version: str | None = None
+        self._turn_busy = False  # a turn/start was sent and its turn/completed is not in
+        self._turn_id: str | None = None
+        self._interrupt_wanted = False
+        self._prompts: deque[str] = deque()
+        self._pending: dict[str, _Pending] = {}
+        self._items: dict[str, JSON] = {}  # item id → the item as item/started showed it
+        self._turn_text: str | None = None
+        self._turn_error: str | None = None
+        self._declined: list[str] = []  # deny reasons Codex has not heard yet
+
+    # -- outgoing -------------------------------------------------------------------
+
+    def start(self, prompt: str | None) -> None:
+        self.send(Initialize())
+        self._open_thread()
+        if prompt is not None:
+            self._prompts.append(prompt)
+
+    def send(self, command: AgentCommand) -> None:
+        match command:
+            case Initialize():
+                self._request(
+                    "initialize",
+                    {"clientInfo": CLIENT_INFO, "capabilities": {"experimentalApi": True}},
+                )
+                self._notify("initialized")
+            case SendPrompt(text=text):
+                self._prompts.append(text)
+                self._next_turn()
+            case AnswerApproval():
+                self._answer(command)
+            case Interrupt():
+                self._interrupt()
+
+    def pending_requests(self) -> list[str]:
+        return list(self._pending)
+
+    def abandon(self) -> None:
+        for request_id in list(self._pending):
+            self.send(AnswerApproval(request_id=request_id, decision=DecisionKind.DENY))
+
+    def _open_thread(self) -> None:
+        if self.resume:
+            params: JSON = {
+                "threadId": self.resume,
+                "cwd": self.cwd,
+                "approvalPolicy": self.approval_policy,
+                "approvalsReviewer": "user",
+            }
+            self._open_id = self._request("thread/resume", params)
+        else:
+            # approvalsReviewer "user": with "auto_review" (which a user's Codex config can
+            # select) a reviewer sub-agent would decide instead of the person on the phone
+            params = {"cwd": self.cwd, "approvalPolicy": self.approval_policy,
+                      "approvalsReviewer": "user", "sandbox": self.sandbox}
+            self._open_id = self._request("thread/start", params)
+
+    def _next_turn(self) -> None:
+        """Send the next queued prompt if the thread is open and no turn runs."""
+        if self._thread_id is None:
+            if self._open_id is None and self._prompts:
+                self._open_thread()  # it failed before: a new prompt tries again
+            return
+        if self._turn_busy or not self._prompts:
+            return
+        text = self._prompts.popleft()
+        items = [_text_input(text)]
+        if self._declined:
+            items.insert(0, _text_input(declined_note(self._declined)))
+            self._declined.clear()
+        self._request("turn/start", {"threadId": self._thread_id, "input": items})
+        self._turn_busy = True
+        self._turn_id = None
+
+    def _interrupt(self) -> None:
+        if self._turn_busy and self._turn_id is not None and self._thread_id is not None:
+            self._interrupt_wanted = False
+            self._request("turn/interrupt", {"threadId": self._thread_id, "turnId": self._turn_id})
+        elif self._turn_busy or self._prompts:
+            self._interrupt_wanted = True  # sent as soon as the turn has an id
+
+    def _answer(self, command: AnswerApproval) -> None:
+        pending = self._pending.pop(command.request_id, None)
+        if pending is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        self._reply(pending.wire_id, {"decision": _ANSWERS[command.decision]})
+        if command.decision is DecisionKind.DENY and command.message:
+            # Codex's approval response is `{"decision": …}` and nothing else: the reason a
+            # person gave cannot travel with the decline. It is kept visible (a Notice) and
+            # told to the model with the next prompt rather than lost.
+            self._declined.append(f"{pending.what}: {command.message}")
+            self._later.append(Notice(
+                text=f"Codex cannot receive a reason with a decline; it will be told with the "
+                     f"next prompt. Declined {pending.what}: {command.message}"))
+
+    # -- incoming (JsonRpcEndpoint frames and routes; here is what each message means) --
+
+    # server → client requests
+
+    def _on_request(self, wire_id: WireId, method: str, params: JSON) -> list[AgentEvent]:
+        if method in (_COMMAND_APPROVAL, _FILE_APPROVAL):
+            return [self._approval(wire_id, method, params)]
+        if method == "item/permissions/requestApproval":
+            self._reply(wire_id, {"permissions": {}, "scope": "turn"})
+            reason = params.get("reason") or "no reason given"
+            return [Notice(text=f"refused Codex's request for more sandbox permissions "
+                                f"({reason}): agent-bridge grants none")]
+        if method == "mcpServer/elicitation/request":
+            self._reply(wire_id, {"action": "decline", "content": None, "_meta": None})
+            server = params.get("serverName") or "an MCP server"
+            return [Notice(text=f"declined an elicitation from {server}")]
+        self._refuse(wire_id, f"agent-bridge does not handle {method}")
+        return [Notice(text=f"refused Codex request {method}")]
+
+    def _approval(self, wire_id: WireId, method: str, params: JSON) -> ApprovalRequested:
+        item_id = params.get("itemId")
+        item = self._items.get(item_id, {}) if isinstance(item_id, str) else {}
+        reason = params.get("reason")
+        cwd = params.get("cwd") or item.get("cwd") or self.cwd
+        tool_input: JSON
+        if method == _COMMAND_APPROVAL:
+            tool = "Bash"
+            command = _command_text(params.get("command") or item.get("command"))
+            tool_input = {"command": command, "cwd": cwd}
+            what = f"the command `{command}`"
+        else:
+            # the approval carries no path or diff: they came with the item's item/started
+            tool = "Edit"
+            tool_input = _file_change_input(item.get("changes"))
+            what = f"the changes to {tool_input.get('file_path') or 'files'}"
+        if isinstance(reason, str) and reason:
+            tool_input["reason"] = reason
+        request_id = str(wire_id)
+        self._pending[request_id] = _Pending(wire_id, what)
+        return ApprovalRequested(
+            request_id=request_id,
+            tool=tool,
+            input=tool_input,
+            tool_use_id=item_id if isinstance(item_id, str) else None,
+            description=reason if isinstance(reason, str) else None,
+            cwd=cwd if isinstance(cwd, str) else None,
+            offered=_offered(params.get("availableDecisions")),
+            raw=params,
+        )
+
+    # notifications
+
+    def _on_notification(self, method: str, params: JSON, m: JSON) -> list[AgentEvent]:
+        thread_id = params.get("threadId")
+        if thread_id is not None and self._thread_id is not None and thread_id != self._thread_id:
+            return []  # another thread (a sub-agent's): its turns are not ours
+        if method == "thread/started":
+            return self._thread_opened(obj(params["thread"], "thread"), {})
+        if method == "turn/started":
+            turn = obj(params["turn"], "turn")
+            self._turn_busy = True
+            self._turn_id = string(turn, "id")
+            self._turn_text = self._turn_error = None
+            self._maybe_interrupt()
+            return [TurnStarted()]
+        if method == "turn/completed":
+            return self._turn_completed(obj(params["turn"], "turn"))
+        if method == "item/started":
+            return self._item_started(obj(params["item"], "item"))
+        if method == "item/completed":
+            return self._item_completed(obj(params["item"], "item"))
+        if method == "item/fileChange/patchUpdated":
+            item = self._items.get(params.get("itemId") or "")
+            if item is not None and "changes" in params:
+                item["changes"] = params["changes"]
+            return []
+        if method == "serverRequest/resolved":
+            request_id = str(params["requestId"])
+            if self._pending.pop(request_id, None) is None:
+                return []  # we answered it: this is Codex confirming
+            return [ApprovalWithdrawn(request_id=request_id)]
+        if method == "error":
+            error = params.get("error")
+            text = error_text(error)
+            if params.get("willRetry"):
+                return [Notice(text=f"Codex error, retrying: {text}")]
+            self._turn_error = text
+            return []
+        if method == "thread/status/changed":
+            status = params.get("status")
+            if isinstance(status, dict) and status.get("type") == "systemError":
+                return [Notice(text="Codex reports a system error on the thread")]
+            return []
+        if method in ("thread/closed", "model/rerouted"):
+            return [Notice(text=f"{method}: {json.dumps(params)[:500]}")]
+        if method in _QUIET or method.endswith(("Delta", "/delta")):
+            return []
+        return [UnknownEvent(type=method, raw=m)]
+
+    def _thread_opened(self, thread: JSON, result: JSON) -> list[AgentEvent]:
+        if self._thread_id is not None:
+            return []  # thread/started after the thread/start answer (or the reverse)
+        self._thread_id = string(thread, "id")
+        open_id, self._open_id = self._open_id, None
+        events: list[AgentEvent] = [
+            SessionStarted(
+                agent_session_id=self._thread_id,
+                model=result.get("model") or thread.get("model"),
+                cwd=result.get("cwd") or thread.get("cwd"),
+                version=thread.get("cliVersion") or self._version,
+            ),
+            ControlAnswered(request_id=str(open_id), ok=True, of="initialize"),
+        ]
+        self._next_turn()
+        return events
+
+    def _turn_completed(self, turn: JSON) -> list[AgentEvent]:
+        status = turn.get("status")
+        failed = status == "failed"
+        events: list[AgentEvent] = []
+        error = None
+        if failed:
+            error = error_text(turn.get("error")) or self._turn_error or "the turn failed"
+        elif self._turn_error:
+            events.append(Notice(text=f"Codex reported an error: {self._turn_error}"))
+        duration = turn.get("durationMs")
+        events.append(
+            TurnCompleted(
+                is_error=failed,
+                interrupted=status == "interrupted",
+                result_text=self._turn_text or _last_message(turn.get("items")),
+                error=error,
+                duration_ms=duration if isinstance(duration, int) else None,
+                agent_session_id=self._thread_id,
+            )
+        )
+        self._turn_busy = self._interrupt_wanted = False
+        self._turn_id = self._turn_text = self._turn_error = None
+        self._items.clear()
+        self._next_turn()
+        return events
+
+    def _item_started(self, item: JSON) -> list[AgentEvent]:
+        kind = item["type"]
+        item_id = string(item, "id")
+        if kind == "commandExecution":
+            self._items[item_id] = item
+            command = _command_text(item.get("command"))
+            return [ToolStarted(tool_use_id=item_id, tool="Bash",
+                                input={"command": command, "cwd": item.get("cwd") or self.cwd})]
+        if kind == "fileChange":
+            self._items[item_id] = item
+            return [ToolStarted(tool_use_id=item_id, tool="Edit",
+                                input=_file_change_input(item.get("changes")))]
+        if kind == "mcpToolCall":
+            arguments = item.get("arguments")
+            return [ToolStarted(
+                tool_use_id=item_id, tool=f"mcp__{item.get('server')}__{item.get('tool')}",
+                input=arguments if isinstance(arguments, dict) else {"arguments": arguments})]
+        return []
+
+    def _item_completed(self, item: JSON) -> list[AgentEvent]:
+        kind = item["type"]
+        item_id = string(item, "id")
+        self._items.pop(item_id, None)
+        status = item.get("status")
+        if kind == "agentMessage":
+            text = item.get("text")
+            if not isinstance(text, str) or not text:
+                return []
+            self._turn_text = text
+            return [AssistantText(text=text)]
+        if kind == "commandExecution":
+            output = item.get("aggregatedOutput") or ""
+            exit_code = item.get("exitCode")
+            return [ToolFinished(
+                tool_use_id=item_id, is_error=status != "completed",
+                output=output or ("" if status == "completed" else str(status)),
+                exit_code=exit_code if isinstance(exit_code, int) else None)]
+        if kind == "fileChange":
+            changes = _changes(item.get("changes"))
+            done = "; ".join(f"{c['kind']} {c['path']}" for c in changes)
+            if status != "completed":
+                done = f"{status}: {done}" if done else str(status)
+            return [ToolFinished(tool_use_id=item_id, is_error=status != "completed",
+                                 output=done)]
+        if kind == "mcpToolCall":
+            failed = status != "completed"
+            payload = item.get("error") if failed else item.get("result")
+            return [ToolFinished(tool_use_id=item_id, is_error=failed,
+                                 output=error_text(payload) if failed else _dump(payload))]
+        return []
+
+    # answers to our requests
+
+    def _on_response(
+        self, method: str, wire_id: int, result: Any, error: str | None
+    ) -> list[AgentEvent]:
+        if error is not None:
+            return self._request_failed(method, wire_id, error)
+        if method == "initialize":
+            self._version = _version_of(obj(result, "result").get("userAgent"))
+            return []
+        if method in ("thread/start", "thread/resume"):
+            result = obj(result, "result")
+            return self._thread_opened(obj(result["thread"], "thread"), result)
+        if method == "turn/start":
+            turn = obj(result, "result").get("turn")
+            if isinstance(turn, dict) and self._turn_busy and self._turn_id is None:
+                self._turn_id = string(turn, "id")
+                self._maybe_interrupt()
+            return []
+        if method == "turn/interrupt":
+            return [ControlAnswered(request_id=str(wire_id), ok=True, of="interrupt")]
+        return []
+
+    def _request_failed(self, method: str, wire_id: int, error: str) -> list[AgentEvent]:
+        if method in ("thread/start", "thread/resume"):
+            # the thread never opened: the prompts for it cannot run; the next prompt retries
+            self._open_id = None
+            self._prompts.clear()
+            return [TurnCompleted(is_error=True, error=f"{method} failed: {error}")]
+        if method == "turn/start":
+            self._turn_busy = False
+            self._turn_id = None
+            events: list[AgentEvent] = [
+                TurnCompleted(is_error=True, error=f"turn/start failed: {error}",
+                              agent_session_id=self._thread_id)
+            ]
+            self._next_turn()
+            return events
+        of = "interrupt" if method == "turn/interrupt" else method
+        return [ControlAnswered(request_id=str(wire_id), ok=False, error=error, of=of)]
+
+    def _maybe_interrupt(self) -> None:
+        if self._interrupt_wanted:
+            self._interrupt()
+
+
+def _offered(available: Any) -> tuple[DecisionKind, ...]:
+    """The buttons for `availableDecisions`. Decline and cancel are always offered: Codex
+    accepts `decline` even when it does not list it, and a person must always be able to
+    say no. Object decisions (execpolicy or network amendments) have no button."""
+    if available is None:
+        return _ALL_DECISIONS
+    if not isinstance(available, list):
+        raise TypeError("availableDecisions is not a list")
+    kinds = {DecisionKind.DENY, DecisionKind.STOP}
+    kinds.update(_DECISIONS[d] for d in available if isinstance(d, str) and d in _DECISIONS)
+    return tuple(k for k in _ALL_DECISIONS if k in kinds)
+
+
+def _file_change_input(raw: Any) -> JSON:
+    """A file change as the approval card shows it: the first path and the unified diff
+    (as `content`, the body a card previews), with every change listed."""
+    changes = _changes(raw)
+    tool_input: JSON = {"changes": changes}
+    if changes:
+        tool_input["file_path"] = changes[0]["path"]
+        tool_input["content"] = "\n".join(c["diff"] for c in changes if c["diff"])
+    return tool_input
+
+
+def _changes(raw: Any) -> list[JSON]:
+    if not isinstance(raw, list):
+        return []
+    changes = []
+    for change in raw:
+        if not isinstance(change, dict):
+            continue
+        kind = change.get("kind")
+        if isinstance(kind, dict):
+            kind = kind.get("type")
+        changes.append({"path": str(change.get("path", "")), "kind": str(kind or "update"),
+                        "diff": str(change.get("diff") or "")})
+    return changes
+
+
+def _text_input(text: str) -> JSON:
+    return {"type": "text", "text": text, "text_elements": []}
+
+
+
+_SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
+
+
+def _command_text(command: Any) -> str:
+    """The command as a person reads it. Codex wraps commands as `/bin/bash -lc '<cmd>'`;
+    when the whole command is exactly such a wrapper, show what it runs (nothing is lost:
+    the wrapper only selects the shell)."""
+    if isinstance(command, list):
+        argv = [str(c) for c in command]
+    elif isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError:
+            return command
+    else:
+        return ""
+    if (len(argv) == 3 and argv[0].rsplit("/", 1)[-1] in _SHELLS
+            and argv[1] in ("-c", "-lc", "-lic")):
+        return argv[2]
+    return command if isinstance(command, str) else " ".join(argv)
+
+
+def _last_message(items: Any) -> str | None:
+    if not isinstance(items, list):
+        return None
+    messages = [i for i in items if isinstance(i, dict) and i.get("type") == "agentMessage"]
+    texts = [t for m in messages if isinstance(t := m.get("text"), str) and t]
+    return texts[-1] if texts else None
+
+
+def _version_of(user_agent: Any) -> str | None:
+    """`agent-bridge/0.169.0 (Debian 12.0.0; x86_64) …` → `0.169.0`."""
+    if not isinstance(user_agent, str) or "/" not in user_agent:
+        return None
+    return user_agent.split(" ", 1)[0].split("/", 1)[1] or None
+
+
+
+def _dump(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:4000]
