@@ -48,6 +48,10 @@ def doctor(config_arg: str | None, *, as_json: bool = False) -> int:
         checks.extend(_agents(config))
         checks.append(_state(config))
         checks.extend(_tokens(config))
+        if config.hosts:
+            import asyncio
+
+            checks.extend(asyncio.run(_hosts(config)))
         checks.append(_daemon(config))
     if as_json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))
@@ -161,6 +165,40 @@ def _tokens(config: Config) -> list[Check]:
             checks.append(Check(name, "ok", f"${variable} is set"))
         else:
             checks.append(Check(name, "fail", f"${variable} is not set ({key} names it)"))
+    return checks
+
+
+async def _hosts(config: Config) -> list[Check]:
+    """Each SSH host: reachable with a verified key, and the agents its projects use there."""
+    from daemon.git import GitError
+    from daemon.ssh import HostUnavailable, SshHost
+
+    checks = []
+    for name, host_config in sorted(config.hosts.items()):
+        host = SshHost(name, host_config)
+        try:
+            await host.connection()
+        except HostUnavailable as e:
+            checks.append(Check(f"host {name}", "fail", e.message))
+            continue
+        checks.append(Check(f"host {name}", "ok",
+                            f"{host_config.address}:{host_config.port} reachable, key verified"))
+        agents = {p.agent or config.default_agent for p in config.projects if p.host == name}
+        for agent_name in sorted(agents):
+            command = config.agents[agent_name].command
+            try:
+                result = await host.run([command[0], "--version"], cwd="/", timeout=20)
+            except GitError as e:
+                checks.append(Check(f"agent {agent_name} on {name}", "fail",
+                                    f"{e.message}; install it there or set [agents.{agent_name}]"
+                                    " command"))
+                continue
+            line = (result.stdout or result.stderr).decode("utf-8", "replace").strip()
+            version = line.splitlines()[0] if line else "unknown version"
+            status = "ok" if result.returncode == 0 else "fail"
+            checks.append(Check(f"agent {agent_name} on {name}", status,
+                                f"{command[0]}: {version}"))
+        await host.close()
     return checks
 
 

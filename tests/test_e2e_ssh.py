@@ -128,3 +128,20 @@ def test_two_hosts_and_local_with_one_host_down(make_bridge, ssh, tmp_path):
     failed = bridge.cli("new", "two", "again", check=False)
     assert failed.returncode == 1 and "box2" in failed.stderr and "unreachable" in failed.stderr
     wait_until(lambda: bridge.session(remote)["state"] == "idle", what="box1 unaffected")
+
+
+def test_doctor_checks_each_host_its_key_and_its_agent(make_bridge, ssh, tmp_path):
+    import json
+
+    bridge = make_bridge()
+    good = ssh.add(tmp_path, "box1", env=host_env(bridge))
+    bad = ssh.add(tmp_path, "box2")
+    bad.known_hosts.write_text("")  # its key is unknown
+    _, project = remote_project(tmp_path, "api", "box1")
+    bridge.config.write_text(bridge.config.read_text() + good.config() + bad.config() + project)
+    checks = {c["name"]: c for c in json.loads(bridge.cli("doctor", "--json",
+                                                            check=False).stdout)}
+    assert checks["host box1"]["status"] == "ok"
+    assert checks["agent claude on box1"]["status"] == "ok"
+    assert checks["host box2"]["status"] == "fail"
+    assert "ssh-keyscan" in checks["host box2"]["detail"]
