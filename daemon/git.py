@@ -6,7 +6,8 @@ user's git configuration to give a stable shape: every call pins the options tha
 the output (`-c core.quotepath=off`, prefixes, colour, external diff and textconv off, …).
 
 `diff_since()` must leave the user's repository exactly as it was, index included. It works
-in a scratch directory on the runner's host: a copy of the user's index (or, without one,
+in a scratch directory on the runner's host: a copy of the user's index (with its mtime, so
+git still re-reads files changed in the second the index was written; or, without an index,
 the base tree) becomes a temporary index (`GIT_INDEX_FILE`), `git add -A` brings the working
 tree into it (untracked files included, ignored ones not), and `git diff --cached <base>`
 gives the patch. New blobs go to a temporary object directory (`GIT_OBJECT_DIRECTORY`) with
@@ -43,6 +44,7 @@ import signal
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from daemon.errors import DaemonError
@@ -136,11 +138,18 @@ class CommandRunner(Protocol):
 @runtime_checkable
 class ScratchSpace(Protocol):
     """Optional runner extension: temporary directories on the runner's host. Runners
-    without it get `mktemp -d`, `cp` and `rm -rf` run through `run()` (POSIX hosts)."""
+    without it get `mktemp -d`, `cp -p` and `rm -rf` run through `run()` (POSIX hosts).
+
+    `copy_file()` must keep the source's modification time: the copy is a git index, and
+    git tells a racily clean entry (a file changed in the second the index was written,
+    size unchanged) by comparing the entry's mtime with the index file's own. A copy with a
+    later mtime makes such a change invisible to `git add`."""
 
     async def make_temp_dir(self, prefix: str) -> str: ...
 
-    async def copy_file(self, source: str, target: str) -> bool: ...
+    async def copy_file(self, source: str, target: str) -> bool:
+        """Copy `source` to `target` with its modification time; False if impossible."""
+        ...
 
     async def remove_tree(self, path: str) -> None: ...
 
@@ -220,13 +229,21 @@ class LocalRunner:
 
     async def copy_file(self, source: str, target: str) -> bool:
         try:
-            await asyncio.to_thread(shutil.copyfile, source, target)
+            await asyncio.to_thread(_copy_keeping_mtime, source, target)
         except OSError:
             return False
         return True
 
     async def remove_tree(self, path: str) -> None:
         await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+def _copy_keeping_mtime(source: str, target: str) -> None:
+    # The times are read before the content: if the file is replaced in between, the copy
+    # looks older than its content, which only makes git re-read more files (never fewer).
+    before = Path(source).stat()
+    shutil.copyfile(source, target)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 async def _kill_group(proc: asyncio.subprocess.Process) -> None:
@@ -252,7 +269,8 @@ class _ShellScratch:
         return os.fsdecode(result.stdout).strip()
 
     async def copy_file(self, source: str, target: str) -> bool:
-        result = await self._runner.run(["cp", "--", source, target], cwd=self._cwd)
+        # -p keeps the modification time (see `ScratchSpace`).
+        result = await self._runner.run(["cp", "-p", "--", source, target], cwd=self._cwd)
         return result.returncode == 0
 
     async def remove_tree(self, path: str) -> None:

@@ -423,6 +423,40 @@ async def test_runner_without_scratch_space_uses_mktemp(env: Env, tmp_path: Path
     assert list((tmp_path / "scratch").iterdir()) == []
 
 
+@pytest.mark.parametrize("make_runner", [LocalRunner, ShellOnlyRunner])
+async def test_a_same_size_edit_in_the_second_of_the_index_is_seen(
+    env: Env, tmp_path: Path, make_runner: type[LocalRunner] | type[ShellOnlyRunner]
+) -> None:
+    """Racy git: a file rewritten with the same size in the second its index entry was
+    written has the entry's stat data; only the index file's own mtime tells git to look at
+    the content. The diff runs on a copy of the index, taken a second later."""
+    repo = init_repo(env, tmp_path / "repo")
+    write(repo / "a.txt", "x\n")
+    base = commit_all(env, repo)
+    for _ in range(5):
+        await asyncio.sleep(1.02 - time.time() % 1)  # just after a second boundary
+        write(repo / "a.txt", "x\n")
+        entry = (repo / "a.txt").stat()
+        env.git(repo, "add", "a.txt")  # the entry takes this stat data
+        write(repo / "a.txt", "y\n")  # same size, same inode
+        edited = (repo / "a.txt").stat()
+        index = (repo / ".git" / "index").stat()
+        seconds = {
+            int(t) for t in (entry.st_mtime, entry.st_ctime, edited.st_mtime, edited.st_ctime)
+        }
+        if seconds == {int(index.st_mtime)}:
+            break
+    else:
+        pytest.skip("could not write the file and the index within one second")
+    await asyncio.sleep(1.05 - time.time() % 1)  # the copy of the index is made in a later second
+
+    assert env.git(repo, "status", "--porcelain=v1", "-z") == b" M a.txt\0"
+    runner = make_runner()
+    assert await numstat_since(runner, str(repo), base) == [(1, 1, "a.txt")]
+    diff = await diff_since(runner, str(repo), base)
+    assert [(f.path, f.added, f.removed) for f in summarize_diff(diff).files] == [("a.txt", 1, 1)]
+
+
 # --- inspect_repo ----------------------------------------------------------------------------
 
 
