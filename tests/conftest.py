@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.ssh_server import ThreadedSshHosts
 from tests.harness import Bridge
 from tests.telegram_harness import ThreadedTelegram
 
@@ -36,3 +37,11 @@ def tg() -> Iterator[ThreadedTelegram]:
     fake = ThreadedTelegram()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def ssh() -> Iterator[ThreadedSshHosts]:
+    """In-process SSH hosts (asyncssh servers on 127.0.0.1) served from their own thread."""
+    hosts = ThreadedSshHosts()
+    yield hosts
+    hosts.close()

@@ -9,6 +9,7 @@ neutral decision names, so one assertion holds for all three protocols.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,9 @@ class Driver:
     """How one protocol's wire answers read in neutral terms."""
 
     protocol: str
+    launcher: str = "local"  # or "ssh": the agent runs on a host reached over SSH
+    hosts: Any = None
+    tmp: Any = None
 
     def agent(self, scenario: str = "approve", *args: str) -> FakeAgent:
         return FakeAgent(protocol=self.protocol, scenario=scenario, args=args)
@@ -96,13 +100,30 @@ class Driver:
                    and m["params"]["sessionId"] == agent_session_id for m in lines)
 
 
-@pytest.fixture(params=["claude", "codex", "acp"])
-def driver(request: pytest.FixtureRequest) -> Driver:
-    return Driver(request.param)
+@pytest.fixture(
+    params=[(p, launcher) for launcher in ("local", "ssh") for p in ("claude", "codex", "acp")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    protocol, launcher = request.param
+    if launcher == "local":
+        yield Driver(protocol)
+        return
+    hosts = request.getfixturevalue("ssh")
+    yield Driver(protocol, launcher, hosts, request.getfixturevalue("tmp_path"))
+    ran = [c for host in hosts.hosts for c in host.commands]
+    assert any("exec env" in c and "AGENT_BRIDGE_SESSION" in c for c in ran), (
+        "the agent did not run over SSH")
 
 
 def running(make_bridge: Any, driver: Driver, scenario: str = "approve") -> Bridge:
     bridge = make_bridge(agents={"agent": driver.agent(scenario)})
+    if driver.launcher == "ssh":
+        # the same machine, reached over SSH: the host sees what the agent needs to see
+        box = driver.hosts.add(driver.tmp, "box1", env=dict(bridge.env))
+        text = bridge.config.read_text()
+        here = f'path = "{bridge.project}"\n'
+        bridge.config.write_text(text.replace(here, here + 'host = "box1"\n', 1) + box.config())
     bridge.start()
     return bridge
 

@@ -6,17 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.fakes.ssh_server import ThreadedSshHosts
 from tests.harness import wait_until
-
-
-@pytest.fixture
-def ssh(tmp_path):
-    hosts = ThreadedSshHosts()
-    yield hosts
-    hosts.close()
 
 
 def remote_project(tmp_path: Path, name: str, host: str) -> tuple[Path, str]:
