@@ -222,7 +222,10 @@ class TelegramSurface:
         target = ref.get("t") or ref.get("r")
         return f"https://t.me/c/{chat[4:]}/{target}" if target else None
 
-    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+    async def post(self, thread: str, card: Card, *, notify: bool,
+                   mention: str | None = None) -> str:
+        # `mention` is not needed here: a new message with notification reaches every
+        # member of the chat, and the bot's chat is the owner's
         ref = json.loads(thread) if thread else {"c": self.chat_id}
         kwargs: dict[str, Any] = {}
         if "t" in ref:

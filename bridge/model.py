@@ -30,6 +30,14 @@ class SessionView:
     finished_at: float | None = None  # when the last turn ended
     reviewed_at: float | None = None  # when a person last replied, asked for the diff, archived
     parked: str | None = None  # why it waits on a person although nothing is pending
+    owner: str | None = None  # who started it, "surface:user id"
+
+    def owner_on(self, surface: str) -> str | None:
+        """The owner's user id if they started the session from `surface`."""
+        if self.owner is None:
+            return None
+        where, _, user_id = self.owner.partition(":")
+        return user_id if where == surface and user_id else None
 
     @property
     def place(self) -> str:

@@ -97,9 +97,11 @@ class ChatSurface(Protocol):
         """Rename and/or close (archive) or reopen a thread; a no-op where not possible."""
         ...
 
-    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
+    async def post(self, thread: str, card: Card, *, notify: bool,
+                   mention: str | None = None) -> str:
         """A new message in the thread (`""`: the chat or channel itself, outside any
-        session's thread, e.g. for the digest); returns its reference."""
+        session's thread, e.g. for the digest); returns its reference. `mention` is a user
+        id on this surface to address by name (the session's owner, on approval cards)."""
         ...
 
     async def edit(self, message: str, card: Card) -> None:

@@ -74,6 +74,18 @@ class Daemon:
             token = require_secret(self.env, self.config.telegram.token_env,
                                    "telegram.token_env")
             surfaces.append(TelegramSurface(self.config.telegram, token))
+        if self.config.slack is not None:
+            from bots.slack import SlackSurface
+
+            slack = self.config.slack
+            bot_token = require_secret(self.env, slack.bot_token_env, "slack.bot_token_env")
+            if slack.mode == "http":
+                secret = require_secret(self.env, slack.signing_secret_env,
+                                        "slack.signing_secret_env")
+                surfaces.append(SlackSurface(slack, bot_token, signing_secret=secret))
+            else:
+                app_token = require_secret(self.env, slack.app_token_env, "slack.app_token_env")
+                surfaces.append(SlackSurface(slack, bot_token, app_token=app_token))
         return surfaces
 
     async def run(self) -> None:

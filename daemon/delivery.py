@@ -5,7 +5,9 @@ event behind it, so nothing is lost to a crash or an outage: rows are marked del
 after the platform accepted them, and an unreachable platform is retried with backoff, in
 order. Status edits are not queued one by one: a session is marked dirty and its card is
 edited at most every `status_interval` seconds, and only while the rate budget keeps a
-reserve for approval cards, which always go first.
+reserve for approval cards, which always go first: ahead of other sessions' items in the
+outbox, and ahead of the rest of a round (thread openings, status edits) when a new request
+arrives while the round is under way.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ class Redacting:
         await self.inner.set_thread(thread, title=None if title is None else self._text(title),
                                     open=open)
 
-    async def post(self, thread: str, card: Card, *, notify: bool) -> str:
-        return await self.inner.post(thread, self._card(card), notify=notify)
+    async def post(self, thread: str, card: Card, *, notify: bool,
+                   mention: str | None = None) -> str:
+        return await self.inner.post(thread, self._card(card), notify=notify, mention=mention)
 
     async def edit(self, message: str, card: Card) -> None:
         await self.inner.edit(message, self._card(card))
@@ -148,6 +151,7 @@ class Delivery:
         self._status_text: dict[str, str] = {}
         self._title: dict[str, str] = {}
         self._status_at: dict[str, float] = {}
+        self._approvals_seen = 0  # hub.approvals_requested when the round fetched the outbox
         self.delivered = 0
 
     def notify(self) -> None:
@@ -184,7 +188,12 @@ class Delivery:
         due = min(self._status_at.get(s, 0.0) + self.status_interval for s in self.dirty)
         return max(0.05, due - now, self.pacer.wait_time(self.reserve))
 
+    def _approval_waiting(self) -> bool:
+        """Whether an approval was requested after this round fetched the outbox."""
+        return self.hub.approvals_requested != self._approvals_seen
+
     async def _round(self) -> bool:
+        self._approvals_seen = self.hub.approvals_requested
         items = await self.store.outbox_pending(self.name, limit=100)
         statuses = [i for i in items if i.kind == "status"]
         for item in statuses:
@@ -192,9 +201,11 @@ class Delivery:
                 self.dirty.add(item.session_id)
         if statuses:
             await self.store.mark_delivered([i.id for i in statuses], now=self.hub.clock())
-        for item in items:
+        for item in _approvals_first(items):
             if item.kind == "status":
                 continue
+            if item.kind != "approval" and self._approval_waiting():
+                return True  # a new card goes first: the next round fetches it
             await self._take_budget()
             try:
                 await self._deliver(item)
@@ -239,8 +250,10 @@ class Delivery:
             case "approval":
                 approval = await self.store.approval(payload["approval_id"])
                 thread = await self.thread(sid)
-                ref = await self.surface.post(thread, render_approval_card(approval, session),
-                                              notify=approval.state is ApprovalState.PENDING)
+                pending = approval.state is ApprovalState.PENDING
+                ref = await self.surface.post(
+                    thread, render_approval_card(approval, session), notify=pending,
+                    mention=session.owner_on(self.name) if pending else None)
                 await self.store.set_ref(self.name, f"approval:{approval.id}", ref)
                 await self.store.set_ref(self.name, f"msg:{sid}/{ref}", ref)
             case "approval_settled":
@@ -432,7 +445,26 @@ class Delivery:
             self._status_at[sid] = time.monotonic()
             self.dirty.discard(sid)
             did = True
+            if self._approval_waiting():
+                break  # the other cards wait for the next round; a new approval does not
         return did
+
+
+def _approvals_first(items: list[OutboxItem]) -> list[OutboxItem]:
+    """The outbox in order, except that approval cards go first — each one unless an
+    earlier item of its own session must be seen before it (its thread's opening and its
+    status do not: the card opens the thread itself)."""
+    first: list[OutboxItem] = []
+    rest: list[OutboxItem] = []
+    held: set[str | None] = set()  # sessions whose order must be kept from here on
+    for item in items:
+        if item.kind == "approval" and item.session_id not in held:
+            first.append(item)
+            continue
+        rest.append(item)
+        if item.kind not in ("session_opened", "status"):
+            held.add(item.session_id)
+    return first + rest
 
 
 def _static(text: str) -> str:

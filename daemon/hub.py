@@ -98,6 +98,9 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._surfaces: list[str] = []
         self._wakers: list[Callable[[], Any]] = []
+        # how many approval requests have been committed: deliveries compare it to what they
+        # last saw, and put a new approval card before the status edits they were busy with
+        self.approvals_requested = 0
         self.changed = asyncio.Condition()
         self._timer_wakeup = asyncio.Event()
         allowed: dict[str, frozenset[str]] = {}
@@ -150,6 +153,7 @@ class Hub:
         return items
 
     async def committed(self, session_id: str, batch: Batch) -> None:
+        self.approvals_requested += len(batch.new_approvals)
         self.wake_surfaces()
         rules = self.session_rules.get(session_id)
         if rules:
@@ -262,6 +266,7 @@ class Hub:
         session = await self.store.create_session(
             project=name, agent=agent_name, protocol=agent_config.protocol, cwd=path,
             host=target.host, title=prompt.strip().splitlines()[0][:200], now=self.clock(),
+            owner=f"{actor.surface}:{actor.user_id}",
         )
         await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
         try:

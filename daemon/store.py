@@ -112,6 +112,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN parked TEXT;
     ALTER TABLE approvals ADD COLUMN reminded_at REAL;
     """,
+    # 4: who started a session ("surface:user id"), so that its approval cards can call them
+    """
+    ALTER TABLE sessions ADD COLUMN owner TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -119,7 +123,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
     "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
-    "finished_at, reviewed_at, parked"
+    "finished_at, reviewed_at, parked, owner"
 )
 _APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
@@ -246,6 +250,7 @@ class Store:
         host: str,
         title: str,
         now: float,
+        owner: str | None = None,
     ) -> SessionView:
         async with self.transaction() as db:
             for _ in range(20):
@@ -255,9 +260,9 @@ class Store:
                         break
             await db.execute(
                 "INSERT INTO sessions (id, project, agent, protocol, host, cwd, state, title, "
-                "created_at, updated_at, last_event_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "created_at, updated_at, last_event_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (sid, project, agent, protocol, host, cwd, SessionState.STARTING.value, title,
-                 now, now, now),
+                 now, now, now, owner),
             )
         return await self.session(sid)
 
@@ -540,6 +545,7 @@ def _session(row: Any) -> SessionView:
         cost_usd=row["cost_usd"], error=row["error"], created_at=row["created_at"],
         updated_at=row["updated_at"], turns=row["turns"], last_event_at=row["last_event_at"],
         finished_at=row["finished_at"], reviewed_at=row["reviewed_at"], parked=row["parked"],
+        owner=row["owner"],
     )
 
 

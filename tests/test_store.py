@@ -97,3 +97,19 @@ async def test_sessions_list_newest_first_and_hide_archived(tmp_path):
             await store.update_session(a.id, project="x")
     finally:
         await store.close()
+
+
+async def test_the_owner_is_kept_and_named_only_on_their_own_surface(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        mine = await store.create_session(project="p", agent="c", protocol="claude", cwd="/",
+                                          host="local", title="a", now=1.0,
+                                          owner="slack:U0ALICE")
+        local = await store.create_session(project="p", agent="c", protocol="claude",
+                                           cwd="/", host="local", title="b", now=2.0)
+        mine = await store.session(mine.id)
+        assert mine.owner_on("slack") == "U0ALICE"
+        assert mine.owner_on("telegram") is None
+        assert local.owner is None and local.owner_on("slack") is None
+    finally:
+        await store.close()
