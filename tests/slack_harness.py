@@ -4,10 +4,8 @@ tests/telegram_harness.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.fakes.slack_api import (
     ALICE,
@@ -22,42 +20,15 @@ from tests.fakes.slack_api import (
     OpenedView,
     StoredMessage,
 )
+from tests.threaded import Threaded
 
-T = TypeVar("T")
 STRANGER = MALLORY
 __all__ = ["ALICE", "CHANNEL", "STRANGER", "ThreadedSlack"]
 
 
-class ThreadedSlack:
+class ThreadedSlack(Threaded[FakeSlack]):
     def __init__(self, **kwargs: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake: FakeSlack = self._run(self._make(kwargs))
-
-    async def _make(self, kwargs: dict[str, Any]) -> FakeSlack:
-        fake = FakeSlack(**kwargs)
-        await fake.start()
-        return fake
-
-    def _run(self, coro: Any, timeout: float = 30.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def on(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn` on the fake's loop (its state is only touched there)."""
-        if threading.current_thread() is self.thread:
-            return fn(*args, **kwargs)
-
-        async def call() -> T:
-            return fn(*args, **kwargs)
-
-        return self._run(call())
-
-    def close(self) -> None:
-        self._run(self.fake.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        super().__init__(lambda: FakeSlack(**kwargs))
 
     # -- configuration ----------------------------------------------------------------------
 

@@ -3,50 +3,21 @@ subprocess through the CLI and the chat at the same time."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.fakes.telegram_api import FORUM_CHAT_ID, USER_ID, Call, FakeTelegram, StoredMessage
+from tests.threaded import Threaded
 
-T = TypeVar("T")
 ALICE = USER_ID
 STRANGER = 777
 CHAT = FORUM_CHAT_ID
 
 
-class ThreadedTelegram:
+class ThreadedTelegram(Threaded[FakeTelegram]):
     def __init__(self, **kwargs: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake: FakeTelegram = self._run(self._make(kwargs))
+        super().__init__(lambda: FakeTelegram(**kwargs))
         self.on(self.fake.add_user, STRANGER, username="mallory", first_name="Mallory")
-
-    async def _make(self, kwargs: dict[str, Any]) -> FakeTelegram:
-        fake = FakeTelegram(**kwargs)
-        await fake.start()
-        return fake
-
-    def _run(self, coro: Any, timeout: float = 30.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def on(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn` on the fake's loop (its state is only touched there)."""
-        if threading.current_thread() is self.thread:
-            return fn(*args, **kwargs)
-
-        async def call() -> T:
-            return fn(*args, **kwargs)
-
-        return self._run(call())
-
-    def close(self) -> None:
-        self._run(self.fake.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
     # -- conveniences ---------------------------------------------------------------------
 

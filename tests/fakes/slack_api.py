@@ -38,7 +38,6 @@ has a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -53,13 +52,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.changes import Changes
+
 JSONDict = dict[str, Any]
-_T = TypeVar("_T")
 
 TEAM_ID = "T0FAKE"
 TEAM_URL = "https://fake-team.slack.com/"
@@ -399,7 +399,7 @@ class FakeSlack:
         self._windows: dict[tuple[str, str | None], deque[float]] = {}
         self._injected: dict[str, deque[_ApiError]] = {}
         self._unreachable: str | None = None  # None | "502" | "close"
-        self._changed = asyncio.Event()
+        self.changes = Changes()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -466,7 +466,7 @@ class FakeSlack:
     def set_unreachable(self, unreachable: bool = True, *, close_connection: bool = False) -> None:
         """While set, every Web API call and upload fails: 502, or a dropped connection."""
         self._unreachable = ("close" if close_connection else "502") if unreachable else None
-        self._wake()
+        self.changes.wake()
 
     def fail_next(self, method: str, error: str = "ratelimited", *, status: int | None = None,
                   retry_after: int = 1, times: int = 1) -> None:
@@ -546,7 +546,7 @@ class FakeSlack:
         stored = StoredMessage(channel, self._next_ts(), text, thread_ts=thread_ts, user=user,
                                bot_id=None)
         self.messages.setdefault(channel, []).append(stored)
-        self._wake()
+        self.changes.wake()
         body = message_event(user=user, channel=channel, text=text, ts=stored.ts,
                              thread_ts=thread_ts)
         return await self._deliver("events_api", body)
@@ -576,7 +576,7 @@ class FakeSlack:
                                       timeout=aiohttp.ClientTimeout(total=10)) as response:
             text = await response.text()
             self.http_results.append((content_type, response.status, text))
-            self._wake()
+            self.changes.wake()
             return response.status, text
 
     async def push(self, type_: str, payload: JSONDict) -> str:
@@ -626,7 +626,7 @@ class FakeSlack:
                     return call
             return None
 
-        found = await self._wait(find, timeout)
+        found = await self.changes.wait(find, timeout)
         if found is None:
             raise AssertionError(f"no {method} call matching within {timeout} s; recent "
                                  f"calls:\n{self.describe_calls()}")
@@ -634,7 +634,7 @@ class FakeSlack:
 
     async def wait_until(self, condition: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Wait until `condition()` is truthy (re-checked after every change); return it."""
-        found = await self._wait(lambda: condition() or None, timeout)
+        found = await self.changes.wait(lambda: condition() or None, timeout)
         if found is None:
             raise AssertionError(f"condition not met within {timeout} s; recent calls:\n"
                                  f"{self.describe_calls()}")
@@ -703,7 +703,7 @@ class FakeSlack:
         if stored is None:
             return web.Response(status=404, text="not found", content_type="text/plain")
         stored.data = await request.read()
-        self._wake()
+        self.changes.wake()
         return web.Response(text=f"OK - {len(stored.data)}", content_type="text/plain")
 
     async def _handle_respond(self, request: web.Request) -> web.StreamResponse:
@@ -722,7 +722,7 @@ class FakeSlack:
             self.messages.setdefault(target.channel, []).append(StoredMessage(
                 target.channel, self._next_ts(), str(body.get("text", "")),
                 list(body.get("blocks") or [])))
-        self._wake()
+        self.changes.wake()
         return web.Response(text="ok", content_type="text/plain")
 
     async def _handle_link(self, request: web.Request) -> web.StreamResponse:
@@ -735,7 +735,7 @@ class FakeSlack:
             "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
             "connection_info": {"app_id": APP_ID},
         }))
-        self._wake()
+        self.changes.wake()
         await self._flush()
         try:
             async for message in ws:
@@ -745,10 +745,10 @@ class FakeSlack:
                     data = json.loads(message.data)
                     if isinstance(data, dict) and "envelope_id" in data:
                         self.acks[data["envelope_id"]] = data.get("payload")
-                        self._wake()
+                        self.changes.wake()
         finally:
             self.sockets.remove(ws)
-            self._wake()
+            self.changes.wake()
         return ws
 
     def _record(self, method: str, params: JSONDict, token: str, status: int,
@@ -756,7 +756,7 @@ class FakeSlack:
         shown = {k: ("(bytes)" if isinstance(v, bytes) else v) for k, v in params.items()}
         self.calls.append(Call(method, shown, self._clock(), token, status, response, error,
                                len(self.calls)))
-        self._wake()
+        self.changes.wake()
 
     def _dispatch(self, method: str, token: str, params: JSONDict) -> JSONDict:
         if self._unreachable:
@@ -804,21 +804,6 @@ class FakeSlack:
             raise _ApiError("ratelimited", 429, retry_after)
 
     # -- waiting and delivery -------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def _wait(self, probe: Callable[[], _T | None], timeout: float) -> _T | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (found := probe()) is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        return found
 
     async def _flush(self) -> None:
         while self._pending and self.sockets:

@@ -38,8 +38,6 @@ to twice the count within one window under sustained load), on purpose.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import itertools
 import json
@@ -50,12 +48,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.changes import Changes
+
 JSONDict = dict[str, Any]
-_T = TypeVar("_T")
 
 BOT_ID = 999
 BOT_USERNAME = "fake_bot"
@@ -484,7 +483,7 @@ class FakeTelegram:
         self._poll_generation = 0
         self.waiting_polls = 0  # getUpdates requests currently held open
         self._closing = False
-        self._changed = asyncio.Event()
+        self.changes = Changes()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -533,7 +532,7 @@ class FakeTelegram:
     async def stop(self) -> None:
         """Wake every waiting long poll (it returns no updates) and shut the server down."""
         self._closing = True
-        self._wake()
+        self.changes.wake()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -593,7 +592,7 @@ class FakeTelegram:
     def set_unreachable(self, unreachable: bool = True, *, close_connection: bool = False) -> None:
         """While set, every request fails: 502 from a "proxy", or the connection is dropped."""
         self._unreachable = ("close" if close_connection else "502") if unreachable else None
-        self._wake()
+        self.changes.wake()
 
     def fail_next(
         self,
@@ -742,7 +741,7 @@ class FakeTelegram:
                     return call
             return None
 
-        found = await self._wait(find, timeout)
+        found = await self.changes.wait(find, timeout)
         if found is None:
             raise AssertionError(
                 f"no {'successful ' if ok else ''}{method} call matching the predicate within "
@@ -752,7 +751,7 @@ class FakeTelegram:
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``condition()`` holds (re-checked after every call and injection)."""
-        if await self._wait(lambda: True if condition() else None, timeout) is None:
+        if await self.changes.wait(lambda: True if condition() else None, timeout) is None:
             raise AssertionError(
                 f"condition not met within {timeout} s; recent calls:\n{self.describe_calls()}"
             )
@@ -839,7 +838,7 @@ class FakeTelegram:
         self.calls.append(
             Call(method, params, self._clock(), token, status, result, description, index)
         )
-        self._wake()
+        self.changes.wake()
 
     async def _dispatch(self, token: str, method: str, params: JSONDict) -> Any:
         if self._unreachable:
@@ -901,7 +900,7 @@ class FakeTelegram:
     def _queue_update(self, payload: JSONDict) -> JSONDict:
         update = {"update_id": next(self._update_ids), **payload}
         self._updates.append(update)
-        self._wake()
+        self.changes.wake()
         return update
 
     async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
@@ -923,7 +922,7 @@ class FakeTelegram:
         self._poll_generation += 1
         generation = self._poll_generation
         self.waiting_polls += 1
-        self._wake()
+        self.changes.wake()
 
         def ready() -> list[JSONDict] | None:
             if generation != self._poll_generation:
@@ -938,10 +937,10 @@ class FakeTelegram:
             return batch if batch or self._closing else None
 
         try:
-            return await self._wait(ready, timeout) or []
+            return await self.changes.wait(ready, timeout) or []
         finally:
             self.waiting_polls -= 1
-            self._wake()
+            self.changes.wake()
 
     def _allowed(self, update: JSONDict) -> bool:
         if self._allowed_updates is None:
@@ -949,22 +948,6 @@ class FakeTelegram:
         return any(kind in update for kind in self._allowed_updates)
 
     # -- waiting --------------------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def _wait(self, probe: Callable[[], _T | None], timeout: float) -> _T | None:
-        """Re-run ``probe`` after every change until it returns non-None or time runs out."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (found := probe()) is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        return found
 
     # -- chats, topics, messages ----------------------------------------------------------------
 
