@@ -99,6 +99,15 @@ class TurnCompleted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UsageUpdated:
+    """The session's running token totals (agents that report tokens rather than a cost)."""
+
+    total_tokens: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ControlAnswered:
     """The agent answered a control request the daemon sent (e.g. initialize, interrupt)."""
 
@@ -132,6 +141,7 @@ AgentEvent = (
     | ApprovalWithdrawn
     | TurnStarted
     | TurnCompleted
+    | UsageUpdated
     | ControlAnswered
     | Notice
     | UnknownEvent
@@ -182,6 +192,7 @@ _KINDS: dict[type, str] = {
     ApprovalWithdrawn: "approval_withdrawn",
     TurnStarted: "turn_started",
     TurnCompleted: "turn_completed",
+    UsageUpdated: "usage",
     ControlAnswered: "control_answered",
     Notice: "notice",
     UnknownEvent: "unknown",

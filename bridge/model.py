@@ -31,6 +31,7 @@ class SessionView:
     reviewed_at: float | None = None  # when a person last replied, asked for the diff, archived
     parked: str | None = None  # why it waits on a person although nothing is pending
     owner: str | None = None  # who started it, "surface:user id"
+    tokens: int | None = None  # the agent's running total, where it reports tokens
 
     def owner_on(self, surface: str) -> str | None:
         """The owner's user id if they started the session from `surface`."""

@@ -139,6 +139,8 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0) ->
     facts = [f"elapsed {elapsed(now - session.created_at)}"]
     if session.cost_usd is not None:
         facts.append(f"${session.cost_usd:.2f}")
+    elif session.tokens:
+        facts.append(f"{compact(session.tokens)} tokens")
     if pending:
         facts.append(f"{pending} approval{'s' if pending > 1 else ''} waiting")
     lines.append(" · ".join(facts))
@@ -211,6 +213,15 @@ class TurnSummary:
     resume_command: str | None = None
 
 
+def compact(n: int) -> str:
+    """A count as people read it: 950, 12.3k, 4.1M."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+
+
 def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
     head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
     lines = [f"{head} · {session.id} · {session.place} · {session.agent}"]
@@ -221,6 +232,8 @@ def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
     facts: list[str] = []
     if summary.cost_usd is not None:
         facts.append(f"${summary.cost_usd:.4f}")
+    elif session.tokens:
+        facts.append(f"{compact(session.tokens)} tokens so far")
     if summary.duration_ms is not None:
         facts.append(elapsed(summary.duration_ms / 1000))
     if summary.num_turns is not None:

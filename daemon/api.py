@@ -41,6 +41,7 @@ def session_json(session: SessionView, pending: list[Approval]) -> dict[str, Any
         "branch": session.branch,
         "last_tool": session.last_tool,
         "cost_usd": session.cost_usd,
+        "tokens": session.tokens,
         "turns": session.turns,
         "error": session.error,
         "created_at": session.created_at,

@@ -168,6 +168,8 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
             lines.append(f"  agent session: {s['agent_session_id']}")
         if s.get("cost_usd") is not None:
             lines.append(f"  cost: ${s['cost_usd']:.4f} over {s['turns']} turn(s)")
+        elif s.get("tokens"):
+            lines.append(f"  tokens: {s['tokens']} over {s['turns']} turn(s)")
     if s.get("error"):
         lines.append(f"  reason: {s['error']}")
     for a in s.get("pending_approvals", []):

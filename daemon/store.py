@@ -112,9 +112,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN parked TEXT;
     ALTER TABLE approvals ADD COLUMN reminded_at REAL;
     """,
-    # 4: who started a session ("surface:user id"), so that its approval cards can call them
+    # 4: who started a session ("surface:user id"), so that its approval cards can call them;
+    # the tokens it used, for agents that report tokens rather than a cost (Codex)
     """
     ALTER TABLE sessions ADD COLUMN owner TEXT;
+    ALTER TABLE sessions ADD COLUMN tokens INTEGER;
     """,
 ]
 
@@ -123,7 +125,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
     "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
-    "finished_at, reviewed_at, parked, owner"
+    "finished_at, reviewed_at, parked, owner, tokens"
 )
 _APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
@@ -138,6 +140,7 @@ SESSION_FIELDS = frozenset(
         "branch",
         "start_commit",
         "last_tool",
+        "tokens",
         "cost_usd",
         "error",
         "turns",
@@ -545,7 +548,7 @@ def _session(row: Any) -> SessionView:
         cost_usd=row["cost_usd"], error=row["error"], created_at=row["created_at"],
         updated_at=row["updated_at"], turns=row["turns"], last_event_at=row["last_event_at"],
         finished_at=row["finished_at"], reviewed_at=row["reviewed_at"], parked=row["parked"],
-        owner=row["owner"],
+        owner=row["owner"], tokens=row["tokens"],
     )
 
 

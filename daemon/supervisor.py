@@ -34,6 +34,7 @@ from bridge.events import (
     TurnCompleted,
     TurnStarted,
     UnknownEvent,
+    UsageUpdated,
     event_kind,
 )
 from bridge.render import shorten, tool_preview
@@ -297,6 +298,8 @@ class SessionRunner:
                     batch.settled.append(_withdrawn(approval_id, self.session_id, request_id, now))
                     if not self._pending:
                         self._trigger(batch, Trigger.APPROVALS_SETTLED)
+            case UsageUpdated(total_tokens=tokens):
+                batch.changes["tokens"] = tokens
             case TurnCompleted():
                 self.turn_active = False
                 batch.turns_completed.append(event)

@@ -20,6 +20,7 @@ from bridge.events import (
     TurnCompleted,
     TurnStarted,
     UnknownEvent,
+    UsageUpdated,
 )
 from tests.transcripts import agent_bytes, chunks, load
 
@@ -60,9 +61,13 @@ def replay(name: str, seed: int) -> list:
 
 @pytest.mark.parametrize("name", TRANSCRIPTS)
 def test_real_transcripts_decode_the_same_in_any_chunking(name):
-    reference = replay(name, seed=0)
+    everything = replay(name, seed=0)
     for seed in range(1, 25):
-        assert replay(name, seed) == reference
+        assert replay(name, seed) == everything
+    # the model's token counts come as running totals, each larger than the one before
+    usage = [e.total_tokens for e in everything if isinstance(e, UsageUpdated)]
+    assert usage and usage == sorted(usage) and usage[0] > 0
+    reference = [e for e in everything if not isinstance(e, UsageUpdated)]
     started = reference[0]
     assert started == SessionStarted(agent_session_id=started.agent_session_id, model="gpt-mock",
                                      cwd=CWD, version="0.169.0")
@@ -327,6 +332,21 @@ def test_a_failed_turn_carries_codexs_error():
     (done,) = feed(codec, {"method": "turn/completed", "params": {
         "threadId": "t1", "turn": {"id": "u1", "status": "failed", "error": None}}})
     assert done == TurnCompleted(is_error=True, error="quota exceeded", agent_session_id="t1")
+
+
+def test_token_usage_is_the_threads_running_total():
+    codec = CodexCodec(cwd=CWD)
+    open_thread(codec)
+    breakdown = {"totalTokens": 1500, "inputTokens": 1200, "cachedInputTokens": 0,
+                 "outputTokens": 300, "reasoningOutputTokens": 0}
+    assert feed(codec, {"method": "thread/tokenUsage/updated", "params": {
+        "threadId": "t1", "turnId": "u1", "tokenUsage": {
+            "total": breakdown, "last": {**breakdown, "totalTokens": 15},
+            "modelContextWindow": 258400}}}) == [
+        UsageUpdated(total_tokens=1500, input_tokens=1200, output_tokens=300)]
+    # a report without totals (or with nonsense in them) changes nothing
+    assert feed(codec, {"method": "thread/tokenUsage/updated",
+                        "params": {"tokenUsage": {"total": {"totalTokens": "many"}}}}) == []
 
 
 def test_other_threads_and_noise_are_dropped_and_the_unknown_is_kept():

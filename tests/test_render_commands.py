@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from bridge.actions import MAX_PAYLOAD_BYTES, ButtonAction, Verb, decode_button
 from bridge.approvals import Approval, ApprovalState
 from bridge.commands import Command, CommandError, CommandName, parse_command
@@ -5,6 +7,7 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.render import (
     TurnSummary,
+    compact,
     render_approval_card,
     render_status_card,
     render_summary_card,
@@ -64,6 +67,16 @@ def test_status_and_summary_cards():
                                                        resume_command="claude --resume u"))
     assert "Done." in summary.text and "$0.5000" in summary.text
     assert "cd /src/api && claude --resume u" in summary.text
+
+
+def test_agents_that_count_tokens_show_tokens_where_others_show_a_cost():
+    codex = replace(SESSION, agent="codex", cost_usd=None, tokens=12_345)
+    assert "12.3k tokens" in render_status_card(codex, now=3700.0, pending=0).text
+    summary = render_summary_card(codex, TurnSummary(final_text="Done.", is_error=False))
+    assert "12.3k tokens so far" in summary.text
+    priced = replace(SESSION, cost_usd=0.25, tokens=900)
+    assert "tokens" not in render_status_card(priced, now=3700.0, pending=0).text
+    assert [compact(n) for n in (950, 1000, 12_345, 4_100_000)] == ["950", "1k", "12.3k", "4.1M"]
 
 
 def test_split_text_respects_the_limit_and_loses_nothing():

@@ -54,6 +54,7 @@ from bridge.events import (
     TurnCompleted,
     TurnStarted,
     UnknownEvent,
+    UsageUpdated,
 )
 from bridge.framing import DEFAULT_MAX_LINE
 
@@ -70,12 +71,12 @@ _ALL_DECISIONS = tuple(DecisionKind)
 _COMMAND_APPROVAL = "item/commandExecution/requestApproval"
 _FILE_APPROVAL = "item/fileChange/requestApproval"
 
-# Notifications that carry nothing the bridge shows (status it derives from turns, usage
-# without a cost, streaming deltas of items that also arrive completed): dropped.
+# Notifications that carry nothing the bridge shows (status it derives from turns, rate
+# limits, streaming deltas of items that also arrive completed): dropped.
 _QUIET = frozenset(
     {
         "configWarning", "warning", "deprecationNotice", "account/rateLimits/updated",
-        "thread/tokenUsage/updated", "remoteControl/status/changed", "thread/name/updated",
+        "remoteControl/status/changed", "thread/name/updated",
         "thread/goal/cleared", "thread/goal/updated", "thread/archived", "thread/unarchived",
         "turn/diff/updated", "turn/plan/updated", "mcpServer/startupStatus/updated",
         "item/commandExecution/terminalInteraction", "item/reasoning/summaryPartAdded",
@@ -306,6 +307,8 @@ class CodexCodec(JsonRpcEndpoint):
             if isinstance(status, dict) and status.get("type") == "systemError":
                 return [Notice(text="Codex reports a system error on the thread")]
             return []
+        if method == "thread/tokenUsage/updated":
+            return _usage(params.get("tokenUsage"))
         if method in ("thread/closed", "model/rerouted"):
             return [Notice(text=f"{method}: {json.dumps(params)[:500]}")]
         if method in _QUIET or method.endswith(("Delta", "/delta")):
@@ -538,3 +541,17 @@ def _dump(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:4000]
+
+
+def _usage(usage: object) -> list[AgentEvent]:
+    """The thread's running totals; a report without them changes nothing."""
+    total = usage.get("total") if isinstance(usage, dict) else None
+    if not isinstance(total, dict) or not isinstance(total.get("totalTokens"), int):
+        return []
+
+    def count(key: str) -> int:
+        value = total.get(key)
+        return value if isinstance(value, int) else 0
+
+    return [UsageUpdated(total_tokens=total["totalTokens"], input_tokens=count("inputTokens"),
+                         output_tokens=count("outputTokens"))]
