@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib.util
 import logging
 import os
 import signal
+import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO
 
-from bridge.config import Config, load_config, require_secret
-from bridge.errors import ConfigError
+from bridge.config import Config, require_secret
 from bridge.surface import ChatSurface, SurfaceUnavailable
 from daemon import paths
 from daemon.actions import ActionHandler
@@ -26,19 +26,12 @@ from daemon.store import Store
 
 log = logging.getLogger("agent-bridge")
 
-
-def read_config(config_arg: str | None, env: Mapping[str, str]) -> tuple[Config, Path | None]:
-    path = paths.find_config(config_arg, env)
-    if path is None:
-        return load_config(""), None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise DaemonError(f"cannot read the config {path}: {e}") from e
-    try:
-        return load_config(text, source=str(path)), path
-    except ConfigError as e:
-        raise ConfigError(e.key, f"{e.message} (in {path})") from e
+# httpcore (under python-telegram-bot's httpx) runs `import sniffio` on every request, and
+# sniffio is optional: when it is not installed, each of those is a failed import that
+# searches sys.path again: about a quarter of the CPU time a Bot API call costs (profiled
+# by bench/scale.py). Recording its absence makes them fail at once, as they would anyway.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 class Daemon:
@@ -198,7 +191,7 @@ def setup_logging(config: Config, env: Mapping[str, str]) -> None:
 
 def run(config_arg: str | None) -> int:
     env = dict(os.environ)
-    config, path = read_config(config_arg, env)
+    config, path = paths.read_config(config_arg, env)
     setup_logging(config, env)
     log.info("config: %s", path or "none found, using defaults")
     asyncio.run(Daemon(config, env).run())

@@ -5,20 +5,27 @@ event behind it, so nothing is lost to a crash or an outage: rows are marked del
 after the platform accepted them, and an unreachable platform is retried with backoff, in
 order. Status edits are not queued one by one: a session is marked dirty and its card is
 edited at most every `status_interval` seconds, and only while the rate budget keeps a
-reserve for approval cards, which always go first: ahead of other sessions' items in the
-outbox, and ahead of the rest of a round (thread openings, status edits) when a new request
-arrives while the round is under way.
+reserve for approval cards.
+
+Approval cards always go first. They have a lane of their own, woken by each new request:
+it sends them side by side (each session's in order) while the main lane goes on with the
+rest, and they take the next slot of the rate budget before anything else. A card still
+waits for what its own session was sent before it (but not for its thread's opening or
+status: the card opens the thread itself), and what its session sends after it waits for
+the card. What a delivery leaves to remember (message references) is stored in the same
+transaction that marks it delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +60,8 @@ from daemon.store import OutboxItem
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+# set in the card lane's task: the rate budget it takes is taken before anyone else's
+_CARD_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("card_lane", default=False)
 
 
 class Pacer:
@@ -67,6 +76,7 @@ class Pacer:
         self.clock = clock
         self.recent: deque[float] = deque()
         self.blocked_until = 0.0
+        self.urgent_waiting = 0
 
     def _expire(self, now: float) -> None:
         while self.recent and self.recent[0] <= now - self.window:
@@ -90,9 +100,17 @@ class Pacer:
         index = min(over - 1, len(self.recent) - 1)
         return max(blocked, self.recent[index] + self.window - now + 0.01)
 
-    async def take(self) -> None:
-        while not self.try_take():  # noqa: ASYNC110 (waiting on time, not on an event)
-            await asyncio.sleep(self.wait_time())
+    async def take(self, *, urgent: bool = False) -> None:
+        """Wait for a slot; an urgent taker gets the next one before the others waiting."""
+        if urgent:
+            self.urgent_waiting += 1
+        try:
+            while (self.urgent_waiting and not urgent) or not self.try_take():  # noqa: ASYNC110
+                # (waiting on time, not on an event)
+                await asyncio.sleep(max(self.wait_time(), 0.0 if urgent else 0.005))
+        finally:
+            if urgent:
+                self.urgent_waiting -= 1
 
     def block(self, seconds: float) -> None:
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)
@@ -147,25 +165,43 @@ class Delivery:
         self.reserve = min(reserve, max(0.0, limits.max_messages - 2))
         self.pacer = Pacer(limits.max_messages, limits.window)
         self.wakeup = asyncio.Event()
+        self.cards_wakeup = asyncio.Event()
         self.dirty: set[str] = set()
         self._status_text: dict[str, str] = {}
         self._title: dict[str, str] = {}
         self._status_at: dict[str, float] = {}
-        self._approvals_seen = 0  # hub.approvals_requested when the round fetched the outbox
+        self._cards_seen = 0  # hub.approvals_requested when the card lane last looked
+        self._claimed: set[int] = set()  # outbox rows a lane is delivering right now
+        self._threads: dict[str, str] = {}  # session → its thread, once it has its status card
+        self._making: dict[str, asyncio.Lock] = {}  # session → held while its thread is made
         self.delivered = 0
 
     def notify(self) -> None:
         self.wakeup.set()
+        if self.hub.approvals_requested != self._cards_seen:
+            self.cards_wakeup.set()
 
     async def run(self) -> None:
         for session in await self.store.sessions():
             if session.state in LIVE_STATES:
                 self.dirty.add(session.id)
+        async with asyncio.TaskGroup() as lanes:
+            lanes.create_task(self._serve(self._round, self.wakeup, self._idle_wait))
+            lanes.create_task(self._card_lane())
+
+    async def _card_lane(self) -> None:
+        _CARD_LANE.set(True)
+        await self._serve(self._card_round, self.cards_wakeup, lambda: 60.0)
+
+    async def _serve(self, round_: Callable[[], Awaitable[bool]], wakeup: asyncio.Event,
+                     idle_wait: Callable[[], float]) -> None:
+        """Run `round_` until it has nothing to do, then wait for `wakeup`; back off while
+        the platform is unreachable, pause while it asks us to."""
         backoff = 1.0
         while True:
-            self.wakeup.clear()
+            wakeup.clear()
             try:
-                progressed = await self._round()
+                progressed = await round_()
                 backoff = 1.0
             except SurfaceUnavailable as e:
                 log.warning("%s unreachable (%s); retrying in %.0fs", self.name, e, backoff)
@@ -179,7 +215,7 @@ class Delivery:
             if progressed:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self._idle_wait())
+                await asyncio.wait_for(wakeup.wait(), timeout=idle_wait())
 
     def _idle_wait(self) -> float:
         if not self.dirty:
@@ -188,12 +224,22 @@ class Delivery:
         due = min(self._status_at.get(s, 0.0) + self.status_interval for s in self.dirty)
         return max(0.05, due - now, self.pacer.wait_time(self.reserve))
 
-    def _approval_waiting(self) -> bool:
-        """Whether an approval was requested after this round fetched the outbox."""
-        return self.hub.approvals_requested != self._approvals_seen
+    async def _card_round(self) -> bool:
+        """The approval cards that may go now (see the module's docstring)."""
+        self._cards_seen = self.hub.approvals_requested
+        # the cards, and what they wait for: not the rows they need not wait for, which
+        # may be many (a status row per state change) and would push the cards off the page
+        items = await self.store.outbox_pending(self.name, limit=100,
+                                                skip_kinds=_CARD_NEED_NOT_WAIT)
+        cards = [i for i in _cards_first(items)[0] if i.id not in self._claimed]
+        if not cards:
+            return False
+        await self._side_by_side(cards, urgent=True)
+        self.wakeup.set()  # what the sessions sent after their cards may go now
+        return True
 
     async def _round(self) -> bool:
-        self._approvals_seen = self.hub.approvals_requested
+        """Everything but the cards the card lane sends, then the status cards."""
         items = await self.store.outbox_pending(self.name, limit=100)
         statuses = [i for i in items if i.kind == "status"]
         for item in statuses:
@@ -201,49 +247,94 @@ class Delivery:
                 self.dirty.add(item.session_id)
         if statuses:
             await self.store.mark_delivered([i.id for i in statuses], now=self.hub.clock())
-        for item in _approvals_first(items):
-            if item.kind == "status":
+        cards, rest = _cards_first(items)
+        # sessions waiting on their cards, which the card lane sends (or is sending)
+        waiting = {c.session_id for c in cards}
+        waiting.update(i.session_id for i in items if i.id in self._claimed)
+        progressed = bool(statuses)
+        for item in rest:
+            if item.kind == "status" or item.id in self._claimed:
                 continue
-            if item.kind != "approval" and self._approval_waiting():
-                return True  # a new card goes first: the next round fetches it
-            await self._take_budget()
-            try:
-                await self._deliver(item)
-            except ThreadGone:
-                log.info("%s: thread of %s is gone; making a new one", self.name, item.session_id)
-                await self.store.set_ref(self.name, f"thread:{item.session_id}", "")
-                await self.store.set_ref(self.name, f"status:{item.session_id}", "")
-                return True
-            except SurfaceError as e:
-                if item.attempts + 1 >= MAX_ATTEMPTS:
-                    log.error("%s: giving up on %s #%d: %s", self.name, item.kind, item.id, e)
-                    await self.store.mark_failed(item.id, str(e))
-                    await self.store.mark_delivered([item.id], now=self.hub.clock())
-                else:
-                    await self.store.mark_failed(item.id, str(e))
-                return True
-            await self.store.mark_delivered([item.id], now=self.hub.clock())
-            self.delivered += 1
+            if item.session_id in waiting:
+                continue  # the card lane wakes us when the card is out
+            progressed = True
+            if not await self._side_by_side([item]):
+                waiting.add(item.session_id)  # it failed: the session's next items wait
         flushed = await self._flush_status()
-        return bool(items) or flushed
+        return progressed or flushed
+
+    async def _side_by_side(self, items: list[OutboxItem], *, urgent: bool = False) -> bool:
+        """Deliver `items`, each session's in order and different sessions' side by side,
+        and mark them delivered in one transaction with the references they made (`urgent`
+        as for `Store.transaction`). False when one failed (it is retried, or its thread is
+        made again); the platform's pause or outage is raised once the rest is recorded."""
+        queues: dict[str | None, list[OutboxItem]] = {}
+        for item in items:
+            queues.setdefault(item.session_id, []).append(item)
+            self._claimed.add(item.id)
+        refs: dict[str, str] = {}
+        done: list[int] = []
+
+        async def deliver_in_order(queue: list[OutboxItem]) -> None:
+            for item in queue:
+                await self._take_budget()
+                refs.update(await self._deliver(item))
+                done.append(item.id)
+
+        try:
+            outcomes = await asyncio.gather(*(deliver_in_order(q) for q in queues.values()),
+                                            return_exceptions=True)
+            if done:
+                await self.store.record_delivery(self.name, done, refs=refs,
+                                                 now=self.hub.clock(), urgent=urgent)
+                self.delivered += len(done)
+            ok = True
+            for queue, outcome in zip(queues.values(), outcomes, strict=True):
+                if not isinstance(outcome, BaseException):
+                    continue
+                if not isinstance(outcome, ThreadGone | SurfaceError):
+                    raise outcome  # the platform's pause or outage (or a bug)
+                await self._failed(next(i for i in queue if i.id not in done), outcome)
+                ok = False
+            return ok
+        finally:
+            self._claimed.difference_update(i.id for i in items)
+
+    async def _failed(self, item: OutboxItem, e: ThreadGone | SurfaceError) -> None:
+        """An item the platform refused: its thread is made again if that is what was gone,
+        otherwise it is retried, up to MAX_ATTEMPTS."""
+        if isinstance(e, ThreadGone):
+            log.info("%s: thread of %s is gone; making a new one", self.name, item.session_id)
+            if item.session_id is not None:
+                self._threads.pop(item.session_id, None)
+            await self.store.set_ref(self.name, f"thread:{item.session_id}", "")
+            await self.store.set_ref(self.name, f"status:{item.session_id}", "")
+            return
+        if item.attempts + 1 >= MAX_ATTEMPTS:
+            log.error("%s: giving up on %s #%d: %s", self.name, item.kind, item.id, e)
+            await self.store.mark_failed(item.id, str(e))
+            await self.store.mark_delivered([item.id], now=self.hub.clock())
+        else:
+            await self.store.mark_failed(item.id, str(e))
 
     async def _take_budget(self) -> None:
-        await self.pacer.take()
+        await self.pacer.take(urgent=_CARD_LANE.get())
 
     # -- one item ---------------------------------------------------------------------
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem) -> dict[str, str]:
+        """Deliver one item; returns the references to store with its delivered mark."""
         sid = item.session_id
         payload = item.payload
         if item.kind == "digest":
             await self._digest(requested=bool(payload.get("requested")))
-            return
+            return {}
         if sid is None:
-            return
+            return {}
         try:
             session = await self.store.session(sid)
         except NotFound:
-            return
+            return {}
         match item.kind:
             case "session_opened":
                 await self.thread(sid)
@@ -254,8 +345,7 @@ class Delivery:
                 ref = await self.surface.post(
                     thread, render_approval_card(approval, session), notify=pending,
                     mention=session.owner_on(self.name) if pending else None)
-                await self.store.set_ref(self.name, f"approval:{approval.id}", ref)
-                await self.store.set_ref(self.name, f"msg:{sid}/{ref}", ref)
+                return {f"approval:{approval.id}": ref, f"msg:{sid}/{ref}": ref}
             case "approval_settled":
                 card_ref = await self.store.get_ref(self.name,
                                                     f"approval:{payload['approval_id']}")
@@ -299,6 +389,7 @@ class Delivery:
                                              payload.get("caption", ""))
             case _:
                 log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+        return {}
 
     async def _digest(self, *, requested: bool) -> None:
         lines = await self.hub.digest_lines()
@@ -372,27 +463,48 @@ class Delivery:
     async def thread(self, sid: str) -> str:
         """The session's thread, made (with its status card) the first time it is needed.
 
-        Each step is stored as soon as it succeeded, so a rate limit between making the
-        topic and posting its card resumes where it stopped instead of making another."""
+        What was made is stored in one transaction once the thread has its card — or as
+        soon as a rate limit (or any failure) stops us in between, so that the retry resumes
+        where it stopped instead of making another thread."""
+        known = self._threads.get(sid)
+        if known:
+            return known
+        making = self._making.setdefault(sid, asyncio.Lock())
+        async with making:  # both lanes may need it at once: one of them makes it
+            thread = await self._make_thread(sid)
+        self._making.pop(sid, None)
+        return thread
+
+    async def _make_thread(self, sid: str) -> str:
+        known = self._threads.get(sid)
+        if known:
+            return known
         thread = await self.store.get_ref(self.name, f"thread:{sid}")
         status = await self.store.get_ref(self.name, f"status:{sid}")
         if thread and status:
+            self._threads[sid] = thread
             return thread
         session = await self.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
         card = render_status_card(session, now=self.hub.clock(), pending=pending)
-        if not thread:
-            title = topic_title(session)
-            thread, status = await self.surface.open_thread(session, title, card)
-            await self.store.set_ref(self.name, f"thread:{sid}", thread)
-            self._title[sid] = title
-        if not status:
-            await self._take_budget()
-            status = await self.surface.post(thread, card, notify=False)
-        await self.store.set_ref(self.name, f"status:{sid}", status)
-        await self.store.set_ref(self.name, f"msg:{sid}/{status}", status)
+        made: dict[str, str] = {}
+        try:
+            if not thread:
+                title = topic_title(session)
+                thread, status = await self.surface.open_thread(session, title, card)
+                made[f"thread:{sid}"] = thread
+                self._title[sid] = title
+            if not status:
+                await self._take_budget()
+                status = await self.surface.post(thread, card, notify=False)
+            made[f"status:{sid}"] = status
+            made[f"msg:{sid}/{status}"] = status
+        finally:
+            if made:  # urgent: a card (or the person who started the session) waits for it
+                await self.store.set_refs(self.name, made, urgent=True)
         self._status_text[sid] = _static(card.text)
         self._status_at[sid] = time.monotonic()
+        self._threads[sid] = thread
         return thread
 
     async def post_long(self, sid: str, card: Card, *, notify: bool = True) -> None:
@@ -445,15 +557,19 @@ class Delivery:
             self._status_at[sid] = time.monotonic()
             self.dirty.discard(sid)
             did = True
-            if self._approval_waiting():
-                break  # the other cards wait for the next round; a new approval does not
         return did
 
 
-def _approvals_first(items: list[OutboxItem]) -> list[OutboxItem]:
-    """The outbox in order, except that approval cards go first — each one unless an
-    earlier item of its own session must be seen before it (its thread's opening and its
-    status do not: the card opens the thread itself)."""
+# what a later approval card of the same session need not wait for: the card opens the
+# thread itself, and edits of earlier cards and reminders about them do not move it
+_CARD_NEED_NOT_WAIT = frozenset({"session_opened", "status", "approval_settled",
+                                 "approval_reminder"})
+
+
+def _cards_first(items: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem]]:
+    """The approval cards that go before the rest of the outbox — each one unless an
+    earlier item of its own session must be seen before it (a turn's summary, a text, a
+    file) — and the rest, in order."""
     first: list[OutboxItem] = []
     rest: list[OutboxItem] = []
     held: set[str | None] = set()  # sessions whose order must be kept from here on
@@ -462,9 +578,9 @@ def _approvals_first(items: list[OutboxItem]) -> list[OutboxItem]:
             first.append(item)
             continue
         rest.append(item)
-        if item.kind not in ("session_opened", "status"):
+        if item.kind not in _CARD_NEED_NOT_WAIT:
             held.add(item.session_id)
-    return first + rest
+    return first, rest
 
 
 def _static(text: str) -> str:

@@ -34,7 +34,7 @@ class Check:
 
 
 def doctor(config_arg: str | None, *, as_json: bool = False) -> int:
-    from daemon.app import read_config
+    from daemon.paths import read_config
 
     checks: list[Check] = []
     env = os.environ

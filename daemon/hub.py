@@ -186,9 +186,13 @@ class Hub:
         """After a restart: no process of the last run survives, so nothing is live.
 
         Pending approvals become expired (never approved); sessions that were working
-        become failed with a reason that says how to continue; idle ones completed.
+        become failed with a reason that says how to continue; idle ones completed. The
+        "allow for session" rules people made are rebuilt from their approvals.
         """
         now = self.clock()
+        for allowed in await self.store.approvals(state=ApprovalState.ALLOWED,
+                                                  decision=DecisionKind.ALLOW_SESSION):
+            self._keep_rule(allowed)
         stale = await self.store.sessions_in(LIVE_STATES)
         for approval in await self.store.approvals(state=ApprovalState.PENDING):
             expired = replace(
@@ -455,15 +459,24 @@ class Hub:
                          reason=reason)
         if isinstance(verdict, Refusal):
             return DecisionResult(False, verdict.message, approval)
-        await self.reviewed(approval.session_id)
         if kind is DecisionKind.STOP:
             runner = self.runners.get(approval.session_id)
             if runner is not None and not runner.done.is_set():
+                await self.reviewed(approval.session_id)
                 await runner.stop(actor, reason=verdict.message)
                 await runner.done.wait()
                 settled = await self.store.approval(approval_id)
                 return DecisionResult(True, describe_outcome(settled), settled)
-        return await self._commit_decision(verdict)
+        result = await self._commit_decision(verdict)
+        await self.reviewed(approval.session_id)  # after: the agent has its answer first
+        return result
+
+    def _keep_rule(self, allowed: Approval) -> None:
+        """"Allow for session": the same call is allowed again without asking, as long as
+        the session lives (its approvals in the store keep the rule over restarts)."""
+        subject = rule_subject(allowed.tool, allowed.input)
+        self.session_rules.setdefault(allowed.session_id, {})[subject] = (
+            allowed.decided_by or "someone")
 
     async def _allow_by_rule(self, approval_id: str, granted_by: str) -> None:
         actor = Actor(surface="rule", user_id="rule",
@@ -484,11 +497,9 @@ class Hub:
             current = await self.store.approval(approval.id)
             return DecisionResult(False, describe_outcome(current), current)
         if await runner.answer(verdict):
-            if verdict.kind is DecisionKind.ALLOW_SESSION:
-                subject = rule_subject(approval.tool, approval.input)
-                self.session_rules.setdefault(approval.session_id, {})[subject] = (
-                    approval.decided_by or "someone")
             settled = await self.store.approval(approval.id)
+            if verdict.kind is DecisionKind.ALLOW_SESSION:
+                self._keep_rule(settled)
             return DecisionResult(True, _done_message(settled), settled)
         current = await self.store.approval(approval.id)
         if current.state is ApprovalState.PENDING:  # the agent stopped waiting for it

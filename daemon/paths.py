@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from bridge.config import Config
+from bridge.config import Config, load_config
+from bridge.errors import ConfigError
 from daemon.errors import DaemonError
 
 
@@ -25,6 +26,24 @@ def find_config(arg: str | None, env: Mapping[str, str]) -> Path | None:
     base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     default = Path(base) / "agent-bridge" / "config.toml"
     return default if default.is_file() else None
+
+
+def read_config(config_arg: str | None, env: Mapping[str, str]) -> tuple[Config, Path | None]:
+    """The config (defaults when there is no file) and the file it came from.
+
+    Here rather than in daemon/app.py: every CLI command needs it to find the socket, and
+    importing the daemon (python-telegram-bot, asyncssh, …) would triple its start time."""
+    path = find_config(config_arg, env)
+    if path is None:
+        return load_config(""), None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise DaemonError(f"cannot read the config {path}: {e}") from e
+    try:
+        return load_config(text, source=str(path)), path
+    except ConfigError as e:
+        raise ConfigError(e.key, f"{e.message} (in {path})") from e
 
 
 def state_dir(config: Config, env: Mapping[str, str]) -> Path:

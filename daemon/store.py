@@ -7,12 +7,14 @@ agent-bridge is refused rather than damaged. Repositories return `bridge` datacl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,9 +232,18 @@ class Store:
                 f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
             )
 
+    async def _write(self, sql: str, args: Sequence[Any], *, urgent: bool = False) -> None:
+        """One statement, a transaction of its own (autocommit): one trip to the database
+        thread instead of three (BEGIN, the statement, COMMIT), so the lock is held for as
+        short a time as possible; everything else waits on it."""
+        async with self._lock.held(urgent=urgent):
+            await self._db.execute(sql, args)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """`BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on an exception) under the writer's
+        lock; `urgent` goes before routine writers still waiting (see `_Lock`)."""
+        async with self._lock.held(urgent=urgent):
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -307,8 +318,8 @@ class Store:
         return [_session(r) for r in rows]
 
     async def update_session(self, session_id: str, **changes: Any) -> None:
-        async with self.transaction() as db:
-            await _update_session(db, session_id, changes)
+        async with self._lock:  # one statement: a transaction of its own
+            await _update_session(self._db, session_id, changes)
 
     # -- events ---------------------------------------------------------------------
 
@@ -364,9 +375,13 @@ class Store:
         return _approval(row)
 
     async def approvals(
-        self, *, session_id: str | None = None, state: ApprovalState | None = None
+        self, *, session_id: str | None = None, state: ApprovalState | None = None,
+        decision: DecisionKind | None = None,
     ) -> list[Approval]:
         clauses, args = [], []
+        if decision is not None:
+            clauses.append("decision = ?")
+            args.append(decision.value)
         if session_id is not None:
             clauses.append("session_id = ?")
             args.append(session_id)
@@ -381,9 +396,8 @@ class Store:
         return [_approval(r) for r in rows]
 
     async def mark_reminded(self, approval_id: str, now: float) -> None:
-        async with self.transaction() as db:
-            await db.execute("UPDATE approvals SET reminded_at = ? WHERE id = ?",
-                             (now, approval_id))
+        await self._write("UPDATE approvals SET reminded_at = ? WHERE id = ?",
+                          (now, approval_id))
 
     async def unreminded(self, older_than: float) -> list[Approval]:
         """Pending approvals requested before `older_than` whose reminder has not gone out."""
@@ -402,11 +416,16 @@ class Store:
 
     # -- outbox and surface references ------------------------------------------------
 
-    async def outbox_pending(self, surface: str, *, limit: int = 100) -> list[OutboxItem]:
+    async def outbox_pending(self, surface: str, *, limit: int = 100,
+                             skip_kinds: Collection[str] = ()) -> list[OutboxItem]:
+        """The oldest undelivered rows for `surface`, in order, but none of `skip_kinds`."""
+        skip = ""
+        if skip_kinds:
+            skip = f"AND kind NOT IN ({','.join('?' * len(skip_kinds))}) "
         async with self._db.execute(
             "SELECT id, surface, session_id, kind, payload, created_at, attempts FROM outbox "
-            "WHERE surface = ? AND delivered_at IS NULL ORDER BY id LIMIT ?",
-            (surface, limit),
+            f"WHERE surface = ? AND delivered_at IS NULL {skip}ORDER BY id LIMIT ?",
+            (surface, *skip_kinds, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [
@@ -425,20 +444,28 @@ class Store:
             await enqueue_in(db, surfaces, session_id=session_id, kind=kind, payload=payload,
                              now=now)
 
-    async def mark_delivered(self, ids: Sequence[int], *, now: float) -> None:
-        if not ids:
+    async def mark_delivered(self, ids: Sequence[int], *, now: float,
+                             urgent: bool = False) -> None:
+        for sql, args in _delivered(ids, now):
+            await self._write(sql, args, urgent=urgent)
+
+    async def record_delivery(self, surface: str, ids: Sequence[int], *,
+                              refs: Mapping[str, str], now: float, urgent: bool = False) -> None:
+        """Mark outbox items delivered and store the references their delivery made (the
+        messages it posted), in one transaction; `urgent` as for `transaction()`."""
+        if not refs:
+            await self.mark_delivered(ids, now=now, urgent=urgent)
             return
-        async with self.transaction() as db:
-            await db.executemany(
-                "UPDATE outbox SET delivered_at = ? WHERE id = ?", [(now, i) for i in ids]
-            )
+        async with self.transaction(urgent=urgent) as db:
+            await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
+            for sql, args in _delivered(ids, now):
+                await db.execute(sql, args)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                (error[:1000], item_id),
-            )
+        await self._write(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error[:1000], item_id),
+        )
 
     async def get_ref(self, surface: str, key: str) -> str | None:
         async with self._db.execute(
@@ -448,12 +475,13 @@ class Store:
         return None if row is None else str(row[0])
 
     async def set_ref(self, surface: str, key: str, value: str) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT INTO surface_refs (surface, key, value) VALUES (?,?,?) "
-                "ON CONFLICT(surface, key) DO UPDATE SET value = excluded.value",
-                (surface, key, value),
-            )
+        await self._write(_SET_REF, (surface, key, value))
+
+    async def set_refs(self, surface: str, refs: Mapping[str, str], *,
+                       urgent: bool = False) -> None:
+        """Several references, in one transaction; `urgent` as for `transaction()`."""
+        async with self.transaction(urgent=urgent) as db:
+            await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
 
     async def find_ref(self, surface: str, value: str, prefix: str) -> str | None:
         """The key under `prefix` whose value is `value` (e.g. which session owns a topic)."""
@@ -467,6 +495,24 @@ class Store:
 
 # ------------------------------------------------------------- in-transaction helpers
 
+_SET_REF = (
+    "INSERT INTO surface_refs (surface, key, value) VALUES (?,?,?) "
+    "ON CONFLICT(surface, key) DO UPDATE SET value = excluded.value"
+)
+
+
+def _delivered(ids: Sequence[int], now: float) -> list[tuple[str, list[Any]]]:
+    """UPDATEs that mark outbox rows delivered: one per 500 rows (SQLite's limit on
+    parameters is 999 in old builds)."""
+    statements = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        statements.append(
+            (f"UPDATE outbox SET delivered_at = ? WHERE id IN ({marks})", [now, *chunk]))
+    return statements
+
+
 
 async def insert_events(
     db: aiosqlite.Connection, session_id: str, rows: Sequence[tuple[float, str, str]]
@@ -478,23 +524,28 @@ async def insert_events(
 
 
 async def insert_approval(db: aiosqlite.Connection, approval: Approval) -> Approval:
+    """Insert `approval`, under a new id if its id is taken (returned as stored)."""
     for _ in range(20):
-        async with db.execute("SELECT 1 FROM approvals WHERE id = ?", (approval.id,)) as cur:
-            if await cur.fetchone() is None:
-                break
-        from dataclasses import replace
-
+        try:
+            await db.execute(
+                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    approval.id, approval.session_id, approval.request_id, approval.tool,
+                    json.dumps(dict(approval.input), ensure_ascii=False),
+                    json.dumps([k.value for k in approval.offered]), approval.description,
+                    approval.cwd, approval.state.value, None, None, None, None,
+                    approval.requested_at,
+                ),
+            )
+            return approval
+        except sqlite3.IntegrityError:
+            # the id is taken (one chance in 10^9 — so the common case is one statement);
+            # anything else (an unknown session) is raised as it is
+            async with db.execute("SELECT 1 FROM approvals WHERE id = ?", (approval.id,)) as cur:
+                if await cur.fetchone() is None:
+                    raise
         approval = replace(approval, id=new_id())
-    await db.execute(
-        f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            approval.id, approval.session_id, approval.request_id, approval.tool,
-            json.dumps(dict(approval.input), ensure_ascii=False),
-            json.dumps([k.value for k in approval.offered]), approval.description, approval.cwd,
-            approval.state.value, None, None, None, None, approval.requested_at,
-        ),
-    )
-    return approval
+    raise StoreError("could not find a free approval id")
 
 
 async def settle_in(db: aiosqlite.Connection, settled: Approval) -> bool:
@@ -514,12 +565,24 @@ async def enqueue_in(
     db: aiosqlite.Connection, surfaces: Sequence[str], *, session_id: str | None, kind: str,
     payload: dict[str, Any], now: float,
 ) -> None:
-    if not surfaces:
+    await enqueue_all_in(db, surfaces, session_id=session_id, items=[(kind, payload)], now=now)
+
+
+async def enqueue_all_in(
+    db: aiosqlite.Connection, surfaces: Sequence[str], *, session_id: str | None,
+    items: Sequence[tuple[str, dict[str, Any]]], now: float,
+) -> None:
+    """Outbox rows for each (kind, payload) of `items` and each surface, in that order, with
+    one statement."""
+    if not surfaces or not items:
         return
-    data = json.dumps(payload, ensure_ascii=False)
+    rows = []
+    for kind, payload in items:
+        data = json.dumps(payload, ensure_ascii=False)
+        rows += [(s, session_id, kind, data, now) for s in surfaces]
     await db.executemany(
         "INSERT INTO outbox (surface, session_id, kind, payload, created_at) VALUES (?,?,?,?,?)",
-        [(s, session_id, kind, data, now) for s in surfaces],
+        rows,
     )
 
 
@@ -565,15 +628,53 @@ def _approval(row: Any) -> Approval:
 
 
 class _Lock:
-    """asyncio.Lock, created lazily so a Store can be built outside a running loop."""
+    """The writer's lock: FIFO like asyncio.Lock, except that an urgent writer (one whose
+    commit a person or an agent waits on: an approval request or its decision) goes before
+    those still waiting for routine work (transcript batches, bookkeeping).
+
+    Ownership passes straight to the next waiter on release, so a newcomer cannot slip in
+    between. Created without a running loop, so a Store can be built outside one."""
 
     def __init__(self) -> None:
-        import asyncio
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._routine: deque[asyncio.Future[None]] = deque()
 
-        self._lock = asyncio.Lock()
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._routine
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed to us as we were cancelled: pass it on
+            elif waiter in queue:  # (a release may have dropped it already)
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._routine):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # still locked: now theirs
+                    return
+        self._locked = False
+
+    @asynccontextmanager
+    async def held(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            self.release()
 
     async def __aenter__(self) -> None:
-        await self._lock.acquire()
+        await self.acquire()
 
     async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
+        self.release()

@@ -55,6 +55,9 @@ class Batch:
     changes: dict[str, Any] = field(default_factory=dict)
     turns_completed: list[TurnCompleted] = field(default_factory=list)
     state_changed: bool = False
+    # someone waits on this commit: an approval asked for or decided, or a tool call (the
+    # approval request comes right after it, and waits for this commit in the same pump)
+    urgent: bool = False
 
 
 class Notifier(Protocol):
@@ -274,6 +277,7 @@ class SessionRunner:
                 self.turn_active = True
                 self._trigger(batch, Trigger.TURN_STARTED)
             case ToolStarted(tool=tool, input=tool_input):
+                batch.urgent = True
                 batch.changes["last_tool"] = shorten(
                     f"{tool} {tool_preview(tool, tool_input, 160)}", 200
                 )
@@ -365,7 +369,8 @@ class SessionRunner:
 
     async def _write_batch(self, batch: Batch, now: float) -> None:
         won = True
-        async with self.store.transaction() as db:
+        urgent = batch.urgent or bool(batch.new_approvals or batch.settled)
+        async with self.store.transaction(urgent=urgent) as db:
             if batch.events:
                 await st.insert_events(db, self.session_id, batch.events)
             for i, approval in enumerate(batch.new_approvals):
@@ -389,11 +394,8 @@ class SessionRunner:
                     f"UPDATE sessions SET {key} = COALESCE({key}, 0) + ? WHERE id = ?",
                     (amount, self.session_id),
                 )
-            surfaces = self.notifier.surfaces()
-            for kind, payload in self.notifier.outbox_kinds(batch):
-                await st.enqueue_in(
-                    db, surfaces, session_id=self.session_id, kind=kind, payload=payload, now=now
-                )
+            await st.enqueue_all_in(db, self.notifier.surfaces(), session_id=self.session_id,
+                                    items=self.notifier.outbox_kinds(batch), now=now)
 
     async def _flush(self) -> None:
         out = self.codec.data_to_send()

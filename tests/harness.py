@@ -61,11 +61,12 @@ def agent_bridge_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
 
 
-def tagged_pids(tag: str) -> list[int]:
-    marker = f"AGENT_BRIDGE_TEST_TAG={tag}".encode()
+def tagged_pids(tag: str, variable: str = "AGENT_BRIDGE_TEST_TAG") -> list[int]:
+    """Live processes (not this one) whose environment has `variable=tag`."""
+    marker = f"{variable}={tag}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             environ = (entry / "environ").read_bytes()

@@ -218,3 +218,10 @@ def test_allow_for_session_allows_the_same_call_again_without_asking(make_bridge
     approvals = bridge.session(sid)["approvals"]
     assert approvals[1]["decided_by"] == "the session rule local CLI made"
     assert bridge.wait_state(sid, "idle")["turns"] == 2
+    # the rule outlives the daemon: resumed after a restart, the same call is not asked again
+    bridge.stop()
+    bridge.start()
+    bridge.cli("resume", sid, "and again")
+    wait_until(lambda: len(bridge.answers()) == 3, what="the kept rule to answer")
+    assert bridge.answers()[2]["response"]["behavior"] == "allow"
+    assert bridge.session(sid)["approvals"][2]["decided_by"] == "the session rule local CLI made"

@@ -1,0 +1,477 @@
+"""What the bench scripts share: a daemon in a temporary state dir, the fake Bot API on its own
+event loop in a thread, the bench agent's side files, /proc readings and statistics.
+
+The approach is the one `tests/harness.py` takes (a real `agent-bridge run` subprocess, a temp
+config and state dir, fake agents, the control socket), without pytest. Every process a bench
+starts carries BENCH_TAG in its environment, so teardown finds and ends every one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+AGENT = BENCH / "bench_agent.py"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def _ensure_venv() -> None:
+    """`python bench/X.py` with a Python that lacks the project: re-run under the repo's .venv."""
+    try:
+        import aiohttp  # noqa: F401
+        import telegram  # noqa: F401
+    except ImportError:
+        if VENV_PYTHON.exists() and Path(sys.executable) != VENV_PYTHON:
+            os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+        raise
+
+
+_ensure_venv()
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from daemon.client import call as api_call  # noqa: E402
+from tests.fakes.telegram_api import FORUM_CHAT_ID as FORUM_CHAT_ID  # noqa: E402
+from tests.fakes.telegram_api import USER_ID, FakeTelegram  # noqa: E402
+from tests.harness import agent_bridge_argv as agent_bridge_argv  # noqa: E402
+from tests.harness import tagged_pids as _tagged_pids  # noqa: E402
+
+T = TypeVar("T")
+TOKEN = "123456:BENCH-token"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def tagged_pids(tag: str) -> list[int]:
+    return _tagged_pids(tag, "BENCH_TAG")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` (not its children), from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> int:
+    """A `kB` line of /proc/<pid>/status: VmRSS, VmHWM, ..."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def harness_without_gc() -> None:
+    """Turn this process's garbage collector off (after one last collection): this process
+    hosts the fake API, which takes the timestamps, and its collector's pauses (tens of ms
+    once the fake has recorded thousands of calls) must not be counted against the daemon.
+    A bench process lives for a minute or two; what it would have collected waits."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str,
+               interval: float = 0.01) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Daemon:
+    """`agent-bridge run` with its own config and state dir under `tmp`.
+
+    `agents` maps an agent name to its argv; `raise_limits` and `profile` run the daemon
+    through bench/_daemon.py, which lifts the surface's own message budget or records a
+    cProfile of the whole run (see there).
+    """
+
+    def __init__(self, tmp: Path, *, agents: dict[str, list[str]] | None = None,
+                 telegram: str = "", raise_limits: int | None = None,
+                 profile: Path | None = None, log_level: str = "info") -> None:
+        self.tmp = tmp
+        self.tag = uuid.uuid4().hex
+        self.project = tmp / "project"
+        self.project.mkdir(parents=True, exist_ok=True)
+        self.state = tmp / "state"
+        self.config = tmp / "config.toml"
+        self.log = tmp / "daemon.log"
+        home = tmp / "home"
+        home.mkdir(exist_ok=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "BENCH_TAG": self.tag,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+        }
+        self.env.pop("AGENT_BRIDGE_CONFIG", None)
+        if raise_limits is not None:
+            self.env["BENCH_RAISE_LIMITS"] = str(raise_limits)
+        if profile is not None:
+            self.env["BENCH_PROFILE"] = str(profile.resolve())
+        self.wrapped = raise_limits is not None or profile is not None
+        lines = [
+            "[daemon]",
+            f"state_dir = {json.dumps(str(self.state))}",
+            'shutdown_grace = "1s"',
+            f'log_level = "{log_level}"',
+            "[approvals]",
+            "timeout = 3600",
+        ]
+        for name, argv in (agents or {}).items():
+            lines += [f"[agents.{name}]", 'protocol = "claude"', f"command = {json.dumps(argv)}"]
+        lines += ["[[projects]]", 'name = "demo"', f"path = {json.dumps(str(self.project))}",
+                  telegram]
+        self.config.write_text("\n".join(lines) + "\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.state / "agent-bridge.sock"
+
+    @property
+    def database(self) -> Path:
+        return self.state / "agent-bridge.db"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def argv(self, *args: str) -> list[str]:
+        wrapper = [sys.executable, str(BENCH / "_daemon.py")]
+        base = wrapper if self.wrapped else agent_bridge_argv()
+        return [*base, "--config", str(self.config), *args]
+
+    def spawn(self) -> float:
+        """Start `agent-bridge run`; returns time.monotonic() taken just before the fork."""
+        handle = self.log.open("ab")
+        t0 = time.monotonic()
+        self.process = subprocess.Popen(self.argv("run"), env=self.env, stdout=handle,
+                                        stderr=subprocess.STDOUT, cwd=self.tmp)
+        handle.close()
+        return t0
+
+    def accepting(self) -> bool:
+        """Whether the control socket accepts a connection and answers `ping`."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"the daemon exited: {self.log_text()}")
+        try:
+            api_call(self.socket, "ping", timeout=5)
+        except Exception:
+            return False
+        return True
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start and wait until the socket answers; returns the seconds that took."""
+        t0 = self.spawn()
+        wait_until(self.accepting, timeout, f"the daemon to answer (log: {self.log})",
+                   interval=0.002)
+        return time.monotonic() - t0
+
+    def api(self, op: str, **args: Any) -> Any:
+        return api_call(self.socket, op, **args)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True,
+                              timeout=120, cwd=self.tmp, check=True)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        finally:
+            self.process = None
+
+    def cleanup(self) -> list[int]:
+        """Stop the daemon, then end whatever it left behind; returns the leftover pids."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        try:
+            wait_until(lambda: not tagged_pids(self.tag), 10, "agents to exit", interval=0.05)
+            return []
+        except TimeoutError:
+            left = tagged_pids(self.tag)
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return left
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def print_profile(path: Path, limit: int = 25) -> None:
+    """The functions of a cProfile dump (bench/_daemon.py) with the most time in them,
+    themselves and below."""
+    import pstats
+
+    print(f"\nprofile of the daemon ({path}), by cumulative time:")
+    pstats.Stats(str(path), stream=sys.stdout).sort_stats("cumulative").print_stats(limit)
+
+
+# --------------------------------------------------------------------------- the fake API
+
+
+class FakeThread:
+    """A FakeTelegram (or subclass) on its own event loop in a thread."""
+
+    def __init__(self, factory: Callable[[], FakeTelegram]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def make() -> FakeTelegram:
+            fake = factory()
+            await fake.start()
+            return fake
+
+        self.fake = self.run(make())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def on(self, fn: Callable[..., T], *args: Any) -> T:
+        async def call() -> T:
+            return fn(*args)
+
+        return self.run(call())
+
+    def wait_for(self, method: str, since: int = 0, timeout: float = 30.0,
+                 predicate: Callable[[Any], bool] | None = None) -> Any:
+        return self.run(self.fake.wait_for(method, predicate, timeout, ok=None, since=since),
+                        timeout + 5)
+
+    def calls_count(self) -> int:
+        return self.on(lambda: len(self.fake.calls))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(self.fake.stop(), 10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def config(self, chat: int = USER_ID, poll_timeout: int = 1) -> str:
+        return (
+            "[telegram]\n"
+            f"chat_id = {chat}\n"
+            f"allowed_user_ids = [{USER_ID}]\n"
+            f'base_url = "{self.fake.base_url}"\n'
+            f'base_file_url = "{self.fake.base_file_url}"\n'
+            f"poll_timeout = {poll_timeout}\n"
+        )
+
+
+APPROVAL_CARD = re.compile(r"Approval needed · (\w+) ·")
+STEP = re.compile(r"echo (\d+) > bench\.txt")
+Key = tuple[str, int]
+
+
+class TappingFake(FakeTelegram):
+    """The fake Bot API, tapping "Allow once" on every approval card it receives and noting
+    when each tap leaves in a getUpdates answer."""
+
+    def __init__(self, tap_delay: float = 0.05, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tap_delay = tap_delay
+        self.reset()
+
+    def reset(self) -> None:
+        # keys are (session id, the agent's step number), from the card's text
+        self.cards: dict[Key, float] = {}  # when the card's sendMessage was recorded
+        self.injected: dict[Key, float] = {}  # when the tap was queued
+        self.delivered: dict[Key, float] = {}  # when a getUpdates answer carried the tap
+        self.answered: dict[Key, float] = {}  # when the bot answered the callback query
+        self.queries: dict[str, Key] = {}  # callback query id → key
+
+    def _record(self, method: str, params: dict[str, Any], token: str, status: int,
+                result: Any, description: str | None) -> None:
+        super()._record(method, params, token, status, result, description)
+        now = self.calls[-1].time
+        if method == "answerCallbackQuery":
+            step = self.queries.get(str(params.get("callback_query_id")))
+            if step is not None:
+                self.answered.setdefault(step, now)
+            return
+        if method != "sendMessage" or status != 200:
+            return
+        text = str(params.get("text", ""))
+        card = APPROVAL_CARD.search(text)
+        match = STEP.search(text)
+        if card is None or match is None:
+            return
+        step = (card[1], int(match[1]))
+        self.cards[step] = now
+        data = next(b["callback_data"] for row in params["reply_markup"]["inline_keyboard"]
+                    for b in row if str(b.get("callback_data", "")).startswith("ao:"))
+        asyncio.get_running_loop().call_later(
+            self.tap_delay, self._tap, step, result["message_id"], result["chat"]["id"], data)
+
+    def _tap(self, step: Key, message_id: int, chat_id: int, data: str) -> None:
+        query = self.inject_callback(message_id, chat_id, USER_ID, data)
+        self.injected[step] = self._clock()
+        self.queries[query] = step
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        batch = await super()._get_updates(params)
+        now = self._clock()
+        for update in batch:
+            query = update.get("callback_query")
+            if query is not None and query["id"] in self.queries:
+                self.delivered.setdefault(self.queries[query["id"]], now)
+        return batch
+
+
+# --------------------------------------------------------------------------- side files
+
+
+def read_times(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(line))
+    return records
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def http_round_trips(port: int, count: int = 300) -> list[float]:
+    """Seconds per keep-alive POST getMe to the fake (the cheapest Bot API call)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    try:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            conn.request("POST", f"/bot{TOKEN}/getMe", body=b"",
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            times.append(time.perf_counter() - t0)
+    finally:
+        conn.close()
+    return times
+
+
+def sqlite_commits(directory: Path, count: int = 300) -> list[float]:
+    """Seconds per one-row INSERT + COMMIT in a WAL database with synchronous=NORMAL."""
+    path = directory / "baseline.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, ts REAL, data TEXT)")
+    times = []
+    try:
+        for i in range(count):
+            t0 = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t (ts, data) VALUES (?, ?)", (time.time(), f"row {i}"))
+            db.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+    finally:
+        db.close()
+    return times
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def summary_ms(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50) * 1000,
+        "p99": percentile(values, 99) * 1000,
+        "max": max(values) * 1000 if values else float("nan"),
+        "mean": statistics.fmean(values) * 1000 if values else float("nan"),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
+    data = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in data) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(data):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()[0]
+    return (f"{os.cpu_count()} CPU(s), {model}, Python {sys.version.split()[0]}, "
+            f"sqlite {sqlite3.sqlite_version}, load average {load:.2f}")
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The most timestamps that fall in any `window`-second span."""
+    ordered = sorted(times)
+    best = 0
+    lo = 0
+    for hi, t in enumerate(ordered):
+        while t - ordered[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
