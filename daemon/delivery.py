@@ -248,18 +248,26 @@ class Delivery:
         if statuses:
             await self.store.mark_delivered([i.id for i in statuses], now=self.hub.clock())
         cards, rest = _cards_first(items)
-        # sessions waiting on their cards, which the card lane sends (or is sending)
+        # Only the card lane sends approval cards; this list may be stale by the time we
+        # get to an item, so a session with a card in it (going first, being sent, or held
+        # behind what its session was sent before) sends nothing more in this round: its
+        # later items wait for the card, and the card lane is told when it may go.
         waiting = {c.session_id for c in cards}
-        waiting.update(i.session_id for i in items if i.id in self._claimed)
+        held_cards = bool(cards)
         progressed = bool(statuses)
         for item in rest:
-            if item.kind == "status" or item.id in self._claimed:
+            if item.kind == "status" or item.session_id in waiting:
                 continue
-            if item.session_id in waiting:
-                continue  # the card lane wakes us when the card is out
+            if item.kind == "approval" or item.id in self._claimed:
+                waiting.add(item.session_id)
+                held_cards = True
+                self.cards_wakeup.set()  # what it waited for is out (or it is under way)
+                continue
             progressed = True
             if not await self._side_by_side([item]):
                 waiting.add(item.session_id)  # it failed: the session's next items wait
+        if held_cards:
+            self.cards_wakeup.set()
         flushed = await self._flush_status()
         return progressed or flushed
 
@@ -278,7 +286,11 @@ class Delivery:
         async def deliver_in_order(queue: list[OutboxItem]) -> None:
             for item in queue:
                 await self._take_budget()
-                refs.update(await self._deliver(item))
+                try:
+                    refs.update(await self._deliver(item))
+                except SurfaceRetry as e:
+                    self.pacer.block(e.after)  # at once: the other sessions' posts wait too
+                    raise
                 done.append(item.id)
 
         try:
@@ -304,11 +316,8 @@ class Delivery:
         """An item the platform refused: its thread is made again if that is what was gone,
         otherwise it is retried, up to MAX_ATTEMPTS."""
         if isinstance(e, ThreadGone):
-            log.info("%s: thread of %s is gone; making a new one", self.name, item.session_id)
             if item.session_id is not None:
-                self._threads.pop(item.session_id, None)
-            await self.store.set_ref(self.name, f"thread:{item.session_id}", "")
-            await self.store.set_ref(self.name, f"status:{item.session_id}", "")
+                await self._forget_thread(item.session_id, e)
             return
         if item.attempts + 1 >= MAX_ATTEMPTS:
             log.error("%s: giving up on %s #%d: %s", self.name, item.kind, item.id, e)
@@ -316,6 +325,11 @@ class Delivery:
             await self.store.mark_delivered([item.id], now=self.hub.clock())
         else:
             await self.store.mark_failed(item.id, str(e))
+
+    async def _forget_thread(self, sid: str, e: ThreadGone) -> None:
+        log.info("%s: thread of %s is gone (%s); making a new one", self.name, sid, e)
+        self._threads.pop(sid, None)
+        await self.store.set_refs(self.name, {f"thread:{sid}": "", f"status:{sid}": ""})
 
     async def _take_budget(self) -> None:
         await self.pacer.take(urgent=_CARD_LANE.get())
@@ -505,6 +519,7 @@ class Delivery:
         self._status_text[sid] = _static(card.text)
         self._status_at[sid] = time.monotonic()
         self._threads[sid] = thread
+        self.dirty.add(sid)  # the card was drawn before the thread was made: check it again
         return thread
 
     async def post_long(self, sid: str, card: Card, *, notify: bool = True) -> None:
@@ -546,14 +561,19 @@ class Delivery:
                 continue
             if not self.pacer.try_take(self.reserve):
                 return did
-            if changed_text:
-                await self.surface.edit(ref, card)
-                self._status_text[sid] = _static(card.text)
-            if changed_title:
-                thread = await self.store.get_ref(self.name, f"thread:{sid}")
-                if thread:
-                    await self.surface.set_thread(thread, title=title, open=None)
-                self._title[sid] = title
+            try:
+                if changed_text:
+                    await self.surface.edit(ref, card)
+                if changed_title:
+                    thread = await self.store.get_ref(self.name, f"thread:{sid}")
+                    if thread:
+                        await self.surface.set_thread(thread, title=title, open=None)
+            except ThreadGone as e:  # the next item for the session makes a new thread
+                await self._forget_thread(sid, e)
+            except SurfaceError as e:  # e.g. the card was deleted: the summary still comes
+                log.warning("%s: could not update the status of %s: %s", self.name, sid, e)
+            self._status_text[sid] = _static(card.text)
+            self._title[sid] = title
             self._status_at[sid] = time.monotonic()
             self.dirty.discard(sid)
             did = True

@@ -189,23 +189,29 @@ class Store:
     """Open with `await Store.open(path)`; close with `await store.close()`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self._db = db
+        self._db = db  # the one writer
+        # Reads go through a connection of their own, so that they see only what is
+        # committed: on the writer's they would see a transaction half done (a session
+        # already idle whose turn is not counted yet). WAL lets both work at once.
+        self._read = db
         self.path = path
         self._lock = _Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = aiosqlite.connect(str(path), isolation_level=None)
         try:
-            await db.__aenter__()
-            db.row_factory = aiosqlite.Row
+            db = await _connect(path)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from e
+        try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA foreign_keys=ON")
             store = cls(db, path)
             await store._migrate()
+            store._read = await _connect(path)
+            await store._read.execute("PRAGMA query_only=ON")
         except sqlite3.DatabaseError as e:
             await db.close()
             raise StoreError(f"cannot open the database {path}: {e}") from e
@@ -215,6 +221,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._read is not self._db:
+            await self._read.close()
         await self._db.close()
 
     async def _migrate(self) -> None:
@@ -281,7 +289,7 @@ class Store:
         return await self.session(sid)
 
     async def session(self, session_id: str) -> SessionView:
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
         ) as cur:
             row = await cur.fetchone()
@@ -290,7 +298,7 @@ class Store:
         return _session(row)
 
     async def session_extra(self, session_id: str) -> dict[str, Any]:
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT start_commit, pid, last_event_at, repo_root, start_dirty, start_branch, "
             "worktree FROM sessions WHERE id = ?",
             (session_id,),
@@ -302,7 +310,7 @@ class Store:
 
     async def sessions(self, *, include_archived: bool = False) -> list[SessionView]:
         where = "" if include_archived else "WHERE archived = 0"
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions {where} ORDER BY updated_at DESC"
         ) as cur:
             rows = await cur.fetchall()
@@ -311,7 +319,7 @@ class Store:
     async def sessions_in(self, states: Iterable[SessionState]) -> list[SessionView]:
         names = [s.value for s in states]
         marks = ",".join("?" for _ in names)
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state IN ({marks})", names
         ) as cur:
             rows = await cur.fetchall()
@@ -332,7 +340,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        async with self._db.execute(sql, args) as cur:
+        async with self._read.execute(sql, args) as cur:
             rows = await cur.fetchall()
         return [
             StoredEvent(r["id"], r["session_id"], r["ts"], r["kind"], json.loads(r["data"]))
@@ -341,7 +349,7 @@ class Store:
 
     async def turn_tools(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
         """The tool events of the session's latest turn, oldest first."""
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT kind, data FROM events WHERE session_id = ? "
             "AND kind IN ('tool_started', 'tool_finished') AND id > COALESCE(("
             "  SELECT id FROM events WHERE session_id = ? AND kind = 'turn_completed' "
@@ -357,14 +365,14 @@ class Store:
             sql = "SELECT COUNT(*) FROM events"
         else:
             sql, args = "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
-        async with self._db.execute(sql, args) as cur:
+        async with self._read.execute(sql, args) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     # -- approvals ------------------------------------------------------------------
 
     async def approval(self, approval_id: str) -> Approval:
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
         ) as cur:
             row = await cur.fetchone()
@@ -389,7 +397,7 @@ class Store:
             clauses.append("state = ?")
             args.append(state.value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals {where} ORDER BY requested_at, rowid", args
         ) as cur:
             rows = await cur.fetchall()
@@ -401,7 +409,7 @@ class Store:
 
     async def unreminded(self, older_than: float) -> list[Approval]:
         """Pending approvals requested before `older_than` whose reminder has not gone out."""
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' "
             "AND reminded_at IS NULL AND requested_at <= ? ORDER BY requested_at",
             (older_than,),
@@ -422,7 +430,7 @@ class Store:
         skip = ""
         if skip_kinds:
             skip = f"AND kind NOT IN ({','.join('?' * len(skip_kinds))}) "
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT id, surface, session_id, kind, payload, created_at, attempts FROM outbox "
             f"WHERE surface = ? AND delivered_at IS NULL {skip}ORDER BY id LIMIT ?",
             (surface, *skip_kinds, limit),
@@ -468,7 +476,7 @@ class Store:
         )
 
     async def get_ref(self, surface: str, key: str) -> str | None:
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT value FROM surface_refs WHERE surface = ? AND key = ?", (surface, key)
         ) as cur:
             row = await cur.fetchone()
@@ -485,12 +493,19 @@ class Store:
 
     async def find_ref(self, surface: str, value: str, prefix: str) -> str | None:
         """The key under `prefix` whose value is `value` (e.g. which session owns a topic)."""
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT key FROM surface_refs WHERE surface = ? AND value = ? AND key LIKE ?",
             (surface, value, prefix + "%"),
         ) as cur:
             row = await cur.fetchone()
         return None if row is None else str(row[0])
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    db.row_factory = aiosqlite.Row
+    await db.execute("PRAGMA busy_timeout=5000")
+    return db
 
 
 # ------------------------------------------------------------- in-transaction helpers
@@ -635,10 +650,15 @@ class _Lock:
     Ownership passes straight to the next waiter on release, so a newcomer cannot slip in
     between. Created without a running loop, so a Store can be built outside one."""
 
+    # urgent writers in a row while routine ones wait, before one routine writer goes: many
+    # busy sessions can keep the urgent queue full, and routine work must not starve
+    URGENT_RUN = 8
+
     def __init__(self) -> None:
         self._locked = False
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._routine: deque[asyncio.Future[None]] = deque()
+        self._urgent_run = 0
 
     async def acquire(self, *, urgent: bool = False) -> None:
         if not self._locked:
@@ -657,13 +677,18 @@ class _Lock:
             raise
 
     def release(self) -> None:
-        for queue in (self._urgent, self._routine):
+        order = (self._urgent, self._routine)
+        if self._urgent_run >= self.URGENT_RUN:
+            order = (self._routine, self._urgent)
+        for queue in order:
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():
                     waiter.set_result(None)  # still locked: now theirs
+                    self._urgent_run = self._urgent_run + 1 if queue is self._urgent else 0
                     return
         self._locked = False
+        self._urgent_run = 0
 
     @asynccontextmanager
     async def held(self, *, urgent: bool = False) -> AsyncIterator[None]:

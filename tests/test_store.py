@@ -6,8 +6,9 @@ import pytest
 
 from bridge.approvals import AccessPolicy, Actor, Approval, ApprovalState, Decision, decide
 from bridge.events import DecisionKind
+from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
-from daemon.store import SCHEMA_VERSION, Store, insert_approval
+from daemon.store import SCHEMA_VERSION, Store, _Lock, insert_approval
 
 ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
 
@@ -111,5 +112,57 @@ async def test_the_owner_is_kept_and_named_only_on_their_own_surface(tmp_path):
         assert mine.owner_on("slack") == "U0ALICE"
         assert mine.owner_on("telegram") is None
         assert local.owner is None and local.owner_on("slack") is None
+    finally:
+        await store.close()
+
+
+async def test_the_writer_lock_serves_urgent_first_but_never_starves_routine_work():
+    lock = _Lock()
+    order: list[str] = []
+    await lock.acquire()
+    waiters = [asyncio.create_task(_hold(lock, "routine", order))]
+    waiters += [asyncio.create_task(_hold(lock, f"urgent{i}", order, urgent=True))
+                for i in range(_Lock.URGENT_RUN + 2)]
+    await asyncio.sleep(0)  # all of them queue up
+    lock.release()
+    await asyncio.gather(*waiters)
+    # the urgent ones overtake the routine writer, but only URGENT_RUN of them in a row
+    assert order.index("routine") == _Lock.URGENT_RUN
+    assert order[:_Lock.URGENT_RUN] == [f"urgent{i}" for i in range(_Lock.URGENT_RUN)]
+    assert not lock._locked
+
+
+async def test_a_writer_cancelled_while_waiting_passes_the_lock_on():
+    lock = _Lock()
+    order: list[str] = []
+    await lock.acquire()
+    cancelled = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0)
+    after = asyncio.create_task(_hold(lock, "after", order))
+    await asyncio.sleep(0)
+    lock.release()  # handed to `cancelled`, which is cancelled before it runs
+    cancelled.cancel()
+    await asyncio.gather(cancelled, return_exceptions=True)
+    await asyncio.wait_for(after, 5)
+    assert order == ["after"] and not lock._locked
+
+
+async def _hold(lock: _Lock, name: str, order: list[str], *, urgent: bool = False) -> None:
+    async with lock.held(urgent=urgent):
+        order.append(name)
+
+
+async def test_reads_see_only_what_is_committed(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        session = await store.create_session(project="p", agent="c", protocol="claude",
+                                             cwd="/", host="local", title="a", now=1.0)
+        async with store.transaction() as db:
+            await db.execute("UPDATE sessions SET state = 'idle' WHERE id = ?", (session.id,))
+            # a reader in the middle of the batch sees none of it (not idle with 0 turns)
+            assert (await store.session(session.id)).state is SessionState.STARTING
+            await db.execute("UPDATE sessions SET turns = 1 WHERE id = ?", (session.id,))
+        after = await store.session(session.id)
+        assert after.state is SessionState.IDLE and after.turns == 1
     finally:
         await store.close()
