@@ -253,7 +253,7 @@ class Delivery:
         # behind what its session was sent before) sends nothing more in this round: its
         # later items wait for the card, and the card lane is told when it may go.
         waiting = {c.session_id for c in cards}
-        held_cards = bool(cards)
+        held_cards = any(c.id not in self._claimed for c in cards)  # not yet under way
         progressed = bool(statuses)
         for item in rest:
             if item.kind == "status" or item.session_id in waiting:
