@@ -194,6 +194,10 @@ class Store:
         # committed: on the writer's they would see a transaction half done (a session
         # already idle whose turn is not counted yet). WAL lets both work at once.
         self._read = db
+        # one read at a time from execute to close: a statement left open across an await
+        # would hold its snapshot, and the next read (another coroutine's) would see it
+        # instead of what was committed since
+        self._reading = asyncio.Lock()
         self.path = path
         self._lock = _Lock()
 
@@ -289,7 +293,7 @@ class Store:
         return await self.session(sid)
 
     async def session(self, session_id: str) -> SessionView:
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
         ) as cur:
             row = await cur.fetchone()
@@ -298,7 +302,7 @@ class Store:
         return _session(row)
 
     async def session_extra(self, session_id: str) -> dict[str, Any]:
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             "SELECT start_commit, pid, last_event_at, repo_root, start_dirty, start_branch, "
             "worktree FROM sessions WHERE id = ?",
             (session_id,),
@@ -310,7 +314,7 @@ class Store:
 
     async def sessions(self, *, include_archived: bool = False) -> list[SessionView]:
         where = "" if include_archived else "WHERE archived = 0"
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions {where} ORDER BY updated_at DESC"
         ) as cur:
             rows = await cur.fetchall()
@@ -319,7 +323,7 @@ class Store:
     async def sessions_in(self, states: Iterable[SessionState]) -> list[SessionView]:
         names = [s.value for s in states]
         marks = ",".join("?" for _ in names)
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state IN ({marks})", names
         ) as cur:
             rows = await cur.fetchall()
@@ -340,7 +344,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        async with self._read.execute(sql, args) as cur:
+        async with self._reading, self._read.execute(sql, args) as cur:
             rows = await cur.fetchall()
         return [
             StoredEvent(r["id"], r["session_id"], r["ts"], r["kind"], json.loads(r["data"]))
@@ -349,7 +353,7 @@ class Store:
 
     async def turn_tools(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
         """The tool events of the session's latest turn, oldest first."""
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             "SELECT kind, data FROM events WHERE session_id = ? "
             "AND kind IN ('tool_started', 'tool_finished') AND id > COALESCE(("
             "  SELECT id FROM events WHERE session_id = ? AND kind = 'turn_completed' "
@@ -365,14 +369,14 @@ class Store:
             sql = "SELECT COUNT(*) FROM events"
         else:
             sql, args = "SELECT COUNT(*) FROM events WHERE session_id = ?", (session_id,)
-        async with self._read.execute(sql, args) as cur:
+        async with self._reading, self._read.execute(sql, args) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     # -- approvals ------------------------------------------------------------------
 
     async def approval(self, approval_id: str) -> Approval:
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
         ) as cur:
             row = await cur.fetchone()
@@ -397,7 +401,7 @@ class Store:
             clauses.append("state = ?")
             args.append(state.value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals {where} ORDER BY requested_at, rowid", args
         ) as cur:
             rows = await cur.fetchall()
@@ -409,7 +413,7 @@ class Store:
 
     async def unreminded(self, older_than: float) -> list[Approval]:
         """Pending approvals requested before `older_than` whose reminder has not gone out."""
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' "
             "AND reminded_at IS NULL AND requested_at <= ? ORDER BY requested_at",
             (older_than,),
@@ -430,7 +434,7 @@ class Store:
         skip = ""
         if skip_kinds:
             skip = f"AND kind NOT IN ({','.join('?' * len(skip_kinds))}) "
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             "SELECT id, surface, session_id, kind, payload, created_at, attempts FROM outbox "
             f"WHERE surface = ? AND delivered_at IS NULL {skip}ORDER BY id LIMIT ?",
             (surface, *skip_kinds, limit),
@@ -476,7 +480,7 @@ class Store:
         )
 
     async def get_ref(self, surface: str, key: str) -> str | None:
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             "SELECT value FROM surface_refs WHERE surface = ? AND key = ?", (surface, key)
         ) as cur:
             row = await cur.fetchone()
@@ -493,7 +497,7 @@ class Store:
 
     async def find_ref(self, surface: str, value: str, prefix: str) -> str | None:
         """The key under `prefix` whose value is `value` (e.g. which session owns a topic)."""
-        async with self._read.execute(
+        async with self._reading, self._read.execute(
             "SELECT key FROM surface_refs WHERE surface = ? AND value = ? AND key LIKE ?",
             (surface, value, prefix + "%"),
         ) as cur:

@@ -166,3 +166,27 @@ async def test_reads_see_only_what_is_committed(tmp_path):
         assert after.state is SessionState.IDLE and after.turns == 1
     finally:
         await store.close()
+
+
+async def test_a_read_sees_what_was_committed_before_it_while_other_reads_run(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        sessions = [await store.create_session(project="p", agent="c", protocol="claude",
+                                               cwd="/", host="local", title="0", now=1.0)
+                    for _ in range(20)]
+        busy = True
+
+        async def reader() -> None:  # other coroutines reading all the while
+            while busy:
+                await store.sessions(include_archived=True)
+
+        readers = [asyncio.create_task(reader()) for _ in range(3)]
+        try:
+            for i in range(1, 150):
+                await store.update_session(sessions[0].id, title=str(i))
+                assert (await store.session(sessions[0].id)).title == str(i)
+        finally:
+            busy = False
+            await asyncio.gather(*readers)
+    finally:
+        await store.close()

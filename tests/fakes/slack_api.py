@@ -126,24 +126,16 @@ class RateLimitViolation:
     time: float
 
 
-@dataclass(slots=True)
-class StoredMessage:
-    """A message in a channel (the bot's or a person's), in its current state."""
+class _Shown:
+    """What a person sees of a message: its text and its buttons."""
 
-    channel: str
-    ts: str
+    __slots__ = ()
     text: str
-    blocks: list[JSONDict] = field(default_factory=list)
-    thread_ts: str | None = None  # set on replies (never on a thread's parent)
-    user: str = BOT_USER_ID
-    bot_id: str | None = BOT_ID
-    reply_broadcast: bool = False
-    edited: bool = False
-    history: list[tuple[str, list[JSONDict]]] = field(default_factory=list)
+    blocks: list[JSONDict]
 
     @property
     def shown(self) -> str:
-        """What a person reads: the section blocks' text, else the (unescaped) fallback."""
+        """The section blocks' text, else the (unescaped) fallback."""
         parts = [b["text"]["text"] for b in self.blocks
                  if b.get("type") == "section" and isinstance(b.get("text"), dict)]
         return "\n".join(parts) if parts else html.unescape(self.text)
@@ -163,7 +155,24 @@ class StoredMessage:
 
 
 @dataclass(slots=True)
-class Ephemeral:
+class StoredMessage(_Shown):
+    """A message in a channel (the bot's or a person's), in its current state."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[JSONDict] = field(default_factory=list)
+    thread_ts: str | None = None  # set on replies (never on a thread's parent)
+    user: str = BOT_USER_ID
+    bot_id: str | None = BOT_ID
+    reply_broadcast: bool = False
+    edited: bool = False
+    history: list[tuple[str, list[JSONDict]]] = field(default_factory=list)
+
+
+
+@dataclass(slots=True)
+class Ephemeral(_Shown):
     """A message only `user` sees (chat.postEphemeral, or an ephemeral response_url post)."""
 
     channel: str
@@ -173,17 +182,6 @@ class Ephemeral:
     thread_ts: str | None
     ts: str
     via: str  # "chat.postEphemeral" | "response_url"
-
-    @property
-    def shown(self) -> str:
-        parts = [b["text"]["text"] for b in self.blocks
-                 if b.get("type") == "section" and isinstance(b.get("text"), dict)]
-        return "\n".join(parts) if parts else html.unescape(self.text)
-
-    @property
-    def values(self) -> list[str]:
-        return [e["value"] for b in self.blocks if b.get("type") == "actions"
-                for e in b.get("elements", []) if "value" in e]
 
 
 @dataclass(slots=True)
