@@ -10,7 +10,6 @@ CI or not, while the daemon has no Codex codec (bridge/codecs/codex.py).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,14 +27,7 @@ from tests.fakes.model_api import (
 from tests.harness import Bridge, wait_until
 from tests.real_binaries import CODEX, START, events, use_real_codex, wait_approval
 
-CODEC_MISSING = importlib.util.find_spec("bridge.codecs.codex") is None
-
-pytestmark = [
-    pytest.mark.real_agents,
-    pytest.mark.skipif(CODEC_MISSING, reason=(
-        "the daemon has no Codex codec yet (bridge/codecs/codex.py is missing); these tests run "
-        "once it exists, under CI too")),
-]
+pytestmark = pytest.mark.real_agents
 
 
 @pytest.fixture

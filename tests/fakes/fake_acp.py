@@ -41,7 +41,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
+
+from jsonl_stdin import Eof, stdin_reader
 
 JSON = dict[str, Any]
 VERSION = "0.3.0-fake"
@@ -139,12 +141,6 @@ class Session:
         return cls(data["sessionId"], data["cwd"], data["history"], float(data["cost"]))
 
 
-class Eof:
-    pass
-
-
-EOF = Eof()
-
 
 class Cancelled(Exception):
     """`session/cancel` arrived, or the client answered a permission `cancelled`."""
@@ -157,32 +153,6 @@ class Prompt:
     answers: dict[int, JSON] = field(default_factory=dict)
     refused: dict[int, JSON] = field(default_factory=dict)  # our fs request → its error
     rejected: bool = False
-
-
-def stdin_reader(lines: queue.Queue[JSON | Eof], record: str | None) -> None:
-    rec: BinaryIO | None = Path(record).open("ab") if record else None  # noqa: SIM115
-    try:
-        while True:
-            raw = sys.stdin.buffer.readline()
-            if not raw:
-                break
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            if rec is not None:
-                rec.write(line + b"\n")
-                rec.flush()
-            try:
-                message = json.loads(line)
-            except ValueError as e:
-                print(f"fake_acp: invalid JSON on stdin: {e}", file=sys.stderr, flush=True)
-                continue
-            if isinstance(message, dict):
-                lines.put(message)
-    finally:
-        if rec is not None:
-            rec.close()
-        lines.put(EOF)
 
 
 class FakeAcp:
@@ -462,7 +432,7 @@ class FakeAcp:
         hard_exit(0)
 
     def run(self) -> NoReturn:
-        threading.Thread(target=stdin_reader, args=(self.inbox, self.opts.record),
+        threading.Thread(target=stdin_reader, args=(self.inbox, self.opts.record, "fake_acp"),
                          daemon=True).start()
         while True:
             if self.queued:

@@ -44,7 +44,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
+
+from jsonl_stdin import Eof, stdin_reader
 
 JSON = dict[str, Any]
 VERSION = "0.169.0"
@@ -191,12 +193,6 @@ class Thread:
 # ---------------------------------------------------------------------------- the fake
 
 
-class Eof:
-    pass
-
-
-EOF = Eof()
-
 
 class Interrupted(Exception):
     """Ends the running turn: `turn/interrupt` (its request id) or a `cancel` decision."""
@@ -218,32 +214,6 @@ class Turn:
     pending: dict[int, Call] = field(default_factory=dict)  # server request id → call
     answers: dict[int, JSON] = field(default_factory=dict)
     declined: bool = False
-
-
-def stdin_reader(lines: queue.Queue[JSON | Eof], record: str | None) -> None:
-    rec: BinaryIO | None = Path(record).open("ab") if record else None  # noqa: SIM115
-    try:
-        while True:
-            raw = sys.stdin.buffer.readline()
-            if not raw:
-                break
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            if rec is not None:
-                rec.write(line + b"\n")
-                rec.flush()
-            try:
-                message = json.loads(line)
-            except ValueError as e:
-                print(f"fake_codex: invalid JSON on stdin: {e}", file=sys.stderr, flush=True)
-                continue
-            if isinstance(message, dict):
-                lines.put(message)
-    finally:
-        if rec is not None:
-            rec.close()
-        lines.put(EOF)
 
 
 class FakeCodex:
@@ -580,7 +550,8 @@ class FakeCodex:
         hard_exit(0)
 
     def run(self) -> NoReturn:
-        threading.Thread(target=stdin_reader, args=(self.inbox, self.record), daemon=True).start()
+        threading.Thread(target=stdin_reader, args=(self.inbox, self.record, "fake_codex"),
+                         daemon=True).start()
         while True:
             if self.queued:
                 self.run_turn(self.queued.pop(0))
