@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from bridge.errors import ProtocolError
 
 DEFAULT_MAX_LINE = 8 * 1024 * 1024
@@ -45,3 +48,21 @@ class LineFramer:
             size = len(self._buffer)
             self._buffer.clear()
             raise ProtocolError(f"line of more than {size} bytes exceeds {self.max_line}", head)
+
+
+def json_line(line: bytes) -> dict[str, Any] | str | None:
+    """One line of an agent's JSON-lines output: the object it holds; the text itself when
+    it is not JSON at all (a stray log line, kept as a notice); None when blank. A line that
+    looks like JSON but is corrupt, or JSON that is not an object, is a protocol error."""
+    stripped = line.strip()
+    if not stripped:
+        return None
+    if not stripped.startswith(b"{"):
+        return stripped[:2000].decode("utf-8", "replace")
+    try:
+        message = json.loads(stripped)
+    except ValueError as e:
+        raise ProtocolError(f"corrupt JSON line: {e}", stripped) from e
+    if not isinstance(message, dict):
+        raise ProtocolError("a JSON message that is not an object", stripped)
+    return message

@@ -37,7 +37,7 @@ from bridge.events import (
     TurnCompleted,
     UnknownEvent,
 )
-from bridge.framing import DEFAULT_MAX_LINE, LineFramer
+from bridge.framing import DEFAULT_MAX_LINE, LineFramer, json_line
 
 PROTOCOL_FLAGS: tuple[str, ...] = (
     "--output-format",
@@ -196,16 +196,13 @@ class ClaudeCodec:
         return []
 
     def _line(self, line: bytes) -> list[AgentEvent]:
-        stripped = line.strip()
-        if not stripped:
+        message = json_line(line)
+        if message is None:
             return []
-        if not stripped.startswith(b"{"):
-            return [Notice(text=stripped[:2000].decode("utf-8", "replace"))]
-        try:
-            message = json.loads(stripped)
-        except ValueError as e:
-            raise ProtocolError(f"corrupt JSON line: {e}", stripped) from e
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        if isinstance(message, str):
+            return [Notice(text=message)]
+        stripped = line.strip()
+        if not isinstance(message.get("type"), str):
             raise ProtocolError("a message without a string 'type'", stripped)
         try:
             return self._message(message)

@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge.errors import ProtocolError
 from bridge.events import JSON, AgentEvent, Notice
-from bridge.framing import LineFramer
+from bridge.framing import LineFramer, json_line
 
 METHOD_NOT_FOUND = -32601
 WireId = int | str
@@ -78,17 +78,12 @@ class JsonRpcEndpoint:
         return events
 
     def _line(self, line: bytes) -> list[AgentEvent]:
-        stripped = line.strip()
-        if not stripped:
+        message = json_line(line)
+        if message is None:
             return []
-        if not stripped.startswith(b"{"):
-            return [Notice(text=stripped[:2000].decode("utf-8", "replace"))]
-        try:
-            message = json.loads(stripped)
-        except ValueError as e:
-            raise ProtocolError(f"corrupt JSON line: {e}", stripped) from e
-        if not isinstance(message, dict):
-            raise ProtocolError("a JSON-RPC message that is not an object", stripped)
+        if isinstance(message, str):
+            return [Notice(text=message)]
+        stripped = line.strip()
         try:
             return self._route(message)
         except (KeyError, TypeError, AttributeError, ValueError) as e:
