@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -202,9 +202,18 @@ class Hub:
             await self.store.settle_approval(expired)
             await self._enqueue(approval.session_id, "approval_settled",
                                 {"approval_id": approval.id})
+        # every session whose process was recorded, whatever its state: a failed turn or
+        # a stop cut short by the crash leaves a live agent behind a session that is not live
+        recorded = await self.store.recorded_pids()
+        if recorded:
+            killed = await asyncio.to_thread(_kill_leftovers, recorded)
+            if killed:
+                log.info("killed %d process(es) left by the last run: %s", len(killed),
+                         ", ".join(f"{pid} (session {sid})" for pid, sid in killed))
+        live = {s.id for s in stale}
+        for session_id in recorded.keys() - live:
+            await self.store.update_session(session_id, pid=None)
         for session in stale:
-            extra = await self.store.session_extra(session.id)
-            _kill_leftover(extra.get("pid"), session.id)
             if session.state is SessionState.IDLE:
                 state, error = apply(session.state, Trigger.EXITED), None
             else:
@@ -686,20 +695,43 @@ def _done_message(approval: Approval) -> str:
     return "Stopped." if approval.decision is DecisionKind.STOP else "Denied."
 
 
-def _kill_leftover(pid: Any, session_id: str) -> None:
-    """Kill an agent process group a crashed daemon left behind — only if the process
-    really is that session's agent (its environment carries the session id)."""
-    if not isinstance(pid, int):
-        return
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return
-    if f"AGENT_BRIDGE_SESSION={session_id}".encode() in environ.split(b"\0"):
-        import signal
+def _kill_leftovers(recorded: Mapping[str, int]) -> list[tuple[int, str]]:
+    """Kill what a crashed daemon left of the agents in `recorded` (session id → pid):
+    every process whose environment carries one of those sessions' ids (our agents and
+    whatever they started, even once the agent itself has exited), and its process group
+    when the group is the agent's. A process is only ever killed when its own environment
+    names the session: a recycled pid is left alone. Returns (pid, session id) killed."""
+    import signal
 
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    marker = b"AGENT_BRIDGE_SESSION="
+    killed: list[tuple[int, str]] = []
+    try:
+        entries = [e.name for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return killed
+    for name in entries:
+        pid = int(name)
+        if pid == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        for item in environ.split(b"\0"):
+            if not item.startswith(marker):
+                continue
+            session_id = item[len(marker):].decode("utf-8", "replace")
+            agent_pid = recorded.get(session_id)
+            if agent_pid is None:
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == agent_pid != os.getpgrp():  # never our own group
+                    os.killpg(agent_pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                killed.append((pid, session_id))
+            break
+    return killed
 
 
 __all__ = ["TIMER", "DecisionResult", "Hub", "RefusalReason"]

@@ -12,13 +12,70 @@ import contextlib
 import os
 import signal
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from daemon.errors import LaunchError
 
 READ_CHUNK = 256 * 1024
+STDERR_LINES = 40  # the tail kept of an agent's stderr
+STDERR_LINE_MAX = 2000  # characters kept of one stderr line
+
+
+class StderrTail:
+    """The last lines of an agent's stderr, fed in chunks of any size.
+
+    Stderr is drained in chunks, never by line: one line longer than a reader's limit
+    would stop the draining, and the agent would then block in a write to a full pipe.
+    Memory stays bounded however long a line is: only its first `STDERR_LINE_MAX`
+    characters (and a note of how long it was) are kept.
+    """
+
+    def __init__(self, lines: int = STDERR_LINES, line_max: int = STDERR_LINE_MAX) -> None:
+        self.line_max = line_max
+        self._lines: deque[str] = deque(maxlen=lines)
+        self._partial = bytearray()  # the start of the current line (bounded)
+        self._dropped = 0  # bytes of the current line beyond what is kept
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            room = self.line_max * 4 - len(self._partial)  # utf-8: at most 4 bytes a char
+            self._partial += piece[:max(room, 0)]
+            self._dropped += max(len(piece) - max(room, 0), 0)
+            if end < 0:
+                return
+            self._end_line()
+            start = end + 1
+
+    def finish(self) -> None:
+        """End of stderr: keep a last line that had no newline."""
+        if self._partial or self._dropped:
+            self._end_line()
+
+    def _end_line(self) -> None:
+        text = self._partial.decode("utf-8", "replace").rstrip()
+        size, cut = len(self._partial) + self._dropped, self._dropped > 0
+        self._partial.clear()
+        self._dropped = 0
+        if cut or len(text) > self.line_max:
+            text = f"{text[:self.line_max]}… (a line of {size} bytes)"
+        if text:
+            self._lines.append(text)
+
+    def text(self) -> str:
+        return "\n".join(self._lines)
+
+
+async def drain_stderr(read: Callable[[int], Awaitable[bytes]], tail: StderrTail) -> None:
+    """Read an agent's stderr into `tail` until it ends (or cannot be read)."""
+    with contextlib.suppress(Exception):
+        while chunk := await read(READ_CHUNK):
+            tail.feed(chunk)
+    tail.finish()
 
 
 class AgentProcess(Protocol):
@@ -45,25 +102,18 @@ class LocalProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
         self.pid: int | None = proc.pid
-        self._stderr: deque[str] = deque(maxlen=40)
+        self._stderr = StderrTail()
+        assert proc.stderr is not None
         self._stderr_task = asyncio.get_running_loop().create_task(
-            self._drain_stderr(), name=f"stderr-{proc.pid}"
+            drain_stderr(proc.stderr.read, self._stderr), name=f"stderr-{proc.pid}"
         )
 
     @property
     def returncode(self) -> int | None:
         return self._proc.returncode
 
-    async def _drain_stderr(self) -> None:
-        assert self._proc.stderr is not None
-        with contextlib.suppress(Exception):
-            async for raw in self._proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line:
-                    self._stderr.append(line[:1000])
-
     def stderr_tail(self) -> str:
-        return "\n".join(self._stderr)
+        return self._stderr.text()
 
     async def write(self, data: bytes) -> None:
         stdin = self._proc.stdin

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import asyncssh
 from bridge.config import HostConfig
 from daemon.errors import LaunchError
 from daemon.git import CommandNotFound, CommandResult, CommandTimeout, WorkdirNotFound
-from daemon.launch import READ_CHUNK
+from daemon.launch import READ_CHUNK, StderrTail, drain_stderr
 
 log = logging.getLogger(__name__)
 KEEPALIVE_INTERVAL = 15.0
@@ -54,22 +53,16 @@ class SshProcess:
         self.host = host
         self.pid: int | None = None
         self.disconnected = False
-        self._stderr: deque[str] = deque(maxlen=40)
-        self._stderr_task = asyncio.get_running_loop().create_task(self._drain_stderr())
+        self._stderr = StderrTail()
+        self._stderr_task = asyncio.get_running_loop().create_task(
+            drain_stderr(process.stderr.read, self._stderr), name=f"stderr-{host.name}")
 
     @property
     def returncode(self) -> int | None:
         return self._process.returncode
 
-    async def _drain_stderr(self) -> None:
-        with contextlib.suppress(Exception):
-            while line := await self._process.stderr.readline():
-                text = line.decode("utf-8", "replace").rstrip()
-                if text:
-                    self._stderr.append(text[:1000])
-
     def stderr_tail(self) -> str:
-        return "\n".join(self._stderr)
+        return self._stderr.text()
 
     async def write(self, data: bytes) -> None:
         try:
@@ -139,9 +132,10 @@ class SshHost:
 
     def _add_key_hint(self) -> str:
         address, port = self.config.address, self.config.port
-        target = f"-p {port} {address}" if port != 22 else address
+        target = shlex.quote(address) if port == 22 else f"-p {port} {shlex.quote(address)}"
+        known = shlex.quote(str(self.known_hosts_path()))  # to be pasted: quoted, ~ expanded
         return (f"check the host's key fingerprint, then add it with: "
-                f"ssh-keyscan {target} >> {self.config.known_hosts}")
+                f"ssh-keyscan {target} >> {known}")
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         async with self._lock:

@@ -320,6 +320,14 @@ class Store:
             rows = await cur.fetchall()
         return [_session(r) for r in rows]
 
+    async def recorded_pids(self) -> dict[str, int]:
+        """Session id → the agent process recorded for it (set at launch, cleared at exit)."""
+        async with self._reading, self._read.execute(
+            "SELECT id, pid FROM sessions WHERE pid IS NOT NULL"
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def sessions_in(self, states: Iterable[SessionState]) -> list[SessionView]:
         names = [s.value for s in states]
         marks = ",".join("?" for _ in names)

@@ -28,6 +28,7 @@ from bridge.events import (
     ControlAnswered,
     DecisionKind,
     Interrupt,
+    Notice,
     SendPrompt,
     SessionStarted,
     ToolStarted,
@@ -110,6 +111,10 @@ class SessionRunner:
         self.idle_exit = idle_exit
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
+        # until the agent says something in its protocol, what it printed (for the reason
+        # when it exits without ever speaking it)
+        self.spoke = False
+        self._unspoken: list[str] = []
 
     # -- commands from people -------------------------------------------------------
 
@@ -262,11 +267,22 @@ class SessionRunner:
             batch = Batch()
             now = self.clock()
             for event in events:
+                self._heard(event)
                 batch.events.append((now, event_kind(event), event_data(event)))
                 self._fold(batch, event, now)
             batch.changes["last_event_at"] = now
             await self._commit(batch)
             await self._flush()
+
+    def _heard(self, event: AgentEvent) -> None:
+        """Note whether the agent has spoken its protocol: anything but a stray line."""
+        if self.spoke:
+            return
+        if isinstance(event, Notice):
+            if sum(map(len, self._unspoken)) < 500:
+                self._unspoken.append(event.text)
+        else:
+            self.spoke = True
 
     def _fold(self, batch: Batch, event: AgentEvent, now: float) -> None:
         match event:
@@ -436,6 +452,17 @@ class SessionRunner:
                     self._trigger(batch, Trigger.CRASHED)
                 else:
                     self._trigger(batch, Trigger.EXITED)
+            elif code == 0 and not self.spoke and not self.stopping:
+                # `/bin/echo hi` as the agent: exiting 0 is no success if it never spoke
+                reason = (f"the agent exited (status {code}) without speaking the "
+                          f"{_protocol_name(self.codec)} protocol; check the agent's `command`")
+                said = " ".join(self._unspoken).strip()
+                if said:
+                    reason += f"; stdout: {shorten(said, 300)}"
+                if tail:
+                    reason += f"; stderr: {shorten(tail.splitlines()[-1], 300)}"
+                batch.changes["error"] = reason
+                self._trigger(batch, Trigger.CRASHED)
             elif self.stopping or (code == 0 and self.state is not SessionState.WAITING_APPROVAL):
                 self._trigger(batch, Trigger.EXITED)
             else:
@@ -448,6 +475,17 @@ class SessionRunner:
                 self._trigger(batch, Trigger.CRASHED)
             batch.changes["pid"] = None
             await self._commit(batch)
+
+
+_PROTOCOL_NAMES = {
+    "ClaudeCodec": "Claude Code stream-json",
+    "CodexCodec": "Codex app-server",
+    "AcpCodec": "Agent Client Protocol (ACP)",
+}
+
+
+def _protocol_name(codec: AgentCodec) -> str:
+    return _PROTOCOL_NAMES.get(type(codec).__name__, "agent's")
 
 
 # states in which a live process waits for a person; it is closed after `idle_exit`

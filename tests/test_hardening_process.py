@@ -1,0 +1,132 @@
+"""Issue 14, the process side: agents that flood stderr or never speak their protocol,
+leftovers of a crashed daemon, file modes of the state, and what goes into a remote shell."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.launch import StderrTail
+from tests.harness import FAKE_CLAUDE, Bridge, wait_until
+
+# -- 10: a stderr line over 64 KiB -------------------------------------------------------
+
+# writes one 200 KiB stderr line and 1 MiB of ordinary ones, then becomes the fake agent
+NOISY = (
+    "import os, sys\n"
+    "sys.stderr.buffer.write(b'x' * 200 * 1024 + b'\\n')\n"
+    "for i in range(40000):\n"
+    "    sys.stderr.buffer.write(b'after the long line %05d\\n' % i)\n"
+    "sys.stderr.flush()\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+)
+
+
+def agent_table(name: str, command: list[str], protocol: str = "claude") -> str:
+    return f'[agents.{name}]\nprotocol = "{protocol}"\ncommand = {json.dumps(command)}\n'
+
+
+def test_a_stderr_line_over_64_kib_does_not_stall_the_agent(make_bridge, tmp_path):
+    command = [sys.executable, "-c", NOISY, str(FAKE_CLAUDE), "--record",
+               str(tmp_path / "record.jsonl"), "--scenario", "text"]
+    bridge = make_bridge(extra=agent_table("noisy", command))
+    bridge.start()
+    sid = bridge.json("new", "demo", "say something", "--agent", "noisy")["id"]
+    bridge.wait_state(sid, "idle")  # without chunked draining it stays `running` forever
+    bridge.json("stop", sid)
+    exited = wait_until(lambda: [e for e in bridge.session(sid)["events"]
+                                 if e["kind"] == "exited"], what="the exit to be recorded")
+    assert "after the long line 39999" in exited[0]["data"]["stderr"]  # drained to the end
+
+
+def test_the_stderr_tail_is_bounded_and_independent_of_chunking():
+    data = b"first\n" + b"y" * 300_000 + b"\n" + "é line\n".encode() * 3 + b"no newline"
+    texts = set()
+    for seed in range(20):
+        rng = random.Random(seed)
+        tail = StderrTail(lines=5, line_max=100)
+        i = 0
+        while i < len(data):
+            n = rng.randint(1, 70_000)
+            tail.feed(data[i:i + n])
+            i += n
+        tail.finish()
+        texts.add(tail.text())
+    (text,) = texts
+    assert text.splitlines() == [  # the last 5 lines; the long one cut, with its size
+        "y" * 100 + "… (a line of 300000 bytes)", "é line", "é line", "é line", "no newline"]
+    endless = StderrTail(lines=2, line_max=50)
+    for _ in range(100):
+        endless.feed(b"z" * 1_000_000)  # one endless line: memory stays bounded
+    assert len(endless._partial) <= 200
+
+
+# -- 20: an agent that exits 0 without speaking its protocol -----------------------------
+
+@pytest.mark.parametrize(
+    ("protocol", "name"),
+    [("claude", "Claude Code stream-json"), ("codex", "Codex app-server"),
+     ("acp", "Agent Client Protocol")],
+)
+def test_an_agent_that_exits_0_without_its_protocol_fails_saying_so(make_bridge, protocol,
+                                                                    name):
+    bridge = make_bridge(extra=agent_table("echo", ["/bin/echo", "hi"], protocol))
+    bridge.start()
+    sid = bridge.json("new", "demo", "hello", "--agent", "echo")["id"]
+    session = bridge.wait_state(sid, "failed", "completed")
+    assert session["state"] == "failed"
+    assert f"exited (status 0) without speaking the {name}" in session["error"]
+    assert "stdout: hi" in session["error"]
+
+
+# -- 11: recovery kills the leftovers of every session with a recorded process -----------
+
+def _set_state(bridge: Bridge, states: dict[str, str]) -> None:
+    """What the crash left in the database: sessions that had failed or been stopped while
+    their agent was still alive (a failed turn keeps the process; a stop cut short)."""
+    db = sqlite3.connect(bridge.tmp / "state" / "agent-bridge.db")
+    with db:
+        for sid, state in states.items():
+            db.execute("UPDATE sessions SET state = ? WHERE id = ?", (state, sid))
+    db.close()
+
+
+def test_a_restart_kills_the_agents_of_failed_and_stopped_sessions(make_bridge):
+    bridge = make_bridge(agents={"hang": ["hang"]})
+    bridge.start()
+    sids = [bridge.json("new", "demo", "please run a command", "--agent", "hang")["id"]
+            for _ in range(2)]
+    for sid in sids:
+        bridge.wait_approval(sid)
+    bridge.kill()
+    assert len(bridge.leftovers()) == 2  # both hung agents outlived the daemon
+    _set_state(bridge, {sids[0]: "failed", sids[1]: "stopped"})
+    bridge.start()
+    wait_until(lambda: bridge.leftovers() == [bridge.process.pid],
+               what="the agents of the failed and the stopped session to be killed")
+    assert [bridge.session(s)["state"] for s in sids] == ["failed", "stopped"]
+    assert "killed 2 process(es) left by the last run" in bridge.log_text()
+
+
+def test_a_restart_kills_what_an_exited_agent_left_in_its_group(make_bridge, tmp_path):
+    # the agent starts a long-running child (a dev server, say) and exits when its stdin
+    # closes with the daemon; the child stays, in the agent's group, with its session id
+    command = ["/bin/sh", "-c", 'sleep 600 & exec "$@"', "agent", sys.executable,
+               str(FAKE_CLAUDE), "--record", str(tmp_path / "record.jsonl")]
+    bridge = make_bridge(extra=agent_table("parent", command))
+    bridge.start()
+    sid = bridge.json("new", "demo", "please run a command", "--agent", "parent")["id"]
+    bridge.wait_approval(sid)
+    bridge.kill()
+    left = wait_until(lambda: len(p := bridge.leftovers()) == 1 and p,
+                      what="the agent to exit, leaving its child")
+    assert b"sleep" in Path(f"/proc/{left[0]}/cmdline").read_bytes()
+    bridge.start()
+    wait_until(lambda: bridge.leftovers() == [bridge.process.pid],
+               what="the child the agent left to be killed")
+    assert bridge.session(sid)["state"] == "failed"
