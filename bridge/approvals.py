@@ -151,30 +151,85 @@ def decide(
             message=f"The agent does not offer '{kind.value}' for this request.",
         )
     allowed = kind in (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION)
-    message = None if allowed else (reason or default_deny_message(kind, actor))
+    given = None if allowed else (reason or "").strip() or None
+    # the agent always hears why; the card keeps only a reason the person gave (a plain
+    # deny would otherwise read "Denied by X: Denied by X")
+    message = None if allowed else (given or default_deny_message(kind, actor))
     settled = replace(
         approval,
         state=settle(approval.state, ApprovalState.ALLOWED if allowed else ApprovalState.DENIED),
         decision=kind,
         decided_by=actor.label,
         decided_at=now,
-        reason=message,
+        reason=given,
     )
     return Decision(approval=settled, kind=kind, message=message)
 
 
-def rule_subject(tool: str, tool_input: Mapping[str, Any]) -> str:
-    """What an "allow for the session" covers: this tool with exactly this command, or on
-    exactly this file, or (other tools) with exactly this input. Never a whole tool."""
-    command = tool_input.get("command")
-    if isinstance(command, list):
-        command = " ".join(str(c) for c in command)
-    if isinstance(command, str):
-        return f"{tool}\0command\0{command}"
-    path = tool_input.get("file_path") or tool_input.get("path")
-    if isinstance(path, str):
-        return f"{tool}\0path\0{path}"
-    return f"{tool}\0input\0{json.dumps(dict(tool_input), sort_keys=True, default=str)}"
+# what a tool input says about a call without being the call: left out of exact matching
+_COMMENTARY = frozenset({"description", "reason"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSubject:
+    """What an "allow for the session" covers: exactly what the card showed, never more.
+
+    A call that names files and runs no command (an edit, a patch, a read) is covered on
+    those files: a later call of the same tool is covered only when every file it names
+    was named by the allowed call. Any other call (a command, an MCP tool) is covered
+    only by a call with exactly the same input, the whole command included, but for
+    the agent's own commentary on it (`description`, `reason`). Never a whole tool."""
+
+    tool: str
+    paths: frozenset[str] = frozenset()
+    exact: str | None = None
+
+    def covers(self, request: RuleSubject) -> bool:
+        if self.tool != request.tool:
+            return False
+        if self.exact is not None or request.exact is not None:
+            return self.exact == request.exact
+        return bool(request.paths) and request.paths <= self.paths
+
+
+def rule_subject(tool: str, tool_input: Mapping[str, Any]) -> RuleSubject:
+    """The subject of an "allow for the session" made on (or asked by) this call."""
+    paths = _paths(tool_input)
+    if "command" not in tool_input and (paths or "changes" in tool_input):
+        return RuleSubject(tool=tool, paths=paths)  # no files known: covers nothing
+    kept = {k: v for k, v in tool_input.items() if k not in _COMMENTARY}
+    return RuleSubject(tool=tool, exact=json.dumps(kept, sort_keys=True, default=str,
+                                                   ensure_ascii=False))
+
+
+def covering_rule(rules: Mapping[RuleSubject, str], request: RuleSubject) -> str | None:
+    """Who made a rule in `rules` (subject → who) that covers `request`, or None."""
+    for subject, who in rules.items():
+        if subject.covers(request):
+            return who
+    return None
+
+
+def _paths(tool_input: Mapping[str, Any]) -> frozenset[str]:
+    """Every file the call names: its own path and each file of its `changes` (the
+    destination of a move too)."""
+    paths: set[str] = set()
+    for key in ("file_path", "path", "notebook_path"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            paths.add(value)
+    changes = tool_input.get("changes")
+    if isinstance(changes, list):
+        for change in changes:
+            if not isinstance(change, Mapping):
+                return frozenset()  # not a list of files this can vouch for: no path rule
+            for key in ("path", "move_path"):
+                value = change.get(key)
+                if isinstance(value, str) and value:
+                    paths.add(value)
+    elif changes is not None:
+        return frozenset()
+    return frozenset(paths)
 
 
 def default_deny_message(kind: DecisionKind, actor: Actor) -> str:
@@ -221,6 +276,8 @@ def describe_outcome(approval: Approval) -> str:
             how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
             return f"Already allowed {how} by {approval.decided_by}."
         case ApprovalState.DENIED:
+            if approval.decided_by == TIMER.label:
+                return "Already denied automatically: nobody answered in time."
             verb = "stopped" if approval.decision is DecisionKind.STOP else "denied"
             return f"Already {verb} by {approval.decided_by}."
         case ApprovalState.EXPIRED:

@@ -163,11 +163,16 @@ class SendPrompt:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerApproval:
-    """Answer the agent's request `request_id`. `message` is the reason given on a deny."""
+    """Answer the agent's request `request_id`. `message` is the reason given on a deny.
+
+    `input` is the tool input the person was shown (the stored approval's): where the
+    protocol echoes an input back with an allow (Claude's `updatedInput`), it is this one,
+    never what the codec last heard under this id."""
 
     request_id: str
     decision: DecisionKind
     message: str | None = None
+    input: JSON | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bridge.errors import ProtocolError
@@ -50,19 +51,71 @@ class LineFramer:
             raise ProtocolError(f"line of more than {size} bytes exceeds {self.max_line}", head)
 
 
+MAX_DEPTH = 128  # nesting no agent message comes near; deeper is an attack on the parser
+
+# a `\uD800`-`\uDFFF` escape: the only way a JSON text read as UTF-8 can hold a surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def json_line(line: bytes) -> dict[str, Any] | str | None:
     """One line of an agent's JSON-lines output: the object it holds; the text itself when
     it is not JSON at all (a stray log line, kept as a notice); None when blank. A line that
-    looks like JSON but is corrupt, or JSON that is not an object, is a protocol error."""
+    looks like JSON but is corrupt, or JSON that is not an object, is a protocol error.
+
+    So is what would break later, far from the line that caused it: bytes that are not
+    UTF-8, a lone surrogate (`"\\ud800"`: it cannot be stored or sent to a chat), and nesting
+    deeper than `MAX_DEPTH` (it exhausts the recursion of whatever walks it next)."""
     stripped = line.strip()
     if not stripped:
         return None
     if not stripped.startswith(b"{"):
         return stripped[:2000].decode("utf-8", "replace")
     try:
-        message = json.loads(stripped)
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError(f"a JSON line that is not UTF-8: {e.reason} at byte {e.start}",
+                            stripped) from e
+    try:
+        message = json.loads(text)
+    except RecursionError as e:
+        raise ProtocolError(f"JSON nested more than {MAX_DEPTH} levels deep", stripped) from e
     except ValueError as e:
         raise ProtocolError(f"corrupt JSON line: {e}", stripped) from e
     if not isinstance(message, dict):
         raise ProtocolError("a JSON message that is not an object", stripped)
+    deep = stripped.count(b"{") + stripped.count(b"[") > MAX_DEPTH
+    if deep or _SURROGATE_ESCAPE.search(stripped):
+        problem = _unsafe(message)
+        if problem:
+            raise ProtocolError(problem, stripped)
     return message
+
+
+def _unsafe(message: Any) -> str | None:
+    """Why `message` cannot be kept as it is (too deep, a lone surrogate), or None. Walks
+    without recursion, so that depth alone cannot break it."""
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                return "a lone UTF-16 surrogate in a JSON string (not valid Unicode)"
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            return f"JSON nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        else:
+            stack.extend((v, depth + 1) for v in value)
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

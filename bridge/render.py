@@ -187,11 +187,17 @@ def render_outcome(approval: Approval) -> str:
             how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
             return f"✅ Allowed {how} by {approval.decided_by}{when}"
         case ApprovalState.DENIED:
-            verb = "⏹ Stopped" if approval.decision is DecisionKind.STOP else "🚫 Denied"
-            reason = f": {approval.reason}" if approval.reason else ""
-            return f"{verb} by {approval.decided_by}{when}{reason}"
+            if approval.decided_by == "timeout":  # the timer's reason says it all
+                return f"⌛ Timed out{when}: {approval.reason or 'denied automatically'}"
+            stopped = approval.decision is DecisionKind.STOP
+            said = f"{'Stopped' if stopped else 'Denied'} by {approval.decided_by}"
+            # only a reason the person gave (older rows kept the default one: not echoed)
+            given = approval.reason if (approval.reason or said).rstrip(".") != said else None
+            reason = f": {given}" if given else ""
+            return f"{'⏹' if stopped else '🚫'} {said}{when}{reason}"
         case ApprovalState.EXPIRED:
-            return f"⌛ Expired{when}: the agent stopped waiting. Nothing was approved."
+            why = approval.reason or "the agent stopped waiting. Nothing was approved."
+            return f"⌛ Expired{when}: {why.rstrip('.')}."
         case ApprovalState.WITHDRAWN:
             return f"↩ Withdrawn by the agent{when}. Nothing was approved."
         case ApprovalState.PENDING:
@@ -211,6 +217,8 @@ class TurnSummary:
     changes: str | None = None  # rendered diff summary
     verification: str | None = None  # "$ pytest -q → exit 0"
     resume_command: str | None = None
+    interrupted: bool = False  # stopped before it finished (by `stopped_by`, when known)
+    stopped_by: str | None = None
 
 
 def compact(n: int) -> str:
@@ -223,7 +231,11 @@ def compact(n: int) -> str:
 
 
 def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
-    head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
+    if summary.interrupted:
+        head = f"⏹ Turn stopped by {summary.stopped_by}" if summary.stopped_by else (
+            "⏹ Turn interrupted")
+    else:
+        head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
     lines = [f"{head} · {session.id} · {session.place} · {session.agent}"]
     if summary.final_text:
         lines.append(shorten(summary.final_text, 1500))

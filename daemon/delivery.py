@@ -619,4 +619,6 @@ def _summary(payload: dict[str, Any]) -> TurnSummary:
         changes=payload.get("changes"),
         verification=payload.get("verification"),
         resume_command=payload.get("resume_command"),
+        interrupted=bool(payload.get("interrupted")),
+        stopped_by=payload.get("stopped_by"),
     )

@@ -26,6 +26,8 @@ from bridge.approvals import (
     Decision,
     Refusal,
     RefusalReason,
+    RuleSubject,
+    covering_rule,
     decide,
     describe_outcome,
     expire,
@@ -88,7 +90,7 @@ class Hub:
         self.clock = clock
         self.runners: dict[str, SessionRunner] = {}
         # "allow for the session" as the daemon keeps it: session → rule subjects → who
-        self.session_rules: dict[str, dict[str, str]] = {}
+        self.session_rules: dict[str, dict[RuleSubject, str]] = {}
         self.hosts: dict[str, SshHost] = {
             name: SshHost(name, host, on_disconnect=self._host_down)
             for name, host in config.hosts.items()
@@ -141,6 +143,7 @@ class Hub:
                         "final_text": turn.result_text,
                         "is_error": turn.is_error and not turn.interrupted,
                         "interrupted": turn.interrupted,
+                        "stopped_by": batch.stopped_by if turn.interrupted else None,
                         "error": turn.error,
                         "cost_usd": turn.cost_usd,
                         "duration_ms": turn.duration_ms,
@@ -158,7 +161,7 @@ class Hub:
         rules = self.session_rules.get(session_id)
         if rules:
             for approval in batch.new_approvals:
-                granted_by = rules.get(rule_subject(approval.tool, approval.input))
+                granted_by = covering_rule(rules, rule_subject(approval.tool, approval.input))
                 if granted_by is not None:  # decided in a task: the runner's lock is held now
                     self.spawn(self._allow_by_rule(approval.id, granted_by),
                                name=f"rule-{approval.id}")
@@ -475,7 +478,11 @@ class Hub:
                 await runner.stop(actor, reason=verdict.message)
                 await runner.done.wait()
                 settled = await self.store.approval(approval_id)
-                return DecisionResult(True, describe_outcome(settled), settled)
+                mine = (settled.decision is DecisionKind.STOP
+                        and settled.decided_by == actor.label)
+                # the one who tapped Stop hears that it is done, not "Already stopped by" them
+                return DecisionResult(True, "Stopped." if mine else describe_outcome(settled),
+                                      settled)
         result = await self._commit_decision(verdict)
         await self.reviewed(approval.session_id)  # after: the agent has its answer first
         return result

@@ -56,6 +56,7 @@ class Batch:
     changes: dict[str, Any] = field(default_factory=dict)
     turns_completed: list[TurnCompleted] = field(default_factory=list)
     state_changed: bool = False
+    stopped_by: str | None = None  # who stopped the session, for an interrupted turn
     # someone waits on this commit: an approval asked for or decided, or a tool call (the
     # approval request comes right after it, and waits for this commit in the same pump)
     urgent: bool = False
@@ -104,6 +105,7 @@ class SessionRunner:
         self.lock = asyncio.Lock()  # serialises state changes and stdin writes
         self.turn_active = False
         self.stopping: str | None = None  # why we are closing the process, if we are
+        self.stopped_by: str | None = None  # who asked for it, when a person did
         self.failure: str | None = None
         self.done = asyncio.Event()
         self.exit_code: int | None = None
@@ -141,6 +143,8 @@ class SessionRunner:
         async with self.lock:
             if approval.request_id not in self.codec.pending_requests():
                 return False
+            if self._pending.get(approval.request_id) != approval.id:
+                return False  # the agent's request under this id is not the one decided
             batch = Batch()
             self._record(
                 batch,
@@ -166,6 +170,7 @@ class SessionRunner:
                         request_id=approval.request_id,
                         decision=decision.kind,
                         message=decision.message,
+                        input=dict(approval.input),  # what the person was shown
                     )
                 )
             except ApprovalError:
@@ -179,6 +184,7 @@ class SessionRunner:
             if self.stopping:
                 return
             self.stopping = reason or f"stopped by {actor.label}"
+            self.stopped_by = actor.label
             batch = Batch()
             self._record(batch, "stop", {"by": actor.label})
             now = self.clock()
@@ -298,6 +304,12 @@ class SessionRunner:
                     f"{tool} {tool_preview(tool, tool_input, 160)}", 200
                 )
             case ApprovalRequested():
+                if event.request_id in self._pending:
+                    # the codecs refuse this already; an overwrite would let a decision on
+                    # the first request's card answer the second request
+                    raise ProtocolError(
+                        f"request id {event.request_id!r} reused while that request is "
+                        "still pending")
                 approval = Approval(
                     id=st.new_id(),
                     session_id=self.session_id,
@@ -323,6 +335,8 @@ class SessionRunner:
             case TurnCompleted():
                 self.turn_active = False
                 batch.turns_completed.append(event)
+                if event.interrupted:
+                    batch.stopped_by = self.stopped_by
                 batch.changes["finished_at"] = now
                 batch.changes["turns"] = ("+", 1)
                 if event.cost_usd is not None:
@@ -503,7 +517,7 @@ def _settled(
 
     return replace(
         approval, state=state, decision=kind, decided_by=actor.label, decided_at=now,
-        reason=f"Stopped by {actor.label}." if kind is DecisionKind.STOP else None,
+        reason=None,  # the card says who stopped it; the agent is told so on the wire
     )
 
 

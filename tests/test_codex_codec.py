@@ -109,8 +109,8 @@ def test_what_we_send_is_what_the_real_conversation_sent(name, decision):
     if decision is not None:
         (request,) = [e for e in events if isinstance(e, ApprovalRequested)]
         assert request.tool == "Bash"
-        # the card shows what the `/bin/bash -lc '…'` wrapper runs, exactly
-        assert request.input == {"command": "echo hi > cx.txt", "cwd": CWD}
+        # the card shows the whole command Codex runs, its `/bin/bash -lc` wrapper too
+        assert request.input == {"command": "/bin/bash -lc 'echo hi > cx.txt'", "cwd": CWD}
         assert request.tool_use_id == request.raw["itemId"]
         # recorded: accept, an execpolicy amendment, cancel — decline is still offered
         assert request.offered == (DecisionKind.ALLOW_ONCE, DecisionKind.DENY, DecisionKind.STOP)

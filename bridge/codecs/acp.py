@@ -57,11 +57,18 @@ from bridge.framing import DEFAULT_MAX_LINE
 PROTOCOL_VERSION = 1
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
-# the option kinds that answer each decision, best first
+# the option kinds that offer each decision
 _OPTION_KINDS: dict[DecisionKind, tuple[str, ...]] = {
     DecisionKind.ALLOW_ONCE: ("allow_once",),
     DecisionKind.ALLOW_SESSION: ("allow_always",),
     DecisionKind.DENY: ("reject_once", "reject_always"),
+}
+# and the ones that answer it, best first. "Allow for session" is answered `allow_once`
+# when the agent has it: what `allow_always` remembers is the agent's choice (the whole
+# tool, or every command with the same first word), broader than the card the person saw;
+# the daemon keeps the session rule itself, exactly, and answers the next matching request.
+_ANSWER_KINDS: dict[DecisionKind, tuple[str, ...]] = {
+    **_OPTION_KINDS, DecisionKind.ALLOW_SESSION: ("allow_once", "allow_always"),
 }
 _TOOL_NAMES = {
     "execute": "Bash", "edit": "Edit", "read": "Read", "delete": "Delete", "move": "Move",
@@ -203,7 +210,7 @@ class AcpCodec(JsonRpcEndpoint):
             self._cancel()  # answers this one `cancelled` too
             return
         del self._pending[command.request_id]
-        option = next((permission.options[k] for k in _OPTION_KINDS[command.decision]
+        option = next((permission.options[k] for k in _ANSWER_KINDS[command.decision]
                        if k in permission.options), None)
         outcome: JSON = (
             {"outcome": "selected", "optionId": option} if option else {"outcome": "cancelled"}
@@ -394,12 +401,32 @@ def _tool_name(call: JSON) -> str:
 
 
 def _tool_input(call: JSON) -> JSON:
+    """The call as a card shows it: its raw input, the first diff as `file_path` and
+    `content`, and, when it touches more than one file (several diffs, or `locations`
+    beyond the file shown), every file in `changes`, listed at the head of `content` so
+    that the card names each one (an "allow for session" rule covers exactly these)."""
     raw = call.get("rawInput")
     tool_input: JSON = dict(raw) if isinstance(raw, dict) else {}
+    touched: list[JSON] = []
     for item in call.get("content") or []:
-        if isinstance(item, dict) and item.get("type") == "diff" and "file_path" not in tool_input:
-            tool_input["file_path"] = item.get("path")
-            tool_input["content"] = item.get("newText")
+        if isinstance(item, dict) and item.get("type") == "diff":
+            path, text = item.get("path"), item.get("newText")
+            if "file_path" not in tool_input:
+                tool_input["file_path"] = path
+                tool_input["content"] = text
+            touched.append({"path": str(path), "kind": "edit",
+                            "diff": text if isinstance(text, str) else ""})
+    for location in call.get("locations") or []:
+        path = location.get("path") if isinstance(location, dict) else None
+        if isinstance(path, str) and path:
+            touched.append({"path": path, "kind": "touches", "diff": ""})
+    paths = list(dict.fromkeys(c["path"] for c in touched))
+    shown = tool_input.get("file_path") or tool_input.get("path")
+    if paths and paths != [shown]:
+        tool_input["changes"] = [next(c for c in touched if c["path"] == p) for p in paths]
+        listing = "\n".join(f"{c['kind']} {c['path']}" for c in tool_input["changes"])
+        body = tool_input.get("content")
+        tool_input["content"] = listing + (f"\n\n{body}" if isinstance(body, str) else "")
     if not tool_input and isinstance(call.get("title"), str):
         tool_input["title"] = call["title"]
     return tool_input

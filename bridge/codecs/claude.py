@@ -86,7 +86,6 @@ def resume_hint(agent_session_id: str) -> str:
 class _Pending:
     tool: str
     input: JSON
-    suggestions: list[Any]
 
 
 class ClaudeCodec:
@@ -145,16 +144,17 @@ class ClaudeCodec:
         pending = self._pending.pop(command.request_id, None)
         if pending is None:
             raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        # the input the person was shown is the one the agent may run
+        shown = pending.input if command.input is None else dict(command.input)
         response: JSON
         match command.decision:
             case DecisionKind.ALLOW_ONCE:
-                response = {"behavior": "allow", "updatedInput": pending.input}
+                response = {"behavior": "allow", "updatedInput": shown}
             case DecisionKind.ALLOW_SESSION:
-                response = {
-                    "behavior": "allow",
-                    "updatedInput": pending.input,
-                    "updatedPermissions": session_rules(pending),
-                }
+                response = {"behavior": "allow", "updatedInput": shown}
+                rules = session_rules(pending.tool, shown)
+                if rules:
+                    response["updatedPermissions"] = rules
             case DecisionKind.DENY:
                 response = {
                     "behavior": "deny",
@@ -282,6 +282,11 @@ class ClaudeCodec:
 
     def _control_request(self, m: JSON) -> list[AgentEvent]:
         request_id = _required_str(m, "request_id")
+        if request_id in self._pending:
+            # never an overwrite: the answer to the first request would carry the second's
+            raise ProtocolError(
+                f"request id {request_id!r} reused while that request is still pending",
+                json.dumps(m, ensure_ascii=False))
         request = m["request"]
         subtype = request["subtype"]
         if subtype == "can_use_tool":
@@ -289,8 +294,7 @@ class ClaudeCodec:
             tool_input = request["input"]
             if not isinstance(tool_input, dict):
                 raise ProtocolError("can_use_tool input is not an object", json.dumps(m))
-            suggestions = request.get("permission_suggestions") or []
-            self._pending[request_id] = _Pending(tool, tool_input, list(suggestions))
+            self._pending[request_id] = _Pending(tool, tool_input)
             return [
                 ApprovalRequested(
                     request_id=request_id,
@@ -316,23 +320,21 @@ class ClaudeCodec:
         return [Notice(text=f"refused control request {subtype}")]
 
 
-def session_rules(pending: _Pending) -> list[JSON]:
-    """`updatedPermissions` for "allow for session": the CLI's own suggestions, but kept to
-    this session (never written into the user's settings files); an exact-input rule when
-    the CLI suggested none."""
-    rules: list[JSON] = []
-    for suggestion in pending.suggestions:
-        if isinstance(suggestion, dict) and suggestion.get("type") == "addRules":
-            rules.append({**suggestion, "destination": "session"})
-    if rules:
-        return rules
-    content = pending.input.get("command") or pending.input.get("file_path")
-    rule: JSON = {"toolName": pending.tool}
-    if isinstance(content, str):
-        rule["ruleContent"] = content
-    return [
-        {"type": "addRules", "rules": [rule], "behavior": "allow", "destination": "session"}
-    ]
+def session_rules(tool: str, shown: JSON) -> list[JSON]:
+    """`updatedPermissions` for "allow for session": one session rule (never written into
+    the user's settings files) that matches exactly the command the person was shown, or
+    none. The CLI's own suggestions are not used: they are prefixes (`npm run:*`), modes
+    (`acceptEdits`) or whole tools, all broader than the card. A rule's content is a
+    pattern to the CLI (`*` is a wildcard, `:*` a prefix, file rules are gitignore globs
+    relative to the project), so only a plain Bash command is passed on; for everything
+    else the daemon keeps the exact rule and answers the next request itself."""
+    command = shown.get("command")
+    if tool != "Bash" or not isinstance(command, str) or not command.strip():
+        return []
+    if any(c in command for c in "*()\\") or "\n" in command:
+        return []
+    rule: JSON = {"toolName": "Bash", "ruleContent": command}
+    return [{"type": "addRules", "rules": [rule], "behavior": "allow", "destination": "session"}]
 
 
 def _result(m: JSON) -> TurnCompleted:

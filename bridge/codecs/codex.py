@@ -469,14 +469,25 @@ def _offered(available: Any) -> tuple[DecisionKind, ...]:
 
 
 def _file_change_input(raw: Any) -> JSON:
-    """A file change as the approval card shows it: the first path and the unified diff
-    (as `content`, the body a card previews), with every change listed."""
+    """A file change as the approval card shows it: the first path, and as `content` (the
+    body a card previews) every file the patch touches, then the unified diffs; every
+    change listed in `changes`. An "allow for session" rule covers exactly these paths."""
     changes = _changes(raw)
     tool_input: JSON = {"changes": changes}
     if changes:
         tool_input["file_path"] = changes[0]["path"]
-        tool_input["content"] = "\n".join(c["diff"] for c in changes if c["diff"])
+        diffs = "\n".join(c["diff"] for c in changes if c["diff"])
+        if len(changes) > 1 or changes[0].get("move_path"):
+            touched = "\n".join(_touched(c) for c in changes)
+            count = f"{len(changes)} file{'s' if len(changes) > 1 else ''}"
+            diffs = f"{count}:\n{touched}\n\n{diffs}"
+        tool_input["content"] = diffs
     return tool_input
+
+
+def _touched(change: JSON) -> str:
+    moved = change.get("move_path")
+    return f"{change['kind']} {change['path']}" + (f" → {moved}" if moved else "")
 
 
 def _changes(raw: Any) -> list[JSON]:
@@ -487,10 +498,14 @@ def _changes(raw: Any) -> list[JSON]:
         if not isinstance(change, dict):
             continue
         kind = change.get("kind")
+        moved = kind.get("move_path") if isinstance(kind, dict) else None
         if isinstance(kind, dict):
             kind = kind.get("type")
-        changes.append({"path": str(change.get("path", "")), "kind": str(kind or "update"),
-                        "diff": str(change.get("diff") or "")})
+        entry: JSON = {"path": str(change.get("path", "")), "kind": str(kind or "update"),
+                       "diff": str(change.get("diff") or "")}
+        if isinstance(moved, str) and moved:
+            entry["move_path"] = moved  # the patch also writes here
+        changes.append(entry)
     return changes
 
 
@@ -499,26 +514,15 @@ def _text_input(text: str) -> JSON:
 
 
 
-_SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
-
-
 def _command_text(command: Any) -> str:
-    """The command as a person reads it. Codex wraps commands as `/bin/bash -lc '<cmd>'`;
-    when the whole command is exactly such a wrapper, show what it runs (nothing is lost:
-    the wrapper only selects the shell)."""
+    """The command exactly as Codex will run it, wrapper and all (`/bin/bash -lc '…'`): the
+    card shows it and an "allow for session" rule matches it, so nothing of it may be
+    left out (a rule made for `/bin/bash -lc 'X'` must not cover `./bash -lc 'X'`)."""
     if isinstance(command, list):
-        argv = [str(c) for c in command]
-    elif isinstance(command, str):
-        try:
-            argv = shlex.split(command)
-        except ValueError:
-            return command
-    else:
-        return ""
-    if (len(argv) == 3 and argv[0].rsplit("/", 1)[-1] in _SHELLS
-            and argv[1] in ("-c", "-lc", "-lic")):
-        return argv[2]
-    return command if isinstance(command, str) else " ".join(argv)
+        return shlex.join(str(c) for c in command)
+    if isinstance(command, str):
+        return command
+    return ""
 
 
 def _last_message(items: Any) -> str | None:

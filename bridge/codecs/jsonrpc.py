@@ -84,6 +84,12 @@ class JsonRpcEndpoint:
         if isinstance(message, str):
             return [Notice(text=message)]
         stripped = line.strip()
+        wire = message.get("id")
+        if "method" in message and isinstance(wire, int | str) and (
+                str(wire) in self.pending_requests()):
+            # never an overwrite: the answer to the first request would go to the second
+            raise ProtocolError(
+                f"request id {wire!r} reused while that request is still pending", stripped)
         try:
             return self._route(message)
         except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -108,6 +114,10 @@ class JsonRpcEndpoint:
             error = error_text(m["error"]) if "error" in m else None
             return self._on_response(called, answered, m.get("result"), error)
         raise TypeError("neither a request, a notification nor a response")
+
+    def pending_requests(self) -> list[str]:
+        """Ids (as strings) of the agent's requests that still wait for an answer."""
+        raise NotImplementedError
 
     def _on_request(self, wire_id: WireId, method: str, params: JSON) -> list[AgentEvent]:
         raise NotImplementedError
