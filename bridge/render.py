@@ -230,15 +230,21 @@ def compact(n: int) -> str:
     return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
 
 
-def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
+def render_summary_card(session: SessionView, summary: TurnSummary, *,
+                        attached: str | None = None) -> Card:
+    """The end-of-turn card with the whole final message (it may exceed one message: the
+    caller splits it), or its beginning when it goes along as the file `attached`."""
     if summary.interrupted:
         head = f"⏹ Turn stopped by {summary.stopped_by}" if summary.stopped_by else (
             "⏹ Turn interrupted")
     else:
         head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
     lines = [f"{head} · {session.id} · {session.place} · {session.agent}"]
-    if summary.final_text:
+    if summary.final_text and attached:
         lines.append(shorten(summary.final_text, 1500))
+        lines.append(f"(the whole final message is attached: {attached})")
+    elif summary.final_text:
+        lines.append(summary.final_text.strip())
     if summary.is_error and summary.error:
         lines.append(f"error: {shorten(summary.error, 500)}")
     facts: list[str] = []
@@ -258,7 +264,7 @@ def render_summary_card(session: SessionView, summary: TurnSummary) -> Card:
         lines.append(f"last check: {summary.verification}")
     if summary.resume_command:
         lines.append(f"at your desk: cd {session.cwd} && {summary.resume_command}")
-    return Card(shorten("\n".join(lines), CARD_LIMIT), session_buttons(session))
+    return Card("\n".join(lines), session_buttons(session))
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -174,6 +174,11 @@ class ControlServer:
             {"id": e.id, "ts": e.ts, "kind": e.kind, "data": e.data}
             for e in await self.hub.store.events(sid)
         ]
+        data["undelivered"] = [  # outbox rows delivery gave up on, with the reason
+            {"surface": f.surface, "kind": f.kind, "attempts": f.attempts, "error": f.error,
+             "failed_at": f.failed_at}
+            for f in await self.hub.store.outbox_failed(sid)
+        ]
         return data
 
     async def _approve(self, r: dict[str, Any]) -> Any:

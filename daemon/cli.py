@@ -201,3 +201,6 @@ def _ago(seconds: float) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+        for item in result.get("undelivered", []):
+            lines.append(f"⚠ not delivered to {item['surface']}: {item['kind']} "
+                         f"(gave up after {item['attempts']} tries): {item['error']}")

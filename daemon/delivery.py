@@ -14,6 +14,21 @@ waits for what its own session was sent before it (but not for its thread's open
 status: the card opens the thread itself), and what its session sends after it waits for
 the card. What a delivery leaves to remember (message references) is stored in the same
 transaction that marks it delivered.
+
+Faults. Delivery never stops for one item: an item the platform refuses, or whose delivery
+raises anything unexpected, is retried with backoff up to MAX_ATTEMPTS times and then given
+up on, with the reason stored on its row (`agent-bridge show` lists it) and logged; its
+session's later items wait for it meanwhile, other sessions' go on. An item of several
+messages (a long summary, its diff) records each message as a step once it is out, so a
+retry resumes after the last one sent. While the platform is unreachable, both lanes back
+off per failure, exponentially up to BACKOFF_CAP, and each success starts the count again;
+a 429 pauses both lanes for exactly what the platform asked.
+
+A send whose response was lost (a timeout, a dropped connection after the platform took
+it) cannot be told from one that never arrived: neither Telegram nor Slack takes an
+idempotency key for a new message, so its retry may show the message twice. Everything
+that can be repeated safely is: edits, renames, a thread already recorded, a step already
+sent.
 """
 
 from __future__ import annotations
@@ -26,11 +41,11 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bridge.approvals import ApprovalState
-from bridge.diffs import DeliveryKind, package_diff, render_diff_summary
+from bridge.diffs import DeliveryKind, package_diff, render_diff_summary, summarize_diff
 from bridge.digest import render_digest
 from bridge.model import SessionView
 from bridge.redact import Redactor
@@ -54,14 +69,38 @@ from bridge.surface import (
     ThreadGone,
 )
 from bridge.verify import last_check
+from daemon.changes import Changes
 from daemon.errors import NotFound
 from daemon.hub import Hub
 from daemon.store import OutboxItem
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5  # tries of one item before it is given up on
+BACKOFF_FIRST = 0.25  # seconds after the first failure in a row; doubled for each next one
+BACKOFF_CAP = 30.0
 # set in the card lane's task: the rate budget it takes is taken before anyone else's
 _CARD_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("card_lane", default=False)
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after the `failures`-th failure in a row: 0.25, 0.5, 1, … 30."""
+    return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
+
+
+@dataclass(slots=True)
+class _Progress:
+    """The steps (messages) of the item being delivered: `done` were sent by an earlier
+    attempt and are skipped; `sent` says whether this attempt has sent one yet."""
+
+    item: OutboxItem
+    done: int
+    next: int = 0
+    sent: bool = False
+
+
+# set while an item is delivered, in the task delivering it
+_PROGRESS: contextvars.ContextVar[_Progress | None] = contextvars.ContextVar(
+    "progress", default=None)
 
 
 class Pacer:
@@ -173,8 +212,13 @@ class Delivery:
         self._cards_seen = 0  # hub.approvals_requested when the card lane last looked
         self._claimed: set[int] = set()  # outbox rows a lane is delivering right now
         self._threads: dict[str, str] = {}  # session → its thread, once it has its status card
-        self._making: dict[str, asyncio.Lock] = {}  # session → held while its thread is made
+        # session → held while its thread is made (kept: a lock dropped while another task
+        # waits on it would let a third make a second thread beside the second)
+        self._making: dict[str, asyncio.Lock] = {}
+        self._failures = 0  # platform unreachable this many times in a row
+        self._retry_at: dict[int, float] = {}  # item → not retried before (monotonic)
         self.delivered = 0
+        self.given_up = 0
 
     def notify(self) -> None:
         self.wakeup.set()
@@ -191,38 +235,57 @@ class Delivery:
 
     async def _card_lane(self) -> None:
         _CARD_LANE.set(True)
-        await self._serve(self._card_round, self.cards_wakeup, lambda: 60.0)
+        await self._serve(self._card_round, self.cards_wakeup, self._retry_wait)
 
     async def _serve(self, round_: Callable[[], Awaitable[bool]], wakeup: asyncio.Event,
                      idle_wait: Callable[[], float]) -> None:
         """Run `round_` until it has nothing to do, then wait for `wakeup`; back off while
-        the platform is unreachable, pause while it asks us to."""
-        backoff = 1.0
+        the platform is unreachable, pause while it asks us to. Never ends but by
+        cancellation: a round that fails unexpectedly is logged and tried again later."""
+        errors = 0  # rounds in a row that failed unexpectedly
         while True:
             wakeup.clear()
             try:
                 progressed = await round_()
-                backoff = 1.0
+                errors = 0
             except SurfaceUnavailable as e:
-                log.warning("%s unreachable (%s); retrying in %.0fs", self.name, e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                self._failures += 1
+                delay = backoff(self._failures)
+                log.warning("%s unreachable (%s); retrying in %.2fs", self.name, e, delay)
+                self.pacer.block(delay)  # the other lane waits too
+                await asyncio.sleep(delay)
                 continue
             except SurfaceRetry as e:
                 log.info("%s asked to wait %.1fs", self.name, e.after)
                 self.pacer.block(e.after)
+                continue
+            except Exception:  # a bug or the store: delivery must go on
+                errors += 1
+                delay = backoff(errors)
+                log.exception("%s: delivery round failed; retrying in %.2fs", self.name, delay)
+                await asyncio.sleep(delay)
                 continue
             if progressed:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=idle_wait())
 
+    def _retry_wait(self) -> float:
+        """Until the first item waiting after a failure may be tried again."""
+        if not self._retry_at:
+            return 60.0
+        return max(0.01, min(self._retry_at.values()) - time.monotonic())
+
     def _idle_wait(self) -> float:
         if not self.dirty:
-            return 60.0
+            return self._retry_wait()
         now = time.monotonic()
         due = min(self._status_at.get(s, 0.0) + self.status_interval for s in self.dirty)
-        return max(0.05, due - now, self.pacer.wait_time(self.reserve))
+        return min(self._retry_wait(),
+                   max(0.05, due - now, self.pacer.wait_time(self.reserve)))
+
+    def _backing_off(self, item: OutboxItem, now: float) -> bool:
+        return self._retry_at.get(item.id, 0.0) > now
 
     async def _card_round(self) -> bool:
         """The approval cards that may go now (see the module's docstring)."""
@@ -231,7 +294,9 @@ class Delivery:
         # may be many (a status row per state change) and would push the cards off the page
         items = await self.store.outbox_pending(self.name, limit=100,
                                                 skip_kinds=_CARD_NEED_NOT_WAIT)
-        cards = [i for i in _cards_first(items)[0] if i.id not in self._claimed]
+        now = time.monotonic()
+        cards = [i for i in _cards_first(items)[0]
+                 if i.id not in self._claimed and not self._backing_off(i, now)]
         if not cards:
             return False
         await self._side_by_side(cards, urgent=True)
@@ -255,8 +320,12 @@ class Delivery:
         waiting = {c.session_id for c in cards}
         held_cards = any(c.id not in self._claimed for c in cards)  # not yet under way
         progressed = bool(statuses)
+        now = time.monotonic()
         for item in rest:
             if item.kind == "status" or item.session_id in waiting:
+                continue
+            if self._backing_off(item, now):
+                waiting.add(item.session_id)  # it failed a moment ago: the session waits
                 continue
             if item.kind == "approval" or item.id in self._claimed:
                 waiting.add(item.session_id)
@@ -286,12 +355,16 @@ class Delivery:
         async def deliver_in_order(queue: list[OutboxItem]) -> None:
             for item in queue:
                 await self._take_budget()
+                _PROGRESS.set(_Progress(item, item.steps))  # this task's own context
                 try:
                     refs.update(await self._deliver(item))
                 except SurfaceRetry as e:
                     self.pacer.block(e.after)  # at once: the other sessions' posts wait too
                     raise
+                finally:
+                    _PROGRESS.set(None)
                 done.append(item.id)
+                self._failures = 0
 
         try:
             outcomes = await asyncio.gather(*(deliver_in_order(q) for q in queues.values()),
@@ -300,31 +373,53 @@ class Delivery:
                 await self.store.record_delivery(self.name, done, refs=refs,
                                                  now=self.hub.clock(), urgent=urgent)
                 self.delivered += len(done)
+                for item_id in done:
+                    self._retry_at.pop(item_id, None)
             ok = True
+            pause: BaseException | None = None
             for queue, outcome in zip(queues.values(), outcomes, strict=True):
                 if not isinstance(outcome, BaseException):
                     continue
-                if not isinstance(outcome, ThreadGone | SurfaceError):
-                    raise outcome  # the platform's pause or outage (or a bug)
-                await self._failed(next(i for i in queue if i.id not in done), outcome)
                 ok = False
+                if isinstance(outcome, SurfaceRetry | SurfaceUnavailable):
+                    pause = pause or outcome  # the platform's pause or outage
+                elif isinstance(outcome, Exception):  # a refusal, or a bug
+                    await self._failed(next(i for i in queue if i.id not in done), outcome,
+                                       urgent=urgent)
+                else:
+                    raise outcome  # cancelled
+            if pause is not None:
+                raise pause
             return ok
         finally:
             self._claimed.difference_update(i.id for i in items)
 
-    async def _failed(self, item: OutboxItem, e: ThreadGone | SurfaceError) -> None:
-        """An item the platform refused: its thread is made again if that is what was gone,
-        otherwise it is retried, up to MAX_ATTEMPTS."""
-        if isinstance(e, ThreadGone):
-            if item.session_id is not None:
-                await self._forget_thread(item.session_id, e)
+    async def _failed(self, item: OutboxItem, e: Exception, *, urgent: bool = False) -> None:
+        """An item the platform refused, or whose delivery failed unexpectedly: retried with
+        backoff (its thread made again first if that is what was gone), and given up on
+        after MAX_ATTEMPTS tries, with the reason on its row."""
+        if isinstance(e, ThreadGone) and item.session_id is not None:
+            await self._forget_thread(item.session_id, e)
+            if item.steps:  # what it sent is gone with its thread: all of it again
+                await self.store.record_step(self.name, item.id, 0, refs={})
+        expected = isinstance(e, SurfaceError | ThreadGone)
+        reason = str(e) if expected else f"{type(e).__name__}: {e}"
+        attempts = item.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.error("%s: giving up on %s #%d of %s after %d tries: %s", self.name,
+                      item.kind, item.id, item.session_id, attempts, reason,
+                      exc_info=None if expected else e)
+            await self.store.mark_failed(item.id, reason, give_up_at=self.hub.clock(),
+                                         urgent=urgent)
+            self._retry_at.pop(item.id, None)
+            self.given_up += 1
             return
-        if item.attempts + 1 >= MAX_ATTEMPTS:
-            log.error("%s: giving up on %s #%d: %s", self.name, item.kind, item.id, e)
-            await self.store.mark_failed(item.id, str(e))
-            await self.store.mark_delivered([item.id], now=self.hub.clock())
-        else:
-            await self.store.mark_failed(item.id, str(e))
+        delay = 0.0 if isinstance(e, ThreadGone) else backoff(attempts)
+        log.warning("%s: %s #%d of %s failed (try %d of %d; again in %.2fs): %s", self.name,
+                    item.kind, item.id, item.session_id, attempts, MAX_ATTEMPTS, delay, reason,
+                    exc_info=None if expected else e)
+        await self.store.mark_failed(item.id, reason, urgent=urgent)
+        self._retry_at[item.id] = time.monotonic() + delay
 
     async def _forget_thread(self, sid: str, e: ThreadGone) -> None:
         log.info("%s: thread of %s is gone (%s); making a new one", self.name, sid, e)
@@ -397,10 +492,8 @@ class Delivery:
             case "text":
                 await self.post_long(sid, Card(str(payload.get("text", ""))))
             case "file":
-                thread = await self.thread(sid)
-                data = bytes.fromhex(payload["hex"])
-                await self.surface.send_file(thread, payload["filename"], data,
-                                             payload.get("caption", ""))
+                await self._send_file(sid, payload["filename"], bytes.fromhex(payload["hex"]),
+                                      payload.get("caption", ""))
             case _:
                 log.warning("%s: unknown outbox kind %s", self.name, item.kind)
         return {}
@@ -422,9 +515,21 @@ class Delivery:
             return
         await self.surface.post("", card, notify=True)
 
+    async def _changes(self, session: SessionView) -> Changes:
+        """The session's changes; when they cannot be read, none, with the reason as the
+        note (the summary they belong to still goes out)."""
+        try:
+            return await self.hub.changes.diff(session.id)
+        except Exception as e:
+            log.exception("%s: could not read the changes of %s", self.name, session.id)
+            return Changes(b"", summarize_diff(b""),
+                           f"could not read the changes: {type(e).__name__}: {e}")
+
     async def _summary(self, session: SessionView, payload: dict[str, Any]) -> None:
-        """The end-of-turn summary, then the diff as an attachment sized for the platform."""
-        changes = await self.hub.changes.diff(session.id)
+        """The end-of-turn summary with the whole final message (as a `.md` file when it
+        would take more than FINAL_MESSAGES messages), then the diff as an attachment sized
+        for the platform."""
+        changes = await self._changes(session)
         lines = [render_diff_summary(changes.summary)] if not changes.summary.is_empty else []
         if changes.note:
             lines.append(f"({changes.note})")
@@ -434,11 +539,21 @@ class Delivery:
             verification=last_check(await self.store.turn_tools(session.id)),
             resume_command=self.hub.resume_command(session),
         )
-        await self.post_long(session.id, render_summary_card(session, summary))
+        final = summary.final_text or ""
+        attached = None
+        if len(final) > FINAL_MESSAGES * self._piece_limit():
+            attached = f"reply-{session.id}-{max(session.turns, 1)}.md"
+        await self.post_long(session.id,
+                             render_summary_card(session, summary, attached=attached))
+        if attached:
+            data = self.hub.redactor.redact(final).text.encode()
+            await self._send_file(session.id, attached, data,
+                                  f"{session.id}: the whole final message ({len(final)} "
+                                  "characters)")
         await self._send_diff(session, changes.raw, quiet_when_empty=True)
 
     async def _diff(self, session: SessionView, *, requested: bool) -> None:
-        changes = await self.hub.changes.diff(session.id)
+        changes = await self._changes(session)
         head = f"Diff of {session.id} ({session.place}) since the session started"
         if changes.note and changes.summary.is_empty:
             await self.post_long(session.id, Card(f"{head}: {changes.note}."))
@@ -456,22 +571,17 @@ class Delivery:
             self.hub.redactor.redact_bytes(raw), name=f"{session.id}-{max(session.turns, 1)}",
             inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
         )
-        thread = await self.thread(session.id)
         match package.kind:
             case DeliveryKind.INLINE:
-                await self._take_budget()
                 await self.post_long(session.id, Card(package.text or ""), notify=False)
             case DeliveryKind.DOCUMENT | DeliveryKind.ZIP:
-                await self._take_budget()
                 caption = f"{session.id}: {package.filename} ({package.size} bytes of diff)"
-                await self.surface.send_file(thread, package.filename or "changes.diff",
-                                             package.data or b"", caption)
+                await self._send_file(session.id, package.filename or "changes.diff",
+                                      package.data or b"", caption)
             case DeliveryKind.TOO_LARGE:
-                await self._take_budget()
                 await self.post_long(session.id, Card(package.message or ""), notify=False)
             case DeliveryKind.EMPTY:
                 if not quiet_when_empty:
-                    await self._take_budget()
                     await self.post_long(session.id, Card("No changes."), notify=False)
 
     async def thread(self, sid: str) -> str:
@@ -485,9 +595,7 @@ class Delivery:
             return known
         making = self._making.setdefault(sid, asyncio.Lock())
         async with making:  # both lanes may need it at once: one of them makes it
-            thread = await self._make_thread(sid)
-        self._making.pop(sid, None)
-        return thread
+            return await self._make_thread(sid)
 
     async def _make_thread(self, sid: str) -> str:
         known = self._threads.get(sid)
@@ -522,19 +630,58 @@ class Delivery:
         self.dirty.add(sid)  # the card was drawn before the thread was made: check it again
         return thread
 
+    def _piece_limit(self) -> int:
+        return self.surface.limits.text - 100
+
     async def post_long(self, sid: str, card: Card, *, notify: bool = True) -> None:
-        """A card whose text may exceed the platform's limit: the rest follows in pieces."""
+        """A card whose text may exceed the platform's limit: the rest follows in pieces,
+        each a step of the item (see `_step`)."""
         thread = await self.thread(sid)
-        limit = self.surface.limits.text - 100
-        pieces = split_text(card.text, limit)
+        pieces = split_text(card.text, self._piece_limit())
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
-            if i:
-                await self._take_budget()
+            if not await self._step_begins():
+                continue
             ref = await self.surface.post(
                 thread, Card(piece, card.buttons if last else ()), notify=notify and i == 0
             )
-            await self.store.set_ref(self.name, f"msg:{sid}/{ref}", ref)
+            await self._step_done({f"msg:{sid}/{ref}": ref})
+
+    async def _send_file(self, sid: str, filename: str, data: bytes, caption: str) -> None:
+        """A file in the session's thread, as a step of the item."""
+        thread = await self.thread(sid)
+        if await self._step_begins():
+            await self.surface.send_file(thread, filename, data, caption)
+            await self._step_done({})
+
+    async def _step_begins(self) -> bool:
+        """Whether the item's next message is to be sent (False: an earlier attempt sent
+        it); when so, its slot of the rate budget is taken (the item's first message has
+        the slot the item took)."""
+        progress = _PROGRESS.get()
+        if progress is None:
+            await self._take_budget()
+            return True
+        index = progress.next
+        progress.next += 1
+        if index < progress.done:
+            return False
+        if progress.sent:
+            await self._take_budget()
+        progress.sent = True
+        return True
+
+    async def _step_done(self, refs: dict[str, str]) -> None:
+        """The message a step sent is out: remembered with its references, so that a retry
+        of the item resumes after it."""
+        self._failures = 0
+        progress = _PROGRESS.get()
+        if progress is None:
+            if refs:
+                await self.store.set_refs(self.name, refs)
+            return
+        await self.store.record_step(self.name, progress.item.id, progress.next, refs=refs,
+                                     urgent=_CARD_LANE.get())
 
     async def _flush_status(self) -> bool:
         did = False
@@ -543,42 +690,61 @@ class Delivery:
             if now - self._status_at.get(sid, 0.0) < self.status_interval:
                 continue
             try:
-                session = await self.store.session(sid)
-            except NotFound:
+                flushed = await self._flush_one(sid)
+            except (SurfaceRetry, SurfaceUnavailable):
+                raise
+            except Exception:  # one session's card must not stop the others' (or delivery)
+                log.exception("%s: could not update the status of %s", self.name, sid)
+                self._status_at[sid] = time.monotonic()
                 self.dirty.discard(sid)
                 continue
-            ref = await self.store.get_ref(self.name, f"status:{sid}")
-            if not ref:
-                self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
-                continue
-            pending = len(await self.hub.pending_approvals(sid))
-            card = render_status_card(session, now=self.hub.clock(), pending=pending)
-            title = topic_title(session)
-            changed_text = self._status_text.get(sid) != _static(card.text)
-            changed_title = self._title.get(sid) != title
-            if not changed_text and not changed_title:
-                self.dirty.discard(sid)
-                continue
-            if not self.pacer.try_take(self.reserve):
-                return did
-            try:
-                if changed_text:
-                    await self.surface.edit(ref, card)
-                if changed_title:
-                    thread = await self.store.get_ref(self.name, f"thread:{sid}")
-                    if thread:
-                        await self.surface.set_thread(thread, title=title, open=None)
-            except ThreadGone as e:  # the next item for the session makes a new thread
-                await self._forget_thread(sid, e)
-            except SurfaceError as e:  # e.g. the card was deleted: the summary still comes
-                log.warning("%s: could not update the status of %s: %s", self.name, sid, e)
-            self._status_text[sid] = _static(card.text)
-            self._title[sid] = title
-            self._status_at[sid] = time.monotonic()
-            self.dirty.discard(sid)
-            did = True
+            if flushed is None:
+                return did  # out of budget
+            did = did or flushed
         return did
 
+    async def _flush_one(self, sid: str) -> bool | None:
+        """Edit the session's status card (and title) if they changed: whether it did, or
+        None when the rate budget has no room now."""
+        try:
+            session = await self.store.session(sid)
+        except NotFound:
+            self.dirty.discard(sid)
+            return False
+        ref = await self.store.get_ref(self.name, f"status:{sid}")
+        if not ref:
+            self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
+            return False
+        pending = len(await self.hub.pending_approvals(sid))
+        card = render_status_card(session, now=self.hub.clock(), pending=pending)
+        title = topic_title(session)
+        changed_text = self._status_text.get(sid) != _static(card.text)
+        changed_title = self._title.get(sid) != title
+        if not changed_text and not changed_title:
+            self.dirty.discard(sid)
+            return False
+        if not self.pacer.try_take(self.reserve):
+            return None
+        try:
+            if changed_text:
+                await self.surface.edit(ref, card)
+            if changed_title:
+                thread = await self.store.get_ref(self.name, f"thread:{sid}")
+                if thread:
+                    await self.surface.set_thread(thread, title=title, open=None)
+        except ThreadGone as e:  # the next item for the session makes a new thread
+            await self._forget_thread(sid, e)
+        except SurfaceError as e:  # e.g. the card was deleted: the summary still comes
+            log.warning("%s: could not update the status of %s: %s", self.name, sid, e)
+        self._status_text[sid] = _static(card.text)
+        self._title[sid] = title
+        self._status_at[sid] = time.monotonic()
+        self.dirty.discard(sid)
+        return True
+
+
+# a final message longer than this many messages is sent as a `.md` file
+FINAL_MESSAGES = 3
 
 # what a later approval card of the same session need not wait for: the card opens the
 # thread itself, and edits of earlier cards and reminders about them do not move it

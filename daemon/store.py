@@ -120,6 +120,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN owner TEXT;
     ALTER TABLE sessions ADD COLUMN tokens INTEGER;
     """,
+    # 5: an outbox row given up on (with its reason in last_error), and how many of its
+    # messages were already sent, so that a retry resumes after them instead of re-sending
+    """
+    ALTER TABLE outbox ADD COLUMN failed_at REAL;
+    ALTER TABLE outbox ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -183,6 +189,19 @@ class OutboxItem:
     payload: dict[str, Any]
     created_at: float
     attempts: int
+    steps: int = 0  # messages of this row already sent (a retry resumes after them)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """An outbox row given up on: what it was, where to, and why."""
+
+    id: int
+    surface: str
+    kind: str
+    attempts: int
+    error: str | None
+    failed_at: float
 
 
 class Store:
@@ -443,18 +462,30 @@ class Store:
         if skip_kinds:
             skip = f"AND kind NOT IN ({','.join('?' * len(skip_kinds))}) "
         async with self._reading, self._read.execute(
-            "SELECT id, surface, session_id, kind, payload, created_at, attempts FROM outbox "
-            f"WHERE surface = ? AND delivered_at IS NULL {skip}ORDER BY id LIMIT ?",
+            "SELECT id, surface, session_id, kind, payload, created_at, attempts, steps "
+            f"FROM outbox WHERE surface = ? AND delivered_at IS NULL AND failed_at IS NULL "
+            f"{skip}ORDER BY id LIMIT ?",
             (surface, *skip_kinds, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [
             OutboxItem(
                 r["id"], r["surface"], r["session_id"], r["kind"], json.loads(r["payload"]),
-                r["created_at"], r["attempts"],
+                r["created_at"], r["attempts"], r["steps"],
             )
             for r in rows
         ]
+
+    async def outbox_failed(self, session_id: str) -> list[FailedDelivery]:
+        """The session's outbox rows that were given up on, oldest first."""
+        async with self._reading, self._read.execute(
+            "SELECT id, surface, kind, attempts, last_error, failed_at FROM outbox "
+            "WHERE session_id = ? AND failed_at IS NOT NULL ORDER BY id",
+            (session_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [FailedDelivery(r["id"], r["surface"], r["kind"], r["attempts"],
+                               r["last_error"], r["failed_at"]) for r in rows]
 
     async def enqueue(
         self, surfaces: Sequence[str], *, session_id: str | None, kind: str,
@@ -481,11 +512,27 @@ class Store:
             for sql, args in _delivered(ids, now):
                 await db.execute(sql, args)
 
-    async def mark_failed(self, item_id: int, error: str) -> None:
+    async def mark_failed(self, item_id: int, error: str, *, give_up_at: float | None = None,
+                          urgent: bool = False) -> None:
+        """Count a failed attempt and its reason; with `give_up_at`, the row is given up on
+        (never tried again; `outbox_failed` lists it)."""
         await self._write(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error[:1000], item_id),
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? "
+            "WHERE id = ?",
+            (error[:1000], give_up_at, item_id), urgent=urgent,
         )
+
+    async def record_step(self, surface: str, item_id: int, steps: int, *,
+                          refs: Mapping[str, str], urgent: bool = False) -> None:
+        """`steps` messages of an outbox row are out: stored with the references they made,
+        in one transaction, so that a retry of the row resumes after them."""
+        if not refs:
+            await self._write("UPDATE outbox SET steps = ? WHERE id = ?", (steps, item_id),
+                              urgent=urgent)
+            return
+        async with self.transaction(urgent=urgent) as db:
+            await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
+            await db.execute("UPDATE outbox SET steps = ? WHERE id = ?", (steps, item_id))
 
     async def get_ref(self, surface: str, key: str) -> str | None:
         async with self._reading, self._read.execute(

@@ -10,7 +10,9 @@ mocked on the client side. Every request to ``/bot<token>/<method>`` goes throug
 1. parse the body (JSON, urlencoded or multipart, plus query args) and coerce the fields PTB
    sends as strings (JSON objects such as ``reply_markup``, ints, bools);
 2. unreachable mode → 502 (or a dropped connection); a required token that does not match
-   → 401; unknown method → 404; a failure queued by `fail_next` → that failure;
+   → 401; unknown method → 404; a failure queued by `fail_next` → that failure; a fault
+   chosen by the `faults` hook (see `Fault`): 429, 500, a timeout, or a lost response (the
+   call is carried out, but its answer never reaches the client);
 3. rate limits (rolling windows, see `RateLimit`) → 429 with ``retry_after``, recorded in
    `violations`;
 4. the method handler, which validates like Telegram (400 ``Bad Request: …``) and mutates the
@@ -38,6 +40,7 @@ to twice the count within one window under sustained load), on purpose.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
@@ -47,6 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
@@ -135,9 +139,20 @@ class Upload:
     data: bytes
 
 
+class Fault(StrEnum):
+    """What the `faults` hook may do to a call (None: nothing)."""
+
+    RATE_LIMITED = "429"  # 429 with ``retry_after`` = `fault_retry_after`; not carried out
+    SERVER_ERROR = "500"  # not carried out
+    TIMEOUT = "timeout"  # held past the client's timeout, not carried out
+    LOST = "lost"  # carried out; the connection is closed before the answer is sent
+    LATE = "late"  # carried out; the answer is held past the client's timeout, then dropped
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One request the fake received, with its outcome (``status`` 200 means ok)."""
+    """One request the fake received, with its outcome (``status`` 200 means ok; ``lost``:
+    carried out, but the client never got the answer)."""
 
     method: str
     params: JSONDict
@@ -147,6 +162,7 @@ class Call:
     result: Any = None
     description: str | None = None
     index: int = 0
+    lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -480,6 +496,10 @@ class FakeTelegram:
         self._windows: dict[tuple[str, int | None], deque[float]] = {}
         self._injected: dict[str, deque[_ApiError]] = {}
         self._unreachable: str | None = None  # None | "502" | "close"
+        # called for every call but getUpdates: which fault to inject, if any
+        self.faults: Callable[[str, JSONDict], Fault | None] | None = None
+        self.fault_retry_after = 1
+        self.fault_hold = 6.0  # seconds a TIMEOUT or LATE call is held (PTB waits 5)
         self._poll_generation = 0
         self.waiting_polls = 0  # getUpdates requests currently held open
         self._closing = False
@@ -787,10 +807,24 @@ class FakeTelegram:
                 "error_code": error.status,
                 "description": error.description,
             }
+        fault: Fault | None = None
             if error.parameters:
                 body["parameters"] = error.parameters
+            if self.faults is not None and method != "getUpdates":
+                fault = self.faults(method, params)
+            if fault is Fault.RATE_LIMITED:
+                raise _ApiError(429, f"Too Many Requests: retry after {self.fault_retry_after}",
+                                {"retry_after": self.fault_retry_after})
+            if fault is Fault.SERVER_ERROR:
+                raise _ApiError(500, "Internal Server Error")
+            if fault is Fault.TIMEOUT:
+                self._record(method, params, token, 504, None, "timed out (injected)")
+                return await self._drop(request)
             return web.json_response(body, status=error.status)
-        self._record(method, params, token, 200, result, None)
+        lost = fault in (Fault.LOST, Fault.LATE)
+        self._record(method, params, token, 200, result, None, lost=lost)
+        if lost:
+            return await self._drop(request, hold=fault is Fault.LATE)
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -807,6 +841,14 @@ class FakeTelegram:
     async def _read_params(self, request: web.Request) -> JSONDict:
         raw: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
+    async def _drop(self, request: web.Request, *, hold: bool = True) -> web.StreamResponse:
+        """Close the connection without an answer (after `fault_hold` seconds)."""
+        if hold:
+            await asyncio.sleep(self.fault_hold)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=504)
+
             body = await request.text()
             if body:
                 try:
@@ -836,7 +878,7 @@ class FakeTelegram:
     ) -> None:
         index = len(self.calls)
         self.calls.append(
-            Call(method, params, self._clock(), token, status, result, description, index)
+            Call(method, params, self._clock(), token, status, result, description, index, lost)
         )
         self.changes.wake()
 
@@ -847,6 +889,8 @@ class FakeTelegram:
             raise _ApiError(401, "Unauthorized")
         if method != "getUpdates" and method not in self._handlers:
             raise _ApiError(404, "Not Found")
+        *,
+        lost: bool = False,
         if queue := self._injected.get(method):
             raise queue.popleft()
         keys = self._rate_keys(method, params) if self.enforce_limits else []
