@@ -17,9 +17,12 @@ parent → `ThreadGone`, other refusals → `SurfaceError`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +31,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -35,6 +39,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bridge.actions import Verb
 from bridge.approvals import Actor
 from bridge.config import SlackConfig
+from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Button, Card, split_text
 from bridge.surface import (
@@ -73,6 +78,12 @@ _SUBCOMMANDS = re.compile(
 _GONE = ("thread_not_found", "message_not_found")
 _UNAVAILABLE = ("internal_error", "fatal_error", "service_unavailable", "request_timeout")
 _RETRY_AFTER_DEFAULT = 1.0
+# Slack re-sends what it thinks went unanswered (a Socket Mode envelope, an HTTP event with
+# X-Slack-Retry-Num) and a signed request can be replayed while its timestamp is within five
+# minutes either way: each delivery is remembered for twice that long and acts once
+SEEN_FOR = 600.0
+SEEN_MAX = 10_000
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class _GivenClientNotice(logging.Filter):
@@ -177,6 +188,31 @@ async def call(awaitable: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
         raise translate(e) from e
 
 
+def delivery_key(body: dict[str, Any]) -> str:
+    """What identifies one delivery from Slack, the same on every retry or replay of it: the
+    event id (Events API), the trigger id (commands, taps, form submissions), else the
+    body itself."""
+    for field in ("event_id", "trigger_id"):
+        value = body.get(field)
+        if isinstance(value, str) and value:
+            return f"{field}:{value}"
+    canonical = json.dumps(body, sort_keys=True, default=str)
+    return "body:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a person acted from, as the payload says."""
+    user = body.get("user")
+    team = body.get("team")
+    return str((user.get("team_id") if isinstance(user, dict) else None)
+               or (team.get("id") if isinstance(team, dict) else None)
+               or body.get("team_id") or "")
+
+
+def place(team: str, channel: str) -> str:
+    return f"{team}/{channel}"
+
+
 def _error_code(error: BaseException) -> str:
     cause = error.__cause__
     if isinstance(cause, SlackApiError) and isinstance(cause.response.data, dict):
@@ -190,6 +226,13 @@ class SlackSurface:
 
     def __init__(self, config: SlackConfig, bot_token: str, *, app_token: str | None = None,
                  signing_secret: str | None = None) -> None:
+        # no secret, no check: a signed-HTTP app without its signing secret would take
+        # requests signed with the empty key, i.e. anyone's
+        if config.mode == "http" and not signing_secret:
+            raise ConfigError("slack.signing_secret_env",
+                              "HTTP mode needs the signing secret to verify requests")
+        if config.mode == "socket" and not app_token:
+            raise ConfigError("slack.app_token_env", "Socket Mode needs an app-level token")
         self.config = config
         self.channel = config.channel
         self._app_token = app_token
@@ -204,12 +247,16 @@ class SlackSurface:
         )
         self.bot_user_id: str | None = None
         self.team_url: str | None = None
+        # workspace/channel where taps, commands and replies count; known after auth.test
+        self.home: str | None = None
+        self._seen: OrderedDict[str, float] = OrderedDict()  # delivery key → first seen
         self._inbox: Inbox | None = None
         self._names: dict[str, str] = {}  # user id → @name, learnt from payloads
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         # set by the daemon: waits for a slot in the channel's budget (shared with delivery)
         self.throttle: Callable[[], Awaitable[None]] | None = None
+        self.app.middleware(self._once)
         self.app.command("/agent")(self._on_agent)
         self.app.command("/sessions")(self._on_sessions)
         self.app.command("/resume")(self._on_resume)
@@ -224,6 +271,7 @@ class SlackSurface:
         auth = await call(self.client.auth_test())
         self.bot_user_id = auth.get("user_id")
         self.team_url = auth.get("url")
+        self.home = place(str(auth.get("team_id") or ""), self.channel)
         if self.config.mode == "http":
             await self._serve_http()
         else:
@@ -255,9 +303,37 @@ class SlackSurface:
                                f"{self.config.http_port}: {e}") from e
 
     async def _on_http(self, request: web.Request) -> web.Response:
-        """Bolt checks the signature and the timestamp (older than 5 minutes: 401)."""
+        """Bolt checks the signature and the timestamp (older than 5 minutes: 401). What it
+        would choke on (a timestamp that is no number, a signature or body that is not
+        text) is refused here the same way: no such request comes from Slack."""
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature", "")
+        try:
+            (await request.read()).decode("utf-8")
+            readable = True
+        except UnicodeDecodeError:
+            readable = False
+        if (timestamp is not None and not _TIMESTAMP.fullmatch(timestamp)) \
+                or not signature.isascii() or not readable:
+            return web.json_response({"error": "invalid request"}, status=401)
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
+
+    async def _once(self, body: dict[str, Any],
+                    next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """A delivery seen before (a retry, a replay) is acknowledged and ignored. Runs after
+        Bolt's signature check: only verified requests are remembered."""
+        key = delivery_key(body)
+        now = time.monotonic()
+        while self._seen and (len(self._seen) >= SEEN_MAX
+                              or next(iter(self._seen.values())) < now - SEEN_FOR):
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            log.info("slack delivered %s again: acknowledged, ignored", key)
+            return BoltResponse(status=200, body="")
+        self._seen[key] = now
+        await next_()
+        return None
 
     async def stop(self) -> None:
         socket, self._socket = self._socket, None
@@ -372,8 +448,9 @@ class SlackSurface:
 
     async def _command(self, command: dict[str, Any], respond: AsyncRespond, text: str) -> None:
         actor = self._actor(str(command.get("user_id", "")), command.get("user_name"))
+        where = place(team_of(command), str(command.get("channel_id", "")))
         reply = await self._ask(Incoming(surface=self.name, actor=actor,
-                                         kind=IncomingKind.COMMAND, text=text))
+                                         kind=IncomingKind.COMMAND, text=text, place=where))
         if reply is None:
             return
         if reply.in_thread:
@@ -397,23 +474,27 @@ class SlackSurface:
         thread_ts = container.get("thread_ts") or message.get("thread_ts")
         thread = thread_ref(channel, thread_ts) if channel and thread_ts else None
         actor = self._actor(str(user.get("id", "")), user.get("username") or user.get("name"))
+        value = str(action.get("value", ""))
         reply = await self._ask(Incoming(surface=self.name, actor=actor, kind=IncomingKind.TAP,
-                                         payload=str(action.get("value", "")), thread=thread))
+                                         payload=value, thread=thread,
+                                         place=place(team_of(body), channel)))
         if reply is None:
             return
-        if reply.force_reply and await self._open_reason_modal(body, thread, channel):
+        if reply.force_reply and await self._open_reason_modal(body, thread, channel, value):
             return
         await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 
     async def _open_reason_modal(self, body: dict[str, Any], thread: str | None,
-                                 channel: str) -> bool:
-        """Ask for a deny reason in a modal; the reason arrives like a reply in the thread."""
+                                 channel: str, button: str) -> bool:
+        """Ask for a deny reason in a modal; its submission names the button that opened it
+        (so that it can only ever deny that approval)."""
         trigger_id = body.get("trigger_id")
         if not trigger_id:
             return False
         view = {
             "type": "modal", "callback_id": REASON_VIEW,
-            "private_metadata": json.dumps({"thread": thread, "channel": channel}),
+            "private_metadata": json.dumps({"thread": thread, "channel": channel,
+                                            "button": button}),
             "title": {"type": "plain_text", "text": "Deny with reason"},
             "submit": {"type": "plain_text", "text": "Deny"},
             "close": {"type": "plain_text", "text": "Cancel"},
@@ -442,27 +523,32 @@ class SlackSurface:
         reason = str(((values.get("reason") or {}).get("text") or {}).get("value") or "")
         actor = self._actor(str(user.get("id", "")), user.get("username") or user.get("name"))
         thread = meta.get("thread")
+        channel = str(meta.get("channel") or "")
         reply = await self._ask(Incoming(surface=self.name, actor=actor,
-                                         kind=IncomingKind.TEXT, text=reason, thread=thread))
-        channel = str(meta.get("channel") or self.channel)
+                                         kind=IncomingKind.REASON, text=reason, thread=thread,
+                                         payload=str(meta.get("button") or ""),
+                                         place=place(team_of(body), channel)))
+        channel = channel or self.channel
         thread_ts = json.loads(thread)["t"] if thread else None
         if reply is not None:
             await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 
-    async def _on_message(self, event: dict[str, Any]) -> None:
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("subtype") not in (None, "thread_broadcast") or event.get("bot_id"):
             return  # edits, joins, bots (ourselves included)
-        if event.get("channel") != self.channel or not event.get("user"):
-            return  # this app serves one channel
+        if not event.get("user"):
+            return
+        channel = str(event.get("channel") or "")
+        team = str(event.get("user_team") or event.get("team") or body.get("team_id") or "")
         text = str(event.get("text") or "")
         thread_ts = event.get("thread_ts")
-        thread = thread_ref(self.channel, thread_ts) if thread_ts else None
+        thread = thread_ref(channel, thread_ts) if thread_ts else None
         actor = self._actor(str(event["user"]), None)
         kind = IncomingKind.COMMAND if text.startswith("/") else IncomingKind.TEXT
         reply = await self._ask(Incoming(surface=self.name, actor=actor, kind=kind, text=text,
-                                         thread=thread))
+                                         thread=thread, place=place(team, channel)))
         if reply is not None:
-            await self._ephemeral(self.channel, actor.user_id, thread_ts, reply)
+            await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 
     async def _ephemeral(self, channel: str, user: str, thread_ts: str | None,
                          reply: Reply) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,8 +31,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
+    TypeHandler,
     filters,
 )
 from telegram.ext import MessageHandler as PtbMessageHandler
@@ -39,6 +42,7 @@ from telegram.ext import MessageHandler as PtbMessageHandler
 from bridge.approvals import Actor
 from bridge.commands import COMMAND_HELP
 from bridge.config import TelegramConfig
+from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Card
 from bridge.surface import (
@@ -60,6 +64,7 @@ GROUP_LIMITS = Limits(text=4096, caption=1024, file_bytes=50 * 1024 * 1024, inli
                       max_messages=20, window=60.0)
 PRIVATE_LIMITS = Limits(text=4096, caption=1024, file_bytes=50 * 1024 * 1024,
                         inline_diff=3000, max_messages=40, window=60.0)
+SEEN_UPDATES = 10_000  # update ids remembered, to act on each once
 _GONE = ("message thread not found", "topic_deleted", "topic_id_invalid", "thread not found")
 
 
@@ -113,9 +118,17 @@ async def call(awaitable: Awaitable[T]) -> T:
 class TelegramSurface:
     name = "telegram"
 
-    def __init__(self, config: TelegramConfig, token: str) -> None:
+    def __init__(self, config: TelegramConfig, token: str, *,
+                 webhook_secret: str | None = None) -> None:
+        if config.mode == "webhook" and not webhook_secret:
+            # without it anyone who finds the URL could post updates: taps, /new
+            raise ConfigError("telegram.webhook_secret_env",
+                              "webhook mode needs the secret token Telegram sends with "
+                              "each update")
         self.config = config
         self.chat_id = config.chat_id
+        self.home = str(config.chat_id)  # the one chat where taps and commands count
+        self._webhook_secret = webhook_secret
         self.limits = GROUP_LIMITS if config.chat_id < 0 else PRIVATE_LIMITS
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
@@ -133,6 +146,10 @@ class TelegramSurface:
         self._topics: bool | None = None  # None: not known yet
         # set by the daemon: waits for a slot in the chat's rate budget (shared with delivery)
         self.throttle: Callable[[], Awaitable[None]] | None = None
+        # Telegram re-sends an update it thinks was not received (a webhook answered late, a
+        # poll whose offset was lost): each update_id acts once
+        self._seen_updates: OrderedDict[int, None] = OrderedDict()
+        self.app.add_handler(TypeHandler(Update, self._once), group=-1)
         self.app.add_handler(CallbackQueryHandler(self._on_tap))
         self.app.add_handler(PtbMessageHandler(filters.TEXT, self._on_message))
         self.app.add_error_handler(self._on_error)
@@ -151,12 +168,10 @@ class TelegramSurface:
         updater = self.app.updater
         assert updater is not None
         if self.config.mode == "webhook":
-            import os
-
-            secret = os.environ.get(self.config.webhook_secret_env) or None
             await updater.start_webhook(
                 listen=self.config.webhook_listen, port=self.config.webhook_port,
-                url_path="telegram", webhook_url=self.config.webhook_url, secret_token=secret,
+                url_path="telegram", webhook_url=self.config.webhook_url,
+                secret_token=self._webhook_secret,
                 allowed_updates=["message", "callback_query"],
             )
         else:
@@ -275,14 +290,26 @@ class TelegramSurface:
             return thread_ref(message.chat.id, thread_id=message.message_thread_id)
         return None
 
+    async def _once(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.update_id in self._seen_updates:
+            log.info("telegram update %s arrived again: ignored", update.update_id)
+            raise ApplicationHandlerStop
+        self._seen_updates[update.update_id] = None
+        while len(self._seen_updates) > SEEN_UPDATES:
+            self._seen_updates.popitem(last=False)
+
     async def _on_tap(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None or self._inbox is None:
             return
         message = query.message if isinstance(query.message, Message) else None
         thread = self._thread_of(message) if message else None
+        # the chat the tapped message is in (a forwarded card: where it was forwarded to);
+        # a tap on an inline-mode message has none
+        place = str(query.message.chat.id) if query.message is not None else None
         incoming = Incoming(surface=self.name, actor=self._actor(query.from_user),
-                            kind=IncomingKind.TAP, payload=query.data or "", thread=thread)
+                            kind=IncomingKind.TAP, payload=query.data or "", thread=thread,
+                            place=place)
         reply = await self._inbox(incoming)
         text = reply.text if reply else ""
         try:
@@ -298,15 +325,15 @@ class TelegramSurface:
         user = update.effective_user
         if message is None or user is None or self._inbox is None or message.text is None:
             return
-        if message.chat.id != self.chat_id or user.is_bot:
-            return  # this bot serves one chat
+        if user.is_bot:
+            return
         reply_to = None
         if message.reply_to_message is not None:
             reply_to = message_ref(message.chat.id, message.reply_to_message.message_id)
         kind = IncomingKind.COMMAND if message.text.startswith("/") else IncomingKind.TEXT
         incoming = Incoming(surface=self.name, actor=self._actor(user), kind=kind,
                             text=message.text, thread=self._thread_of(message),
-                            reply_to=reply_to)
+                            reply_to=reply_to, place=str(message.chat.id))
         reply = await self._inbox(incoming)
         if reply is not None:
             await self._say(message, reply.text, buttons=reply.buttons)

@@ -53,6 +53,7 @@ class IncomingKind(StrEnum):
     COMMAND = "command"  # a /command
     TAP = "tap"  # a button
     TEXT = "text"  # a plain message (in a session's thread, or a reply)
+    REASON = "reason"  # a deny reason given in a form opened by the button in `payload`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +65,9 @@ class Incoming:
     payload: str = ""  # a button's data
     thread: str | None = None  # the surface's thread reference, when in one
     reply_to: str | None = None  # the message replied to, when it is a reply
+    # where it happened: the chat, or workspace and channel, as the surface names its home
+    # (its `home` attribute); only actions at home count
+    place: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

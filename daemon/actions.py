@@ -3,11 +3,14 @@
 Adapters hand over neutral `Incoming` actions; this module resolves which session a thread
 belongs to, checks who may act, calls the hub, and returns the `Reply` to show. Taps are
 handled idempotently: a second tap on a decided card gets "already decided by …".
+Only what happens in the surface's own chat or channel (its `home`) acts: a card forwarded
+elsewhere, a private chat or another workspace decides nothing, whoever taps it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
@@ -28,6 +31,12 @@ _VERB_DECISIONS = {
     Verb.STOP_APPROVAL: DecisionKind.STOP,
 }
 NOT_ALLOWED = "You are not allowed to act on this bridge."
+ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done here counts. "
+             "Use the bridge there.")
+
+
+def _nowhere() -> str | None:
+    return None
 
 
 @dataclass
@@ -35,6 +44,8 @@ class ActionHandler:
     hub: Hub
     surface: str
     bot_username: str | None = None
+    # the surface's home (where actions count), read when an action arrives: None refuses all
+    home: Callable[[], str | None] = _nowhere
     # who was asked for a deny reason: (user, thread) → approval id
     awaiting_reason: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
@@ -53,9 +64,21 @@ class ActionHandler:
     def allowed(self, actor: Actor) -> bool:
         return self.hub.policy.may_act(actor)
 
+    def at_home(self, incoming: Incoming) -> bool:
+        home = self.home()
+        return home is not None and incoming.place == home
+
     async def _handle(self, incoming: Incoming) -> Reply | None:
         if incoming.kind is IncomingKind.TAP:
             return await self._tap(incoming)
+        if incoming.kind is IncomingKind.REASON:
+            return await self._reason(incoming)
+        if not self.at_home(incoming):
+            # a command addressed to us gets told why nothing happens; talk is not ours
+            if incoming.kind is IncomingKind.COMMAND and parse_command(
+                    incoming.text, bot_username=self.bot_username) is not None:
+                return Reply(text=ELSEWHERE)
+            return None
         thread_session = await self.session_for(incoming.thread, incoming.reply_to)
         if incoming.kind is IncomingKind.COMMAND:
             parsed = parse_command(incoming.text, bot_username=self.bot_username,
@@ -100,6 +123,8 @@ class ActionHandler:
         action = decode_button(incoming.payload)
         if action is None:
             return Reply(text="This button is no longer valid.", alert=True)
+        if not self.at_home(incoming):
+            return Reply(text=ELSEWHERE, alert=True)
         if not self.allowed(incoming.actor):
             return Reply(text=NOT_ALLOWED, alert=True)
         if action.verb in APPROVAL_VERBS:
@@ -118,6 +143,23 @@ class ActionHandler:
                          force_reply=True)
         kind = _VERB_DECISIONS[action.verb]
         result = await self.hub.decide(action.target, kind, actor=incoming.actor)
+        return Reply(text=result.message, alert=not result.ok)
+
+    async def _reason(self, incoming: Incoming) -> Reply:
+        """A deny reason from a form: it denies the approval the form was opened for, or is
+        refused; it never becomes a prompt (a second form for a decided approval)."""
+        action = decode_button(incoming.payload)
+        if action is None or action.verb is not Verb.DENY_REASON:
+            return Reply(text="This form is no longer valid.", alert=True)
+        if not self.at_home(incoming):
+            return Reply(text=ELSEWHERE, alert=True)
+        if not self.allowed(incoming.actor):
+            return Reply(text=NOT_ALLOWED, alert=True)
+        for key, waiting in list(self.awaiting_reason.items()):
+            if waiting == action.target:  # answered here: a later message is not the reason
+                del self.awaiting_reason[key]
+        result = await self.hub.decide(action.target, DecisionKind.DENY, actor=incoming.actor,
+                                       reason=incoming.text.strip() or None)
         return Reply(text=result.message, alert=not result.ok)
 
     async def _session_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:

@@ -8,12 +8,14 @@ import fcntl
 import importlib.util
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Mapping
 from typing import IO
 
 from bridge.config import Config, require_secret
+from bridge.errors import ConfigError
 from bridge.surface import ChatSurface, SurfaceUnavailable
 from daemon import paths
 from daemon.actions import ActionHandler
@@ -25,6 +27,8 @@ from daemon.scheduler import Scheduler
 from daemon.store import Store
 
 log = logging.getLogger("agent-bridge")
+# what Telegram accepts as a webhook's secret_token
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 # httpcore (under python-telegram-bot's httpx) runs `import sniffio` on every request, and
 # sniffio is optional: when it is not installed, each of those is a failed import that
@@ -64,9 +68,17 @@ class Daemon:
         if self.config.telegram is not None:
             from bots.telegram import TelegramSurface
 
-            token = require_secret(self.env, self.config.telegram.token_env,
-                                   "telegram.token_env")
-            surfaces.append(TelegramSurface(self.config.telegram, token))
+            telegram = self.config.telegram
+            token = require_secret(self.env, telegram.token_env, "telegram.token_env")
+            webhook_secret = None
+            if telegram.mode == "webhook":  # without it, anyone could post updates
+                webhook_secret = require_secret(self.env, telegram.webhook_secret_env,
+                                                "telegram.webhook_secret_env")
+                if not _WEBHOOK_SECRET.fullmatch(webhook_secret):
+                    raise ConfigError("telegram.webhook_secret_env",
+                                      f"{telegram.webhook_secret_env} may hold only letters, "
+                                      "digits, '_' and '-' (1 to 256 of them)")
+            surfaces.append(TelegramSurface(telegram, token, webhook_secret=webhook_secret))
         if self.config.slack is not None:
             from bots.slack import SlackSurface
 
@@ -125,7 +137,8 @@ class Daemon:
 
     async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
         """Start a surface (retrying while its platform is unreachable), then deliver."""
-        handler = ActionHandler(hub, surface.name)
+        handler = ActionHandler(hub, surface.name,
+                                home=lambda: getattr(surface, "home", None))
         backoff = 1.0
         while True:
             try:

@@ -153,6 +153,9 @@ def _tokens(config: Config) -> list[Check]:
     wanted: list[tuple[str, str, str]] = []
     if config.telegram is not None:
         wanted.append(("telegram token", config.telegram.token_env, "telegram.token_env"))
+        if config.telegram.mode == "webhook":
+            wanted.append(("telegram webhook secret", config.telegram.webhook_secret_env,
+                           "telegram.webhook_secret_env"))
     if config.slack is not None:
         wanted.append(("slack bot token", config.slack.bot_token_env, "slack.bot_token_env"))
         if config.slack.mode == "socket":

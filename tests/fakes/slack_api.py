@@ -247,7 +247,7 @@ def sign(secret: str, timestamp: int | str, body: str) -> str:
 
 
 def signed_headers(secret: str, body: str, content_type: str,
-                   timestamp: int | None = None) -> dict[str, str]:
+                   timestamp: int | str | None = None) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
     return {
         "X-Slack-Request-Timestamp": str(ts),
@@ -564,10 +564,13 @@ class FakeSlack:
         return await self._deliver("interactive", payload, interactive=True)
 
     async def send_signed(self, url: str, body: str, content_type: str, *,
-                          secret: str | None = None,
-                          timestamp: int | None = None) -> tuple[int, str]:
-        """POST `body` to `url` signed with `secret` (default: the workspace's)."""
-        headers = signed_headers(secret or self.signing_secret, body, content_type, timestamp)
+                          secret: str | None = None, timestamp: int | str | None = None,
+                          headers: dict[str, str] | None = None) -> tuple[int, str]:
+        """POST `body` to `url` signed with `secret` (default: the workspace's) at
+        `timestamp` (default: now); `headers` are added or replace the signed ones (e.g.
+        ``X-Slack-Retry-Num`` on a retry, a malformed timestamp)."""
+        headers = {**signed_headers(secret or self.signing_secret, body, content_type,
+                                    timestamp), **(headers or {})}
         if self._session is None:
             self._session = aiohttp.ClientSession()
         async with self._session.post(url, data=body.encode(), headers=headers,
@@ -576,6 +579,12 @@ class FakeSlack:
             self.http_results.append((content_type, response.status, text))
             self.changes.wake()
             return response.status, text
+
+    async def redeliver(self, envelope_id: str) -> None:
+        """Send an envelope again, as Slack does when it believes it went unacknowledged."""
+        envelope = next(e for e in self.envelopes if e.id == envelope_id)
+        self._pending.append(envelope)
+        await self._flush(retry_attempt=1, retry_reason="timeout")
 
     async def push(self, type_: str, payload: JSONDict) -> str:
         """Send an envelope over Socket Mode (queued until an app connects)."""
@@ -803,13 +812,13 @@ class FakeSlack:
 
     # -- waiting and delivery -------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, retry_attempt: int = 0, retry_reason: str = "") -> None:
         while self._pending and self.sockets:
             envelope = self._pending.popleft()
             await self.sockets[-1].send_str(json.dumps({
                 "envelope_id": envelope.id, "type": envelope.type, "payload": envelope.payload,
                 "accepts_response_payload": envelope.type != "events_api",
-                "retry_attempt": 0, "retry_reason": "",
+                "retry_attempt": retry_attempt, "retry_reason": retry_reason,
             }))
 
     async def _deliver(self, type_: str, payload: JSONDict, *, form: bool = False,

@@ -676,6 +676,20 @@ class FakeTelegram:
         self.user_messages[(chat_id, message["message_id"])] = message
         return self._queue_update({"message": message})
 
+    def forward_message(self, chat_id: int, message_id: int, to_chat_id: int) -> StoredMessage:
+        """A person forwards a bot message to another chat: the copy keeps its inline
+        keyboard, and a tap on it arrives with the chat it was forwarded to."""
+        stored = self.messages.get((chat_id, message_id))
+        if stored is None:
+            raise ValueError(f"no bot message {message_id} in chat {chat_id}")
+        self._known_chat(to_chat_id)
+        copy = StoredMessage(chat_id=to_chat_id, message_id=next(self._message_ids),
+                             date=int(time.time()), text=stored.text,
+                             entities=list(stored.entities), reply_markup=stored.reply_markup)
+        self.messages[(to_chat_id, copy.message_id)] = copy
+        self.changes.wake()
+        return copy
+
     def inject_callback(
         self,
         message_id: int,
