@@ -9,6 +9,7 @@ the environment variable that holds them (`token_env`), and `require_secret()` r
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import types
@@ -22,6 +23,9 @@ from bridge.errors import ConfigError
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HOST = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
+# a duration longer than this is a typo, and would overflow the event loop's timers
+_LONGEST = 10 * 366 * 86400.0
 
 
 class Duration(float):
@@ -203,7 +207,45 @@ def parse_config(document: Mapping[str, Any]) -> Config:
     telegram = config.telegram
     if telegram is not None and telegram.mode == "webhook" and not telegram.webhook_url:
             raise ConfigError("telegram.webhook_url", "required when mode = \"webhook\"")
+    _check_values(config)
     return config
+
+
+def _check_values(config: Config) -> None:
+    """Values of the right type that still cannot work, found before anything starts."""
+    if config.daemon.max_line_bytes < 1024:
+        raise ConfigError("daemon.max_line_bytes", "at least 1024 bytes")
+    for i, project in enumerate(config.projects):
+        key = f"projects[{i}].path"
+        if project.host == "local" and not project.path.startswith(("/", "~")):
+            raise ConfigError(key, f"{project.path!r} is relative: it would depend on the "
+                                   "directory the daemon was started in; write it absolute "
+                                   "or from ~")
+        if project.host != "local" and not project.path.startswith("/"):
+            raise ConfigError(key, f"{project.path!r} must be absolute on host "
+                                   f"{project.host!r} (~ is not expanded there)")
+    ports: list[tuple[str, int]] = []  # (key, port) of the sections that are configured
+    if config.telegram is not None:
+        ports.append(("telegram.webhook_port", config.telegram.webhook_port))
+        if config.telegram.poll_timeout < 0:
+            raise ConfigError("telegram.poll_timeout", "cannot be negative")
+    if config.slack is not None:
+        ports.append(("slack.http_port", config.slack.http_port))
+    for name, host in config.hosts.items():
+        key = f"hosts.{name}"
+        if not 1 <= host.port <= 65535:
+            raise ConfigError(f"{key}.port", f"{host.port} is not a port number (1-65535)")
+        if not _HOST.match(host.address):
+            raise ConfigError(f"{key}.address", f"{host.address!r} is not a host name or "
+                                                "an IP address")
+        for field_name, value in (("key_file", host.key_file),
+                                  ("known_hosts", host.known_hosts)):
+            if value is not None and not value.startswith(("/", "~")):
+                raise ConfigError(f"{key}.{field_name}", f"{value!r} is relative: write it "
+                                                         "absolute or from ~")
+    for key, port in ports:
+        if not 0 <= port <= 65535:
+            raise ConfigError(key, f"{port} is not a port number (0-65535)")
 
 
 def require_secret(env: Mapping[str, str], variable: str, key: str) -> str:
@@ -217,14 +259,19 @@ def require_secret(env: Mapping[str, str], variable: str, key: str) -> str:
 def parse_duration(value: Any, key: str) -> Duration:
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a duration like \"30m\", got {value!r}")
+    seconds: float | None = None
     if isinstance(value, int | float):
         if value < 0:
             raise ConfigError(key, "a duration cannot be negative")
-        return Duration(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return Duration(float(match.group(1)) * _UNITS[match.group(2)])
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is not None:
+        if not math.isfinite(seconds) or seconds > _LONGEST:  # TOML has inf and nan
+            raise ConfigError(key, f"{value!r} is not a duration up to 10 years")
+        return Duration(seconds)
     raise ConfigError(key, f"expected a duration like \"30m\", \"2h\" or \"7d\", got {value!r}")
 
 

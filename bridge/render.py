@@ -7,6 +7,7 @@ the renderers keep every card well under the smallest platform limit.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -263,7 +264,8 @@ def render_summary_card(session: SessionView, summary: TurnSummary, *,
     if summary.verification:
         lines.append(f"last check: {summary.verification}")
     if summary.resume_command:
-        lines.append(f"at your desk: cd {session.cwd} && {summary.resume_command}")
+        # meant to be pasted into a shell: the path is quoted (resume_command comes quoted)
+        lines.append(f"at your desk: cd {shlex.quote(session.cwd)} && {summary.resume_command}")
     return Card("\n".join(lines), session_buttons(session))
 
 

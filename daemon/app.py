@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO
 
 from bridge.config import Config, require_secret
@@ -21,6 +22,7 @@ from daemon import paths
 from daemon.actions import ActionHandler
 from daemon.api import ControlServer
 from daemon.delivery import Delivery
+from daemon.doctor import validate_config
 from daemon.errors import DaemonError
 from daemon.hub import Hub
 from daemon.scheduler import Scheduler
@@ -95,44 +97,63 @@ class Daemon:
 
     async def run(self) -> None:
         surfaces = self.build_surfaces()
-        self._take_lock()
-        store = await Store.open(paths.database_path(self.state_dir))
-        hub = Hub(config=self.config, store=store)
-        server = ControlServer(hub, paths.socket_path(self.state_dir))
-        scheduler = Scheduler(hub)
-        deliveries = []
-        for surface in surfaces:
-            delivery = Delivery(hub, surface)
-            hub.add_surface(surface.name, delivery.notify)
-            if hasattr(surface, "throttle"):
-                surface.throttle = delivery.pacer.take
-            deliveries.append((surface, delivery))
-        try:
+        # each part is stopped again, in reverse order, also when a later one fails to start:
+        # a half-started daemon exits at once instead of hanging on with the lock held
+        async with contextlib.AsyncExitStack() as started:
+            loop = asyncio.get_running_loop()
+            # SIGHUP (the terminal closed, or `kill -HUP`) shuts down as cleanly as SIGTERM:
+            # running agents are closed and waiting sessions kept resumable. Handled until
+            # the last part has stopped.
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._stop_on, sig)
+                started.callback(loop.remove_signal_handler, sig)
+            try:
+                self._take_lock()
+                started.callback(self._release_lock)
+                store = await Store.open(paths.database_path(self.state_dir))
+            except OSError as e:
+                raise DaemonError(state_dir_problem(self.config, self.state_dir, e)) from e
+            started.push_async_callback(store.close)
+            hub = Hub(config=self.config, store=store)
+            started.push_async_callback(hub.shutdown)
+            deliveries = []
+            for surface in surfaces:
+                delivery = Delivery(hub, surface)
+                hub.add_surface(surface.name, delivery.notify)
+                if hasattr(surface, "throttle"):
+                    surface.throttle = delivery.pacer.take
+                deliveries.append((surface, delivery))
+                started.push_async_callback(_stop_surface, surface)
+            server = ControlServer(hub, paths.socket_path(self.state_dir))
+            scheduler = Scheduler(hub)
+            started.callback(scheduler.stop)
             await hub.recover()
             await hub.start_background()
-            await server.start()
+            try:
+                await server.start()
+            except OSError as e:
+                raise DaemonError(f"cannot create the control socket {server.path}: "
+                                  f"{e.strerror or e}; remove what is in its place") from e
+            started.push_async_callback(server.stop)
             await scheduler.start()
             for surface, delivery in deliveries:
                 hub.spawn(self.connect(hub, surface, delivery), name=f"surface-{surface.name}")
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stopping.set)
             log.info("agent-bridge is running: socket %s, database %s",
                      server.path, store.path)
             self.ready.set()
             await self.stopping.wait()
             log.info("shutting down")
-        finally:
-            scheduler.stop()
-            await server.stop()
-            for surface, _ in deliveries:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(surface.stop(), 10)
-            await hub.shutdown()
-            await store.close()
-            if self._lock_file is not None:
-                with contextlib.suppress(OSError):
-                    self._lock_file.close()
+
+    def _stop_on(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            log.info("received %s: stopping", sig.name)
+        self.stopping.set()
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                self._lock_file.close()
+            self._lock_file = None
 
 
     async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
@@ -153,6 +174,22 @@ class Daemon:
         handler.bot_username = getattr(surface, "bot_username", None)
         log.info("%s connected", surface.name)
         await delivery.run()
+
+
+async def _stop_surface(surface: ChatSurface) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(surface.stop(), 10)
+
+
+def state_dir_problem(config: Config, state: Path, error: OSError) -> str:
+    """What to tell a person whose state directory cannot be made or written."""
+    where = ("[daemon] state_dir" if config.daemon.state_dir
+             else "XDG_STATE_HOME or [daemon] state_dir")
+    problem = error.strerror or str(error)
+    if error.filename and os.fspath(error.filename) != str(state):
+        problem += f" ({os.fspath(error.filename)})"
+    return (f"cannot write the state directory {state}: {problem}; set {where} to a "
+            "writable directory")
 
 
 class SecretFilter(logging.Filter):
@@ -205,7 +242,13 @@ def setup_logging(config: Config, env: Mapping[str, str]) -> None:
 def run(config_arg: str | None) -> int:
     env = dict(os.environ)
     config, path = paths.read_config(config_arg, env)
+    try:  # the same checks `doctor` makes: nothing starts on a config that cannot work
+        warnings = validate_config(config, env)
+    except ConfigError as e:
+        raise ConfigError(e.key, f"{e.message} (in {path})" if path else e.message) from e
     setup_logging(config, env)
     log.info("config: %s", path or "none found, using defaults")
+    for warning in warnings:
+        log.warning("config: %s", warning)
     asyncio.run(Daemon(config, env).run())
     return 0

@@ -11,26 +11,47 @@ import argparse
 import gc
 import json
 import os
+import re
+import shlex
 import sys
 import time
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+from bridge.config import Config
 from bridge.errors import BridgeError, ConfigError
 from daemon.errors import DaemonError
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONFIG_HELP = ("config file (default: $AGENT_BRIDGE_CONFIG, then "
+               "$XDG_CONFIG_HOME/agent-bridge/config.toml)")
+
+
+def version() -> str:
+    try:
+        return metadata.version("agent-bridge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
 
 def build_parser() -> argparse.ArgumentParser:
+    # the global options are accepted before and after the subcommand: `agent-bridge run
+    # --config X` reads as well as `agent-bridge --config X run`. After it they default to
+    # SUPPRESS, so that a value given before the subcommand is not overwritten by None.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
     parser = argparse.ArgumentParser(
         prog="agent-bridge",
         description="Run coding agents on your machines and steer them from chat or here.",
     )
-    parser.add_argument("--config", help="config file (default: $AGENT_BRIDGE_CONFIG, then "
-                        "$XDG_CONFIG_HOME/agent-bridge/config.toml)")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--version", action="version", version=f"agent-bridge {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON")
         return p
@@ -73,44 +94,68 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            from daemon.app import run
-
-            # what is imported by now lives as long as the daemon: kept out of the
-            # collector's sight, a full collection takes ~8 ms instead of ~50 ms, a pause
-            # that approval cards under load would otherwise wait out (bench/scale.py)
-            gc.freeze()
-            return run(args.config)
-        if args.command == "doctor":
-            from daemon.doctor import doctor
-
-            return doctor(args.config, as_json=args.json)
-        return _remote(args)
+        code = _main(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as a traceback
+        return code
+    except BrokenPipeError:
+        # `agent-bridge sessions | head`: the reader left, which is no error of ours. Point
+        # stdout at /dev/null so that the flush at exit does not complain again.
+        with open(os.devnull, "w") as devnull:  # noqa: PTH123
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a writer killed by it
     except ConfigError as e:
         print(f"agent-bridge: config error: {e}", file=sys.stderr)
         return 2
     except (DaemonError, BridgeError) as e:
-        print(f"agent-bridge: {e}", file=sys.stderr)
+        print(f"agent-bridge: {printable(str(e))}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file or socket the system refused: say which, no traceback
+        print(f"agent-bridge: {printable(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _socket(config_arg: str | None) -> Any:
-    from daemon import paths
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from daemon.app import run
 
-    config, _ = paths.read_config(config_arg, os.environ)
-    return paths.socket_path(paths.state_dir(config, os.environ))
+        # what is imported by now lives as long as the daemon: kept out of the
+        # collector's sight, a full collection takes ~8 ms instead of ~50 ms, a pause
+        # that approval cards under load would otherwise wait out (bench/scale.py)
+        gc.freeze()
+        return run(args.config)
+    if args.command == "doctor":
+        from daemon.doctor import doctor
+
+        return doctor(args.config, as_json=args.json)
+    return _remote(args)
+
+
+def project_argument(project: str, config: Config, cwd: str | None = None) -> str:
+    """What `new PROJECT` sends to the daemon: a configured project's name as it is, a
+    directory as an absolute path. The daemon runs in another directory (and maybe with
+    another $HOME): `.`, `..`, `./x` or `~/x` mean where the person typing them is."""
+    if config.project(project) is not None:
+        return project
+    path = Path(project).expanduser()
+    looks_like_path = project.startswith((".", "~", "/")) or "/" in project
+    here = Path(cwd) if cwd else Path.cwd()
+    if looks_like_path or (here / path).is_dir():
+        return str((here / path).resolve())
+    return project  # neither: the daemon says which projects there are
 
 
 def _remote(args: argparse.Namespace) -> int:
+    from daemon import paths
     from daemon.client import call
 
-    sock = _socket(args.config)
+    config, _ = paths.read_config(args.config, os.environ)
+    sock = paths.socket_path(paths.state_dir(config, os.environ))
     command = args.command
     if command == "new":
-        result = call(sock, "new", project=args.project, prompt=" ".join(args.prompt),
-                      agent=args.agent, worktree=args.worktree)
+        result = call(sock, "new", project=project_argument(args.project, config),
+                      prompt=" ".join(args.prompt), agent=args.agent, worktree=args.worktree)
     elif command == "sessions":
         result = call(sock, "sessions", all=args.all)
     elif command == "show":
@@ -136,8 +181,18 @@ def _remote(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        print(_human(command, result))
+        print(printable(_human(command, result)))
+        if command == "resume" and not args.prompt and result["state"] == "idle":
+            print(f"{result['id']} is idle, its agent waiting for a prompt: send one with "
+                  f"agent-bridge send {shlex.quote(result['id'])} TEXT")
     return 0
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: what sessions show comes from agents and chats, and a
+    control character in it could move the cursor, retitle the window or (OSC 52) fill the
+    clipboard with a command to be pasted. Shown escaped instead; lines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _human(command: str, result: Any) -> str:
@@ -154,6 +209,9 @@ def _human(command: str, result: Any) -> str:
         lines = [_session_lines(result, brief=False)]
         for event in result.get("events", []):
             lines.append(_event_line(event))
+        for item in result.get("undelivered", []):
+            lines.append(f"⚠ not delivered to {item['surface']}: {item['kind']} "
+                         f"(gave up after {item['attempts']} tries): {item['error']}")
         return "\n".join(lines)
     return _session_lines(result, brief=False)
 
@@ -178,8 +236,9 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
         lines.append(f"  reason: {s['error']}")
     for a in s.get("pending_approvals", []):
         preview = a["input"].get("command") or a["input"].get("file_path") or json.dumps(a["input"])
+        # two commands to choose from, not a pipeline: each can be pasted as it is
         lines.append(f"  approval {a['id']}: {a['tool']} {str(preview)[:80]}"
-                     f"   → agent-bridge approve {a['id']} | deny {a['id']}")
+                     f"   → agent-bridge approve {a['id']}  or  agent-bridge deny {a['id']}")
     return "\n".join(lines)
 
 
@@ -201,6 +260,3 @@ def _ago(seconds: float) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
-        for item in result.get("undelivered", []):
-            lines.append(f"⚠ not delivered to {item['surface']}: {item['kind']} "
-                         f"(gave up after {item['attempts']} tries): {item['error']}")

@@ -8,12 +8,14 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.config import Config
 from bridge.errors import ConfigError
 from daemon import paths
+from daemon.errors import DaemonError
 
 # The agent versions the real-agent conformance tests pin. Found only next to a source checkout
 # (an installed wheel has no tests/); when it is absent nothing is compared.
@@ -33,15 +35,54 @@ class Check:
     detail: str
 
 
+# the longest path a unix socket can bind (sun_path is 108 bytes with its NUL)
+MAX_SOCKET_PATH = 107
+
+
+def validate_config(config: Config, env: Mapping[str, str]) -> list[str]:
+    """The checks of a parsed config that need the machine (time zones, the environment,
+    the file system): `run` refuses to start on the ConfigError this raises, and `doctor`
+    reports the same one. Returns warnings: what works now but will not for every session."""
+    from daemon.scheduler import digest_trigger
+
+    digest = config.digest
+    if digest.cron:
+        digest_trigger(digest.cron, digest.timezone)
+    else:  # no schedule, but `/digest` still uses the zone
+        digest_trigger("0 9 * * *", digest.timezone)
+    state = paths.state_dir(config, env)
+    key = "daemon.state_dir" if config.daemon.state_dir else "XDG_STATE_HOME"
+    if not state.is_absolute():
+        raise ConfigError(key, f"the state directory {state} is relative: it would depend on "
+                               "the directory each command runs in; make it absolute")
+    sock = paths.socket_path(state)
+    if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+        raise ConfigError(key, f"the control socket {sock} would be longer than the "
+                               f"{MAX_SOCKET_PATH} bytes a unix socket allows; choose a "
+                               "shorter state directory")
+    warnings = []
+    for i, project in enumerate(config.projects):
+        if project.host != "local":
+            continue
+        where = Path(project.path).expanduser()
+        if not where.is_dir():
+            warnings.append(f"projects[{i}].path: {where} is not a directory (yet): sessions "
+                            f"in {project.name} cannot start until it is")
+    return warnings
+
+
 def doctor(config_arg: str | None, *, as_json: bool = False) -> int:
     from daemon.paths import read_config
 
     checks: list[Check] = []
     env = os.environ
+    config: Config | None = None
     try:
         config, path = read_config(config_arg, env)
+        warnings = validate_config(config, env)
         checks.append(Check("config", "ok", str(path) if path else "no file: using defaults"))
-    except ConfigError as e:
+        checks.extend(Check("config", "warn", w) for w in warnings)
+    except (ConfigError, DaemonError) as e:
         checks.append(Check("config", "fail", str(e)))
         config = None
     if config is not None:

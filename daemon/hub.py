@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -325,8 +326,15 @@ class Hub:
             elif prompt:
                 await runner.send_prompt(prompt, actor)
                 return await self.store.session(session_id)
+            elif session.state is SessionState.IDLE:
+                # its agent is up and waits for a prompt: resumed already, nothing to start
+                if session.archived:
+                    await self.set_archived(session_id, False, actor=actor)
+                return await self.store.session(session_id)
             else:
-                raise Conflict(f"session {session_id} is already running")
+                raise Conflict(f"session {session_id} is {session.state.value}: its agent is "
+                               f"at work, there is nothing to resume (agent-bridge show "
+                               f"{session_id} shows what it does)")
         session = await self.store.session(session_id)
         if session.state not in RESUMABLE_STATES and session.state not in LIVE_STATES:
             raise Conflict(f"session {session_id} cannot be resumed from {session.state.value}")
@@ -432,10 +440,12 @@ class Hub:
         """The command that continues the session in a terminal, in its directory."""
         if not session.agent_session_id:
             return None
+        # the agent chose the id: quoted, so that pasting the line runs nothing else
+        agent_session = shlex.quote(session.agent_session_id)
         if session.protocol == "claude":
-            return claude_resume_hint(session.agent_session_id)
+            return claude_resume_hint(agent_session)
         if session.protocol == "codex":
-            return codex_resume_hint(session.agent_session_id)
+            return codex_resume_hint(agent_session)
         return None
 
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
