@@ -807,8 +807,19 @@ class FakeTelegram:
         method = self._canonical.get(raw_method.lower(), raw_method)
         self.tokens.add(token)
         params: JSONDict = {}
+        fault: Fault | None = None
         try:
             params = await self._read_params(request)
+            if self.faults is not None and method != "getUpdates":
+                fault = self.faults(method, params)
+            if fault is Fault.RATE_LIMITED:
+                raise _ApiError(429, f"Too Many Requests: retry after {self.fault_retry_after}",
+                                {"retry_after": self.fault_retry_after})
+            if fault is Fault.SERVER_ERROR:
+                raise _ApiError(500, "Internal Server Error")
+            if fault is Fault.TIMEOUT:
+                self._record(method, params, token, 504, None, "timed out (injected)")
+                return await self._drop(request)
             result = await self._dispatch(token, method, params)
         except _ApiError as error:
             self._record(method, params, token, error.status, None, error.description)
@@ -821,25 +832,22 @@ class FakeTelegram:
                 "error_code": error.status,
                 "description": error.description,
             }
-        fault: Fault | None = None
             if error.parameters:
                 body["parameters"] = error.parameters
-            if self.faults is not None and method != "getUpdates":
-                fault = self.faults(method, params)
-            if fault is Fault.RATE_LIMITED:
-                raise _ApiError(429, f"Too Many Requests: retry after {self.fault_retry_after}",
-                                {"retry_after": self.fault_retry_after})
-            if fault is Fault.SERVER_ERROR:
-                raise _ApiError(500, "Internal Server Error")
-            if fault is Fault.TIMEOUT:
-                self._record(method, params, token, 504, None, "timed out (injected)")
-                return await self._drop(request)
             return web.json_response(body, status=error.status)
         lost = fault in (Fault.LOST, Fault.LATE)
         self._record(method, params, token, 200, result, None, lost=lost)
         if lost:
             return await self._drop(request, hold=fault is Fault.LATE)
         return web.json_response({"ok": True, "result": result})
+
+    async def _drop(self, request: web.Request, *, hold: bool = True) -> web.StreamResponse:
+        """Close the connection without an answer (after `fault_hold` seconds)."""
+        if hold:
+            await asyncio.sleep(self.fault_hold)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=504)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if self._unreachable:
@@ -855,14 +863,6 @@ class FakeTelegram:
     async def _read_params(self, request: web.Request) -> JSONDict:
         raw: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
-    async def _drop(self, request: web.Request, *, hold: bool = True) -> web.StreamResponse:
-        """Close the connection without an answer (after `fault_hold` seconds)."""
-        if hold:
-            await asyncio.sleep(self.fault_hold)
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=504)
-
             body = await request.text()
             if body:
                 try:
@@ -889,6 +889,8 @@ class FakeTelegram:
         status: int,
         result: Any,
         description: str | None,
+        *,
+        lost: bool = False,
     ) -> None:
         index = len(self.calls)
         self.calls.append(
@@ -903,8 +905,6 @@ class FakeTelegram:
             raise _ApiError(401, "Unauthorized")
         if method != "getUpdates" and method not in self._handlers:
             raise _ApiError(404, "Not Found")
-        *,
-        lost: bool = False,
         if queue := self._injected.get(method):
             raise queue.popleft()
         keys = self._rate_keys(method, params) if self.enforce_limits else []
