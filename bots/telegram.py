@@ -149,6 +149,8 @@ class TelegramSurface:
         # Telegram re-sends an update it thinks was not received (a webhook answered late, a
         # poll whose offset was lost): each update_id acts once
         self._seen_updates: OrderedDict[int, None] = OrderedDict()
+        # "send the reason" prompts: (chat, message) → the Deny-with-reason button tapped
+        self._reason_prompts: OrderedDict[tuple[int, int], str] = OrderedDict()
         self.app.add_handler(TypeHandler(Update, self._once), group=-1)
         self.app.add_handler(CallbackQueryHandler(self._on_tap))
         self.app.add_handler(PtbMessageHandler(filters.TEXT, self._on_message))
@@ -317,8 +319,12 @@ class TelegramSurface:
         except TelegramError as e:
             log.info("answerCallbackQuery failed: %s", e)
         if reply is not None and reply.force_reply and message is not None:
-            await self._say(message, f"{query.from_user.mention_html()}: {reply.text}",
-                            force_reply=True, html=True)
+            prompt = await self._say(message, f"{query.from_user.mention_html()}: {reply.text}",
+                                     force_reply=True, html=True)
+            if prompt is not None:  # a reply to it is the reason for this button, no other
+                self._reason_prompts[(prompt.chat.id, prompt.message_id)] = query.data or ""
+                while len(self._reason_prompts) > SEEN_UPDATES:
+                    self._reason_prompts.popitem(last=False)
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -328,18 +334,23 @@ class TelegramSurface:
         if user.is_bot:
             return
         reply_to = None
+        button = ""
         if message.reply_to_message is not None:
             reply_to = message_ref(message.chat.id, message.reply_to_message.message_id)
+            button = self._reason_prompts.get(
+                (message.chat.id, message.reply_to_message.message_id), "")
         kind = IncomingKind.COMMAND if message.text.startswith("/") else IncomingKind.TEXT
+        if button and kind is IncomingKind.TEXT:
+            kind = IncomingKind.REASON  # the answer to "send the reason": it denies or is refused
         incoming = Incoming(surface=self.name, actor=self._actor(user), kind=kind,
                             text=message.text, thread=self._thread_of(message),
-                            reply_to=reply_to, place=str(message.chat.id))
+                            reply_to=reply_to, place=str(message.chat.id), payload=button)
         reply = await self._inbox(incoming)
         if reply is not None:
             await self._say(message, reply.text, buttons=reply.buttons)
 
     async def _say(self, to: Message, text: str, *, buttons: tuple[tuple[Any, ...], ...] = (),
-                   force_reply: bool = False, html: bool = False) -> None:
+                   force_reply: bool = False, html: bool = False) -> Message | None:
         kwargs: dict[str, Any] = {}
         if to.is_topic_message and to.message_thread_id is not None:
             kwargs["message_thread_id"] = to.message_thread_id
@@ -349,13 +360,15 @@ class TelegramSurface:
         if self.throttle is not None:
             await self.throttle()
         try:
-            await self.app.bot.send_message(
+            sent: Message = await self.app.bot.send_message(
                 to.chat.id, text[: self.limits.text], reply_markup=markup,
                 reply_parameters=ReplyParameters(to.message_id, allow_sending_without_reply=True),
                 parse_mode="HTML" if html else None, **kwargs,
             )
+            return sent
         except TelegramError as e:
             log.warning("could not answer in chat %s: %s", to.chat.id, e)
+            return None
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("telegram update failed: %s", context.error)

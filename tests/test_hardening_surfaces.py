@@ -213,6 +213,26 @@ def test_a_second_deny_reason_form_is_refused_never_a_prompt(make_bridge: Any,
         what="the reply to reach the agent")
 
 
+def test_a_second_telegram_reason_prompt_is_refused_never_a_prompt(
+        tg_chat: Bridge, tg: ThreadedTelegram) -> None:
+    thread, card = start_session(tg)
+    deny_reason = f"dr:{approval_id(card)}"
+    tg.answer(tg.tap(card, deny_reason))
+    tg.answer(tg.tap(card, deny_reason))  # asked twice: two "send the reason" prompts
+    tg.wait_until(lambda: len([m for m in tg.messages(thread) if "Send the reason" in m.text])
+                  == 2)
+    first, second = [m for m in tg.messages(thread) if "Send the reason" in m.text]
+    tg.on(tg.fake.inject_message, CHAT, ALICE, "wrong branch", thread_id=thread,
+          reply_to_message_id=first.message_id)
+    wait_until(lambda: tg_chat.answers(), what="the deny")
+    assert tg_chat.answers()[0]["response"]["message"] == "wrong branch"
+    tg.on(tg.fake.inject_message, CHAT, ALICE, "use the staging database", thread_id=thread,
+          reply_to_message_id=second.message_id)
+    tg.message_with("Already denied by @alice (telegram)", thread)
+    prompts = [m for m in tg_chat.recorded() if m.get("type") == "user"]
+    assert "staging" not in json.dumps(prompts) and len(tg_chat.answers()) == 1
+
+
 @pytest.fixture
 def http(make_bridge: Any, slack: ThreadedSlack) -> tuple[Bridge, str]:
     port = free_port()
