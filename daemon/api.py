@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+import shlex
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,7 @@ class ControlServer:
         self._ops[op] = handler
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self._clear_place()
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
@@ -105,7 +106,28 @@ class ControlServer:
             )
         finally:
             os.umask(old)
+        if not stat.S_ISSOCK(self.path.lstat().st_mode):  # raced into its place: refuse
+            raise DaemonError(f"{self.path} was replaced while the socket was made; "
+                              "remove it and start again")
         self.path.chmod(0o600)
+
+    def _clear_place(self) -> None:
+        """Remove a socket left by a daemon that died; refuse anything else in its place
+        (never follow a symlink there, never delete a file that is not a socket)."""
+        try:
+            mode = self.path.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise DaemonError(
+                f"the control socket's path {self.path} is a symbolic link; agent-bridge "
+                f"never follows one there. Remove it (`rm {shlex.quote(str(self.path))}`) "
+                "and start again")
+        if not stat.S_ISSOCK(mode):
+            raise DaemonError(
+                f"{self.path} is where the control socket goes, and it is not a socket; "
+                "move it away and start again")
+        self.path.unlink()
 
     async def stop(self) -> None:
         if self._server is not None:

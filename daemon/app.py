@@ -50,8 +50,12 @@ class Daemon:
         self._lock_file: IO[str] | None = None
 
     def _take_lock(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = (self.state_dir / "agent-bridge.lock").open("w")
+        tightened = paths.secure_state_dir(self.state_dir)
+        if tightened:
+            log.warning("%s", tightened)
+        # never through a symlink, and not emptied before it is ours: that is another
+        # daemon's pid until the flock says otherwise
+        handle = os.fdopen(paths.open_private(paths.lock_path(self.state_dir)), "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,6 +63,7 @@ class Daemon:
             raise DaemonError(
                 f"another agent-bridge is already running with state in {self.state_dir}"
             ) from None
+        handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
         self._lock_file = handle

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -59,3 +62,93 @@ def socket_path(state: Path) -> Path:
 
 def database_path(state: Path) -> Path:
     return state / "agent-bridge.db"
+
+
+def lock_path(state: Path) -> Path:
+    return state / "agent-bridge.lock"
+
+
+# -- keeping the state private ---------------------------------------------------------
+# The state holds every transcript, approval and tool input, and the socket that decides
+# approvals: the directory is 0700 and each file in it 0600, whatever the umask. The
+# daemon's own umask is left alone: the agents it starts inherit it.
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def secure_state_dir(state: Path) -> str | None:
+    """Make `state` (created if missing) a directory only its owner can enter.
+
+    An existing directory open to others is tightened to 0700 when it is ours; the note
+    returned says so, for the log. One that belongs to someone else, or that cannot be
+    tightened, is refused with a `DaemonError` saying what to do. `OSError` from making
+    the directory is left to the caller (it knows which setting names the path)."""
+    state.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    info = state.stat()  # a symlinked state dir is fine when what it points to is ours
+    if not stat.S_ISDIR(info.st_mode):
+        raise DaemonError(f"the state directory {state} is not a directory; remove it or set "
+                          "[daemon] state_dir to another path")
+    if info.st_uid != os.getuid():
+        raise DaemonError(
+            f"the state directory {state} belongs to another user (uid {info.st_uid}); "
+            "set [daemon] state_dir to a directory of your own")
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return None
+    try:
+        state.chmod(PRIVATE_DIR)
+    except OSError as e:
+        raise DaemonError(
+            f"the state directory {state} is open to other users (mode {mode:o}) and could "
+            f"not be made private: {e.strerror or e}; run `chmod 700 {shlex.quote(str(state))}`"
+        ) from e
+    return (f"the state directory {state} was open to other users (mode {mode:o}); "
+            "made it 700: it holds transcripts and the socket that decides approvals")
+
+
+def open_private(path: Path, flags: int = os.O_RDWR) -> int:
+    """A descriptor of `path`, a regular file of ours made 0600 (created so when missing),
+    opened without following a symlink: one in its place is refused with a `DaemonError`
+    that says to remove it."""
+    fd = _open_private(path, flags | os.O_CREAT)
+    assert fd is not None
+    return fd
+
+
+def tighten_private(path: Path) -> None:
+    """Make an existing `path` 0600 as `open_private` would; a missing one is fine."""
+    fd = _open_private(path, os.O_RDONLY)
+    if fd is not None:
+        os.close(fd)
+
+
+def _open_private(path: Path, flags: int) -> int | None:
+    flags |= os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO put there
+    try:
+        fd = os.open(path, flags, PRIVATE_FILE)
+    except FileNotFoundError:
+        if flags & os.O_CREAT:
+            raise
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DaemonError(
+                f"{path} is a symbolic link; agent-bridge never follows one in its state "
+                f"directory. Remove it (`rm {shlex.quote(str(path))}`) and start again"
+            ) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DaemonError(f"{path} is not a regular file; remove it and start again")
+        if info.st_uid != os.getuid():
+            raise DaemonError(f"{path} belongs to another user (uid {info.st_uid}); remove it "
+                              "and start again")
+        if stat.S_IMODE(info.st_mode) != PRIVATE_FILE:
+            os.fchmod(fd, PRIVATE_FILE)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

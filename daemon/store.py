@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sqlite3
 from collections import deque
@@ -25,6 +26,7 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
+from daemon.paths import open_private, tighten_private
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read and type
 
@@ -223,6 +225,11 @@ class Store:
     @classmethod
     async def open(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database's
+        # mode. Files left by an older version are tightened; a symlink is refused.
+        os.close(open_private(path))
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_private(path.with_name(path.name + suffix))
         try:
             db = await _connect(path)
         except sqlite3.DatabaseError as e:

@@ -4,14 +4,20 @@ leftovers of a crashed daemon, file modes of the state, and what goes into a rem
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
+import stat
 import sys
 from pathlib import Path
 
 import pytest
 
+from daemon import paths
+from daemon.api import ControlServer
+from daemon.errors import DaemonError
 from daemon.launch import StderrTail
+from daemon.store import Store
 from tests.harness import FAKE_CLAUDE, Bridge, wait_until
 
 # -- 10: a stderr line over 64 KiB -------------------------------------------------------
@@ -130,3 +136,85 @@ def test_a_restart_kills_what_an_exited_agent_left_in_its_group(make_bridge, tmp
     wait_until(lambda: bridge.leftovers() == [bridge.process.pid],
                what="the child the agent left to be killed")
     assert bridge.session(sid)["state"] == "failed"
+
+
+# -- 6: the state is private, and nothing in it is followed through a symlink -------------
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_the_daemon_makes_its_state_private_and_says_so(make_bridge, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)  # as an older version, or a person, left it
+    bridge = make_bridge()
+    bridge.start()
+    sid = bridge.json("new", "demo", "please run a command")["id"]
+    bridge.wait_approval(sid)  # some writes: the WAL and the shared memory exist
+    assert mode(state) == 0o700
+    files = ["agent-bridge.db", "agent-bridge.db-wal", "agent-bridge.db-shm",
+             "agent-bridge.lock", "agent-bridge.sock"]
+    assert {f: mode(state / f) for f in files} == dict.fromkeys(files, 0o600)
+    assert "was open to other users (mode 755); made it 700" in bridge.log_text()
+
+
+def test_a_symlinked_lock_file_is_refused_and_not_followed(make_bridge, tmp_path):
+    bridge = make_bridge()
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (state / "agent-bridge.lock").symlink_to(victim)
+    result = bridge.cli("run", check=False)
+    assert result.returncode != 0
+    assert f"{state / 'agent-bridge.lock'} is a symbolic link" in result.stderr
+    assert "Remove it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_state_dir_of_another_user_is_refused(tmp_path):
+    state = tmp_path / "theirs"
+    state.mkdir(mode=0o755)
+    if os.getuid() != 0:
+        pytest.skip("making a directory of another user takes root")
+    os.chown(state, 4242, 4242)
+    with pytest.raises(DaemonError, match=r"belongs to another user .*state_dir"):
+        paths.secure_state_dir(state)
+    assert mode(state) == 0o755  # not touched
+
+
+async def test_the_database_and_its_journals_are_made_0600(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        old = tmp_path / "old.db"
+        old.touch(mode=0o644)  # as an older version left them
+        (tmp_path / "old.db-wal").touch(mode=0o644)
+        store = await Store.open(old)
+        assert mode(old) == mode(tmp_path / "old.db-wal") == 0o600
+        await store.close()
+        store = await Store.open(tmp_path / "new.db")
+        files = ["new.db", "new.db-wal", "new.db-shm"]
+        assert {f: mode(tmp_path / f) for f in files} == dict.fromkeys(files, 0o600)
+        await store.close()
+        (tmp_path / "link.db").symlink_to(tmp_path / "new.db")
+        with pytest.raises(DaemonError, match="is a symbolic link"):
+            await Store.open(tmp_path / "link.db")
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize("what", ["symlink", "file"])
+async def test_a_symlink_or_a_file_in_the_sockets_place_is_refused(tmp_path, what):
+    target = tmp_path / "target"
+    target.write_text("keep me\n")
+    place = tmp_path / "agent-bridge.sock"
+    if what == "symlink":
+        place.symlink_to(target)
+    else:
+        place.write_text("keep me\n")
+    server = ControlServer(None, place)  # type: ignore[arg-type]  # refused before any use
+    with pytest.raises(DaemonError, match="symbolic link" if what == "symlink" else "not a socket"):
+        await server.start()
+    assert target.read_text() == place.read_text() == "keep me\n"
