@@ -262,13 +262,14 @@ class Hub:
                 raise NotFound(f"project {configured.name}: the directory {path} does not exist")
             return Project(configured.name, path, configured.agent, configured.worktree, "local")
         candidate = Path(project).expanduser()
-        if candidate.is_dir():
+        # a relative path would be the daemon's directory, which is nobody's: the CLI sends
+        # absolute ones, a chat has no directory to be relative to
+        if candidate.is_absolute() and candidate.is_dir():
             resolved = candidate.resolve()
             return Project(resolved.name, str(resolved), None, False, "local")
         names = ", ".join(p.name for p in self.config.projects) or "none configured"
-        raise NotFound(
-            f"no project {project!r}: not a configured project ({names}) nor a directory"
-        )
+        what = "a directory" if candidate.is_absolute() else "an absolute path (or ~/…)"
+        raise NotFound(f"no project {project!r}: not a configured project ({names}) nor {what}")
 
     async def new_session(
         self, project: str, prompt: str, *, agent: str | None = None, actor: Actor,

@@ -286,3 +286,17 @@ def test_what_the_cli_prints_can_be_pasted_and_cannot_drive_the_terminal(bridge)
     assert "|" not in hint
     assert f"agent-bridge approve {pending['id']}" in hint
     assert f"agent-bridge deny {pending['id']}" in hint
+
+
+def test_the_daemon_takes_no_path_relative_to_its_own_directory(bridge):
+    """A chat (or any client of the socket) has no directory: `.` or `project` is refused,
+    not run in whatever directory the daemon was started from."""
+    from daemon.client import call
+    from daemon.errors import ApiError
+
+    (bridge.tmp / "sub").mkdir()  # the daemon runs in bridge.tmp
+    sock = bridge.tmp / "state" / "agent-bridge.sock"
+    for project in (".", "sub", "./sub"):
+        with pytest.raises(ApiError, match="absolute path"):
+            call(sock, "new", project=project, prompt="hello", agent=None, worktree=False)
+    assert bridge.json("sessions") == []
