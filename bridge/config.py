@@ -23,6 +23,7 @@ from bridge.errors import ConfigError
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what a shell takes as a variable
 _HOST = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
 # a duration longer than this is a typo, and would overflow the event loop's timers
 _LONGEST = 10 * 366 * 86400.0
@@ -224,6 +225,10 @@ def _check_values(config: Config) -> None:
         if project.host != "local" and not project.path.startswith("/"):
             raise ConfigError(key, f"{project.path!r} must be absolute on host "
                                    f"{project.host!r} (~ is not expanded there)")
+    for name, agent in config.agents.items():
+        _check_env(f"agents.{name}.env", agent.env)
+    for name, host in config.hosts.items():
+        _check_env(f"hosts.{name}.env", host.env)
     ports: list[tuple[str, int]] = []  # (key, port) of the sections that are configured
     if config.telegram is not None:
         ports.append(("telegram.webhook_port", config.telegram.webhook_port))
@@ -246,6 +251,19 @@ def _check_values(config: Config) -> None:
     for key, port in ports:
         if not 0 <= port <= 65535:
             raise ConfigError(key, f"{port} is not a port number (0-65535)")
+
+
+def _check_env(key: str, env: Mapping[str, str]) -> None:
+    """Variables given to an agent: on a host they go into a shell command line, so a name
+    must be a plain identifier (the value is quoted); no NUL anywhere (no process takes it)."""
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):  # fullmatch: `$` would let "A\n" through
+            shown = name.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+            raise ConfigError(key, f'"{shown}" is not a valid environment '
+                                   "variable name: use letters, digits and _, not starting "
+                                   "with a digit")
+        if "\0" in value:
+            raise ConfigError(f"{key}.{name}", "a value cannot contain a NUL character")
 
 
 def require_secret(env: Mapping[str, str], variable: str, key: str) -> str:

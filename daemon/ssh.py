@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,12 +30,18 @@ log = logging.getLogger(__name__)
 KEEPALIVE_INTERVAL = 15.0
 KEEPALIVE_COUNT_MAX = 3
 CONNECT_TIMEOUT = 15.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MISSING_DIR = 97  # the exit status our `cd … || exit 97` prefix uses
 
 
 def remote_command(argv: Sequence[str], *, cwd: str, env: Mapping[str, str]) -> str:
     """A shell command that runs `argv` in `cwd` with `env`, without relying on the server
-    accepting environment requests (OpenSSH drops them unless AcceptEnv allows)."""
+    accepting environment requests (OpenSSH drops them unless AcceptEnv allows). Every
+    part is quoted for the shell; a variable name that is not an identifier (the config
+    refuses those) is refused here too, as it could not be quoted."""
+    for name in env:
+        if not _ENV_NAME.fullmatch(name):
+            raise LaunchError(f"{name!r} is not a valid environment variable name")
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     prefix = f"env {assignments} " if assignments else ""
     return f"cd {shlex.quote(cwd)} 2>/dev/null || exit {_MISSING_DIR}; exec {prefix}" + \

@@ -8,15 +8,19 @@ import os
 import random
 import sqlite3
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bridge.config import load_config
+from bridge.errors import ConfigError
 from daemon import paths
 from daemon.api import ControlServer
-from daemon.errors import DaemonError
+from daemon.errors import DaemonError, LaunchError
 from daemon.launch import StderrTail
+from daemon.ssh import remote_command
 from daemon.store import Store
 from tests.harness import FAKE_CLAUDE, Bridge, wait_until
 
@@ -218,3 +222,37 @@ async def test_a_symlink_or_a_file_in_the_sockets_place_is_refused(tmp_path, wha
     with pytest.raises(DaemonError, match="symbolic link" if what == "symlink" else "not a socket"):
         await server.start()
     assert target.read_text() == place.read_text() == "keep me\n"
+
+
+# -- 5: what goes into a remote shell command line -----------------------------------------
+
+@pytest.mark.parametrize("table", ["hosts.build", "agents.claude"])
+@pytest.mark.parametrize("name", ["FOO;rm -rf ~", "1X", "A B", "X=Y", "A\n", "$(id)"])
+def test_env_names_must_be_identifiers(table, name):
+    text = ('[hosts.build]\naddress = "build.example"\n'
+            f"[{table}.env]\n{json.dumps(name)} = \"v\"\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(text)
+    shown = name.encode("unicode_escape").decode()
+    assert str(raised.value).startswith(
+        f'{table}.env: "{shown}" is not a valid environment variable name')
+    good = load_config(text.replace(json.dumps(name), "_PATH_2").replace(
+        '"v"', json.dumps("$(rm -rf ~); `x` 'q'")))  # any value: it is quoted
+    assert good.hosts["build"].env or good.agents["claude"].env
+
+
+def test_the_remote_command_quotes_every_part_and_refuses_a_bad_name(tmp_path):
+    # run through a real shell: what arrives is exactly what was given, nothing runs
+    cwd = tmp_path / "a dir 'with' $(touch cwd-ran) `q`"
+    cwd.mkdir()
+    hostile = "$(touch value-ran); `touch tick-ran` 'q' \"d\" \\ \n;"
+    command = remote_command(
+        [sys.executable, "-c", "import os, sys; print(repr((os.getcwd(), sys.argv[1:], "
+         "os.environ['V'])))", hostile, "a b", "*"],
+        cwd=str(cwd), env={"V": hostile})
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=30, check=True)
+    assert result.stdout.strip() == repr((str(cwd), [hostile, "a b", "*"], hostile))
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("-ran")]
+    with pytest.raises(LaunchError, match="not a valid environment variable name"):
+        remote_command(["true"], cwd="/", env={"A;touch x": "1"})
