@@ -17,6 +17,7 @@ from bridge.actions import ButtonAction, Verb
 from bridge.approvals import Approval, ApprovalState
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.session import SessionState
 
 PREVIEW_CHARS = 600
@@ -73,38 +74,61 @@ def clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def shorten(text: str, limit: int) -> str:
-    text = text.strip()
+# The built-in rules; callers that have the configured redactor pass it.
+BUILTIN_REDACTOR = Redactor()
+# How far past a cut text is redacted: more than the longest secret (a 8192-bit PEM key,
+# JSON-escaped), so a secret that the cut would split is whole when it is found.
+_REDACT_AHEAD = 16384
+
+
+def shorten(text: str, limit: int, redactor: Redactor = BUILTIN_REDACTOR) -> str:
+    """`text` redacted, then cut to `limit` characters: a secret is never cut before it is
+    redacted (half a token is no longer recognised)."""
+    text = redactor.redact(text.strip()[: limit + _REDACT_AHEAD]).text.strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def topic_title(session: SessionView) -> str:
+def _redacted_input(value: Any, redactor: Redactor) -> Any:
+    """`value` with every string in it redacted, before it is serialised: in JSON a line
+    break becomes `\\n` and a quote `\\"`, which hide where a secret starts and ends."""
+    if isinstance(value, str):
+        return redactor.redact(value).text
+    if isinstance(value, Mapping):
+        return {k: _redacted_input(v, redactor) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted_input(v, redactor) for v in value]
+    return value
+
+
+def topic_title(session: SessionView, *, redactor: Redactor = BUILTIN_REDACTOR) -> str:
     """A thread or topic name: state icon, short id, project, the prompt's start."""
     title = f"{STATE_ICONS[session.state]} {session.id} · {session.place}"
     if session.title:
         title += f" · {session.title}"
-    return shorten(title, 120)
+    return shorten(title, 120, redactor)
 
 
-def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_CHARS) -> str:
+def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_CHARS, *,
+                 redactor: Redactor = BUILTIN_REDACTOR) -> str:
     """What the tool will do, in the words a person checks: the command, or the file and
-    the start of its new content."""
+    the start of its new content; secrets redacted before anything is cut or serialised."""
     command = tool_input.get("command")
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)
     if isinstance(command, str):
-        return f"$ {shorten(command, limit)}"
+        return f"$ {shorten(command, limit, redactor)}"
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
     if isinstance(path, str):
         body = tool_input.get("content") or tool_input.get("new_string") or ""
         if isinstance(body, str) and body:
-            return f"{path}\n{shorten(body, limit)}"
-        return path
+            return f"{redactor.redact(path).text}\n{shorten(body, limit, redactor)}"
+        return redactor.redact(path).text
     try:
-        dumped = json.dumps(dict(tool_input), ensure_ascii=False, sort_keys=True)
+        dumped = json.dumps(_redacted_input(tool_input, redactor), ensure_ascii=False,
+                            sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
-    return shorten(dumped, limit)
+    return shorten(dumped, limit, redactor)
 
 
 def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
@@ -127,16 +151,17 @@ def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
     return (tuple(row),)
 
 
-def render_status_card(session: SessionView, *, now: float, pending: int = 0) -> Card:
+def render_status_card(session: SessionView, *, now: float, pending: int = 0,
+                       redactor: Redactor = BUILTIN_REDACTOR) -> Card:
     icon = STATE_ICONS[session.state]
     lines = [f"{icon} {session.id} · {STATE_LABELS[session.state]}"]
     if session.archived:
         lines[0] += " · archived"
     lines.append(f"{session.place} · {session.agent}")
     if session.title:
-        lines.append(f"“{shorten(session.title, 200)}”")
+        lines.append(f"“{shorten(session.title, 200, redactor)}”")
     if session.last_tool:
-        lines.append(f"last tool: {shorten(session.last_tool, 200)}")
+        lines.append(f"last tool: {shorten(session.last_tool, 200, redactor)}")
     facts = [f"elapsed {elapsed(now - session.created_at)}"]
     if session.cost_usd is not None:
         facts.append(f"${session.cost_usd:.2f}")
@@ -146,7 +171,7 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0) ->
         facts.append(f"{pending} approval{'s' if pending > 1 else ''} waiting")
     lines.append(" · ".join(facts))
     if session.error and session.state in (SessionState.FAILED, SessionState.DISCONNECTED):
-        lines.append(f"reason: {shorten(session.error, 500)}")
+        lines.append(f"reason: {shorten(session.error, 500, redactor)}")
     return Card("\n".join(lines), session_buttons(session))
 
 
@@ -159,18 +184,19 @@ _DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
 )
 
 
-def render_approval_card(approval: Approval, session: SessionView) -> Card:
+def render_approval_card(approval: Approval, session: SessionView, *,
+                         redactor: Redactor = BUILTIN_REDACTOR) -> Card:
     lines = [
         f"🔐 Approval needed · {session.id} · {session.place}",
         f"{approval.tool} ({session.agent}), request {approval.id}",
-        tool_preview(approval.tool, approval.input),
+        tool_preview(approval.tool, approval.input, redactor=redactor),
     ]
     if approval.description:
-        lines.append(f"why: {shorten(approval.description, 300)}")
+        lines.append(f"why: {shorten(approval.description, 300, redactor)}")
     lines.append(f"cwd: {approval.cwd or session.cwd}")
     if approval.state is not ApprovalState.PENDING:
         lines.append(render_outcome(approval))
-        return Card(shorten("\n".join(lines), CARD_LIMIT))
+        return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
     offered = set(approval.offered)
     buttons = [
         Button(label, ButtonAction(verb, approval.id))
@@ -178,7 +204,7 @@ def render_approval_card(approval: Approval, session: SessionView) -> Card:
         if kind in offered
     ]
     rows = (tuple(buttons[:2]), tuple(buttons[2:]))
-    return Card(shorten("\n".join(lines), CARD_LIMIT), tuple(r for r in rows if r))
+    return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), tuple(r for r in rows if r))
 
 
 def render_outcome(approval: Approval) -> str:
@@ -232,7 +258,8 @@ def compact(n: int) -> str:
 
 
 def render_summary_card(session: SessionView, summary: TurnSummary, *,
-                        attached: str | None = None) -> Card:
+                        attached: str | None = None,
+                        redactor: Redactor = BUILTIN_REDACTOR) -> Card:
     """The end-of-turn card with the whole final message (it may exceed one message: the
     caller splits it), or its beginning when it goes along as the file `attached`."""
     if summary.interrupted:
@@ -242,12 +269,12 @@ def render_summary_card(session: SessionView, summary: TurnSummary, *,
         head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"
     lines = [f"{head} · {session.id} · {session.place} · {session.agent}"]
     if summary.final_text and attached:
-        lines.append(shorten(summary.final_text, 1500))
+        lines.append(shorten(summary.final_text, 1500, redactor))
         lines.append(f"(the whole final message is attached: {attached})")
     elif summary.final_text:
-        lines.append(summary.final_text.strip())
+        lines.append(redactor.redact(summary.final_text.strip()).text)
     if summary.is_error and summary.error:
-        lines.append(f"error: {shorten(summary.error, 500)}")
+        lines.append(f"error: {shorten(summary.error, 500, redactor)}")
     facts: list[str] = []
     if summary.cost_usd is not None:
         facts.append(f"${summary.cost_usd:.4f}")
@@ -286,7 +313,8 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def render_session_list(sessions: Sequence[SessionView], *, now: float) -> str:
+def render_session_list(sessions: Sequence[SessionView], *, now: float,
+                        redactor: Redactor = BUILTIN_REDACTOR) -> str:
     if not sessions:
         return "No sessions."
     lines = []
@@ -294,6 +322,6 @@ def render_session_list(sessions: Sequence[SessionView], *, now: float) -> str:
         flag = " [archived]" if s.archived else ""
         lines.append(
             f"{STATE_ICONS[s.state]} {s.id}  {s.state.value:<16} {s.place:<24} {s.agent:<8} "
-            f"{elapsed(now - s.updated_at):>8} ago  {shorten(s.title, 50)}{flag}"
+            f"{elapsed(now - s.updated_at):>8} ago  {shorten(s.title, 50, redactor)}{flag}"
         )
     return "\n".join(lines)

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bridge.render import shorten
+
 _CHECKS = re.compile(
     r"(^|[\s;&|(/])("
     r"pytest|py\.test|tox|nox|unittest|mypy|ruff|flake8|pylint|black --check|"
@@ -49,6 +51,6 @@ def last_check(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
                 outcome = "passed (exit 0)" if code == 0 else f"failed (exit {code})"
             else:
                 outcome = "failed" if data.get("is_error") else "passed"
-            shown = command if len(command) <= 120 else command[:119] + "…"
+            shown = shorten(command, 120)  # redacted before it is cut
             last = f"$ {shown} → {outcome}"
     return last

@@ -21,6 +21,7 @@ from bridge.render import Button, render_session_list, render_status_card, short
 from bridge.surface import Incoming, IncomingKind, Reply
 from daemon.errors import DaemonError
 from daemon.hub import Hub
+from daemon.redaction import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class ActionHandler:
             reply = Reply(text="Something went wrong on the bridge; see its log.")
         if reply is None:
             return None
-        return replace(reply, text=self.hub.redactor.redact(reply.text).text)
+        return replace(reply, text=await redact_text(self.hub.redactor, reply.text))
 
     def allowed(self, actor: Actor) -> bool:
         return self.hub.policy.may_act(actor)
@@ -238,7 +239,8 @@ class ActionHandler:
     async def _status(self, sid: str) -> Reply:
         session = await self.hub.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
-        card = render_status_card(session, now=self.hub.clock(), pending=pending)
+        card = render_status_card(session, now=self.hub.clock(), pending=pending,
+                                  redactor=self.hub.redactor)
         return Reply(text=card.text, buttons=card.buttons)
 
     async def _sessions(self, include_archived: bool) -> Reply:
@@ -246,7 +248,7 @@ class ActionHandler:
         if not sessions:
             return Reply(text="No sessions. Start one with /new PROJECT PROMPT.")
         shown = sessions[:20]
-        text = render_session_list(shown, now=self.hub.clock())
+        text = render_session_list(shown, now=self.hub.clock(), redactor=self.hub.redactor)
         if len(sessions) > len(shown):
             text += f"\n… and {len(sessions) - len(shown)} more"
         rows = tuple(
@@ -257,7 +259,7 @@ class ActionHandler:
             )
             for s in shown[:10]
         )
-        return Reply(text=shorten(text, 3500), buttons=rows)
+        return Reply(text=shorten(text, 3500, self.hub.redactor), buttons=rows)
 
     async def _diff(self, sid: str, incoming: Incoming) -> Reply:
         await self.hub.store.session(sid)

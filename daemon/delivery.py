@@ -72,6 +72,7 @@ from bridge.verify import last_check
 from daemon.changes import Changes
 from daemon.errors import NotFound
 from daemon.hub import Hub
+from daemon.redaction import redact_bytes, redact_text
 from daemon.store import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -166,30 +167,35 @@ class Redacting:
         self.name = surface.name
         self.limits = surface.limits
 
-    def _card(self, card: Card) -> Card:
-        return Card(self.redactor.redact(card.text).text, card.buttons)
+    async def _card(self, card: Card) -> Card:
+        return Card(await self.text(card.text), card.buttons)
 
-    def _text(self, text: str) -> str:
-        return self.redactor.redact(text).text
+    async def text(self, text: str) -> str:
+        """`text` redacted (off the loop when large): callers that cut a text into pieces
+        redact it first, since half a token is no longer recognised."""
+        return await redact_text(self.redactor, text)
 
     async def open_thread(
         self, session: SessionView, title: str, card: Card
     ) -> tuple[str, str | None]:
-        return await self.inner.open_thread(session, self._text(title), self._card(card))
+        return await self.inner.open_thread(session, await self.text(title),
+                                            await self._card(card))
 
     async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
-        await self.inner.set_thread(thread, title=None if title is None else self._text(title),
-                                    open=open)
+        await self.inner.set_thread(
+            thread, title=None if title is None else await self.text(title), open=open)
 
     async def post(self, thread: str, card: Card, *, notify: bool,
                    mention: str | None = None) -> str:
-        return await self.inner.post(thread, self._card(card), notify=notify, mention=mention)
+        return await self.inner.post(thread, await self._card(card), notify=notify,
+                                     mention=mention)
 
     async def edit(self, message: str, card: Card) -> None:
-        await self.inner.edit(message, self._card(card))
+        await self.inner.edit(message, await self._card(card))
 
     async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None:
-        await self.inner.send_file(thread, filename, data, self._text(caption))
+        await self.inner.send_file(thread, await self.text(filename), data,
+                                   await self.text(caption))
 
 
 class Delivery:
@@ -452,7 +458,8 @@ class Delivery:
                 thread = await self.thread(sid)
                 pending = approval.state is ApprovalState.PENDING
                 ref = await self.surface.post(
-                    thread, render_approval_card(approval, session), notify=pending,
+                    thread, render_approval_card(approval, session, redactor=self.hub.redactor),
+                    notify=pending,
                     mention=session.owner_on(self.name) if pending else None)
                 return {f"approval:{approval.id}": ref, f"msg:{sid}/{ref}": ref}
             case "approval_settled":
@@ -460,7 +467,8 @@ class Delivery:
                                                     f"approval:{payload['approval_id']}")
                 if card_ref:
                     approval = await self.store.approval(payload["approval_id"])
-                    await self.surface.edit(card_ref, render_approval_card(approval, session))
+                    await self.surface.edit(card_ref, render_approval_card(
+                        approval, session, redactor=self.hub.redactor))
                 self.dirty.add(sid)
             case "summary":
                 await self._summary(session, payload)
@@ -475,14 +483,15 @@ class Delivery:
                     if timeout is not None and self.hub.config.approvals.on_timeout == "deny":
                         remaining = approval.requested_at + timeout - self.hub.clock()
                         left = f"; it will be denied in {elapsed(max(0, remaining))}"
-                    text = (f"⏰ Still waiting for you: {approval.tool} "
-                            f"{tool_preview(approval.tool, approval.input, 200)} "
+                    preview = tool_preview(approval.tool, approval.input, 200,
+                                           redactor=self.hub.redactor)
+                    text = (f"⏰ Still waiting for you: {approval.tool} {preview} "
                             f"(request {approval.id}){left}.")
                     await self.post_long(sid, Card(text, render_approval_card(
-                        approval, session).buttons))
+                        approval, session, redactor=self.hub.redactor).buttons))
             case "archived" | "unarchived":
                 thread = await self.thread(sid)
-                title = topic_title(session)
+                title = topic_title(session, redactor=self.hub.redactor)
                 await self.surface.set_thread(
                     thread, title=title if self._title.get(sid) != title else None,
                     open=item.kind == "unarchived",
@@ -544,9 +553,10 @@ class Delivery:
         if len(final) > FINAL_MESSAGES * self._piece_limit():
             attached = f"reply-{session.id}-{max(session.turns, 1)}.md"
         await self.post_long(session.id,
-                             render_summary_card(session, summary, attached=attached))
+                             render_summary_card(session, summary, attached=attached,
+                                                 redactor=self.hub.redactor))
         if attached:
-            data = self.hub.redactor.redact(final).text.encode()
+            data = (await redact_text(self.hub.redactor, final)).encode()
             await self._send_file(session.id, attached, data,
                                   f"{session.id}: the whole final message ({len(final)} "
                                   "characters)")
@@ -568,7 +578,8 @@ class Delivery:
                          quiet_when_empty: bool) -> None:
         limits = self.surface.limits
         package = package_diff(
-            self.hub.redactor.redact_bytes(raw), name=f"{session.id}-{max(session.turns, 1)}",
+            await redact_bytes(self.hub.redactor, raw),
+            name=f"{session.id}-{max(session.turns, 1)}",
             inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
         )
         match package.kind:
@@ -608,11 +619,12 @@ class Delivery:
             return thread
         session = await self.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
-        card = render_status_card(session, now=self.hub.clock(), pending=pending)
+        card = render_status_card(session, now=self.hub.clock(), pending=pending,
+                                  redactor=self.hub.redactor)
         made: dict[str, str] = {}
         try:
             if not thread:
-                title = topic_title(session)
+                title = topic_title(session, redactor=self.hub.redactor)
                 thread, status = await self.surface.open_thread(session, title, card)
                 made[f"thread:{sid}"] = thread
                 self._title[sid] = title
@@ -637,7 +649,7 @@ class Delivery:
         """A card whose text may exceed the platform's limit: the rest follows in pieces,
         each a step of the item (see `_step`)."""
         thread = await self.thread(sid)
-        pieces = split_text(card.text, self._piece_limit())
+        pieces = split_text(await self.surface.text(card.text), self._piece_limit())
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             if not await self._step_begins():
@@ -716,8 +728,9 @@ class Delivery:
             self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
             return False
         pending = len(await self.hub.pending_approvals(sid))
-        card = render_status_card(session, now=self.hub.clock(), pending=pending)
-        title = topic_title(session)
+        card = render_status_card(session, now=self.hub.clock(), pending=pending,
+                                  redactor=self.hub.redactor)
+        title = topic_title(session, redactor=self.hub.redactor)
         changed_text = self._status_text.get(sid) != _static(card.text)
         changed_title = self._title.get(sid) != title
         if not changed_text and not changed_title:

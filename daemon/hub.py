@@ -45,7 +45,7 @@ from bridge.digest import DigestLine, select_digest
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
-from bridge.render import tool_preview
+from bridge.render import shorten, tool_preview
 from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger, apply
 from daemon import store as st
 from daemon.changes import ChangeTracker
@@ -283,7 +283,8 @@ class Hub:
         agent_config = self._agent(agent_name)
         session = await self.store.create_session(
             project=name, agent=agent_name, protocol=agent_config.protocol, cwd=path,
-            host=target.host, title=prompt.strip().splitlines()[0][:200], now=self.clock(),
+            host=target.host, now=self.clock(),
+            title=shorten(prompt.strip().splitlines()[0], 200, self.redactor),
             owner=f"{actor.surface}:{actor.user_id}",
         )
         await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
