@@ -81,7 +81,7 @@ class ChangeTracker:
             return None
         session = await self.store.session(session_id)
         runner = self.runner_for(session.host)
-        root = await self._main_root(runner, path)
+        root = await git.main_worktree(runner, path)
         if root is None:
             return f"kept the worktree {path}: its repository was not found"
         result = await git.remove_worktree(runner, root, path, session.branch or "",
@@ -90,10 +90,3 @@ class ChangeTracker:
             await self.store.update_session(session_id, worktree=None)
             return f"removed the worktree {path}" + (f" ({result.note})" if result.note else "")
         return f"kept the worktree {path}: {result.reason}"
-
-    async def _main_root(self, runner: git.CommandRunner, worktree: str) -> str | None:
-        result = await runner.run(["git", "rev-parse", "--git-common-dir"], cwd=worktree)
-        if result.returncode != 0:
-            return None
-        common = posixpath.normpath(posixpath.join(worktree, result.stdout.decode().strip()))
-        return posixpath.dirname(common)

@@ -70,6 +70,7 @@ __all__ = [
     "default_worktree_path",
     "diff_since",
     "inspect_repo",
+    "main_worktree",
     "numstat_since",
     "remove_worktree",
 ]
@@ -266,7 +267,7 @@ class _ShellScratch:
         result = await self._runner.run(["mktemp", "-d"], cwd=self._cwd)
         if result.returncode != 0:
             raise GitFailed(["mktemp", "-d"], result.returncode, result.stderr)
-        return os.fsdecode(result.stdout).strip()
+        return _text(result.stdout)
 
     async def copy_file(self, source: str, target: str) -> bool:
         # -p keeps the modification time (see `ScratchSpace`).
@@ -378,7 +379,9 @@ def _describe(argv: Sequence[str]) -> str:
 
 
 def _text(data: bytes) -> str:
-    return os.fsdecode(data.rstrip(b"\n"))
+    """A one-value answer (a path, a sha, a branch): git ends it with one newline, and a path
+    may itself end in (or hold) newlines, so exactly one is taken off, nothing else."""
+    return os.fsdecode(data.removesuffix(b"\n"))
 
 
 # --- repository state ------------------------------------------------------------------------
@@ -485,12 +488,9 @@ def _count(field: bytes) -> int | None:
 async def _diff_working_tree(
     runner: CommandRunner, root: str, base: str | None, output: Sequence[str], *, timeout: float
 ) -> bytes:
-    locations = await _git_ok(
-        runner,
-        root,
-        ["rev-parse", "--path-format=absolute", "--git-path", "index", "--git-path", "objects"],
-    )
-    index_path, objects_dir = (_text(line) for line in locations.splitlines())
+    # One path per call: rev-parse has no -z, and a path may hold a newline.
+    index_path = await _git_path(runner, root, "index")
+    objects_dir = await _git_path(runner, root, "objects")
     against = base or await _empty_tree(runner, root)
     scratch = _scratch(runner, root)
     tmp = await scratch.make_temp_dir("agent-bridge-diff-")
@@ -521,6 +521,12 @@ async def _diff_working_tree(
         )
     finally:
         await scratch.remove_tree(tmp)
+
+
+async def _git_path(runner: CommandRunner, root: str, name: str) -> str:
+    return _text(
+        await _git_ok(runner, root, ["rev-parse", "--path-format=absolute", "--git-path", name])
+    )
 
 
 async def _empty_tree(runner: CommandRunner, cwd: str) -> str:
@@ -661,12 +667,24 @@ async def remove_worktree(
 
 
 async def _worktree_paths(runner: CommandRunner, root: str) -> list[str]:
-    out = await _git_ok(runner, root, ["worktree", "list", "--porcelain"])
+    """The worktrees of `root`'s repository, the main one first. NUL-separated (`-z`): a
+    path may hold a newline, which would start a record of its own."""
+    out = await _git_ok(runner, root, ["worktree", "list", "--porcelain", "-z"])
     return [
-        _text(line[len(b"worktree ") :])
-        for line in out.splitlines()
-        if line.startswith(b"worktree ")
+        os.fsdecode(field[len(b"worktree ") :])
+        for field in out.split(b"\0")
+        if field.startswith(b"worktree ")
     ]
+
+
+async def main_worktree(runner: CommandRunner, path: str) -> str | None:
+    """The main worktree of the repository that `path` (any of its worktrees) belongs to;
+    None when `path` is gone or in no repository."""
+    try:
+        paths = await _worktree_paths(runner, path)
+    except (WorkdirNotFound, GitFailed):
+        return None
+    return paths[0] if paths else None
 
 
 async def _toplevel(runner: CommandRunner, path: str) -> str | None:
@@ -694,6 +712,8 @@ async def _unmerged(
     if not count:
         return 0, ()
     out = await _git_ok(
-        runner, root, ["log", "--no-decorate", "--format=%h %s", "--max-count=10", span, "--"]
+        runner,
+        root,
+        ["log", "-z", "--no-decorate", "--format=%h %s", "--max-count=10", span, "--"],
     )
-    return count, tuple(os.fsdecode(line) for line in out.splitlines())
+    return count, tuple(os.fsdecode(entry) for entry in out.split(b"\0") if entry)

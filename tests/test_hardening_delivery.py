@@ -131,16 +131,31 @@ async def test_an_item_that_keeps_failing_is_given_up_with_its_reason_and_the_re
     await rig.until(lambda: "still delivering" in rig.texts())
 
 
-async def test_a_diff_that_cannot_be_read_still_lets_the_summary_through(rig, tmp_path):
-    # a project path with a newline made `git` output unparseable (ValueError in the diff):
-    # the summary went nowhere and delivery to the chat died with it
-    root = tmp_path / "pro\nject"
+@pytest.mark.parametrize("unreadable", ["host gone", "repository broken"])
+async def test_a_diff_that_cannot_be_read_still_lets_the_summary_through(rig, tmp_path,
+                                                                          unreadable):
+    # an exception from the diff (first seen with a newline in the project path, since
+    # fixed in daemon/git.py) sent the summary nowhere and killed delivery to the chat. Two
+    # ways it still happens: the session's host is no longer in the config (not a git
+    # error: delivery's own guard catches it), or its repository is broken (git fails)
+    root = tmp_path / "project"
     head = _repo_with_a_change(root, lines=1)
-    session = await rig.session(root, repo_root=str(root), start_commit=head)
+    if unreadable == "host gone":
+        made = await rig.store.create_session(
+            project="demo", agent="claude", protocol="claude", cwd=str(root), host="gone",
+            title="a test", now=rig.hub.clock())
+        await rig.store.update_session(made.id, state=SessionState.IDLE,
+                                       repo_root=str(root), start_commit=head)
+        session = await rig.store.session(made.id)
+        expected = "could not read the changes: LaunchError: no host named 'gone'"
+    else:
+        (root / ".git" / "HEAD").write_text("not a ref\n")
+        session = await rig.session(root, repo_root=str(root), start_commit=head)
+        expected = "git could not diff"
     await rig.enqueue(session.id, "summary", final_text="Finished the work.")
     summary = await rig.until(
         lambda: [t for t in rig.texts() if "Finished the work." in t])
-    assert "could not read the changes" in summary[0]
+    assert expected in summary[0]
     await rig.enqueue(session.id, "text", text="and the next one")
     await rig.until(lambda: "and the next one" in rig.texts())
 
