@@ -20,11 +20,13 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from bridge.errors import ConfigError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+# Every pattern here is used with `fullmatch`: with `match`, `$` lets a trailing newline in.
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what a shell takes as a variable
-_HOST = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?")
+_USER = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,256}")
 # a duration longer than this is a typo, and would overflow the event loop's timers
 _LONGEST = 10 * 366 * 86400.0
 
@@ -240,9 +242,12 @@ def _check_values(config: Config) -> None:
         key = f"hosts.{name}"
         if not 1 <= host.port <= 65535:
             raise ConfigError(f"{key}.port", f"{host.port} is not a port number (1-65535)")
-        if not _HOST.match(host.address):
+        if not _HOST.fullmatch(host.address):
             raise ConfigError(f"{key}.address", f"{host.address!r} is not a host name or "
                                                 "an IP address")
+        if host.user is not None and not _USER.fullmatch(host.user):
+            raise ConfigError(f"{key}.user", f"{host.user!r} is not a user name (no spaces or "
+                                             "control characters)")
         for field_name, value in (("key_file", host.key_file),
                                   ("known_hosts", host.known_hosts)):
             if value is not None and not value.startswith(("/", "~")):
@@ -257,7 +262,7 @@ def _check_env(key: str, env: Mapping[str, str]) -> None:
     """Variables given to an agent: on a host they go into a shell command line, so a name
     must be a plain identifier (the value is quoted); no NUL anywhere (no process takes it)."""
     for name, value in env.items():
-        if not _ENV_NAME.fullmatch(name):  # fullmatch: `$` would let "A\n" through
+        if not _ENV_NAME.fullmatch(name):
             shown = name.encode("unicode_escape").decode("ascii").replace('"', '\\"')
             raise ConfigError(key, f'"{shown}" is not a valid environment '
                                    "variable name: use letters, digits and _, not starting "
@@ -283,7 +288,7 @@ def parse_duration(value: Any, key: str) -> Duration:
             raise ConfigError(key, "a duration cannot be negative")
         seconds = float(value)
     elif isinstance(value, str):
-        match = _DURATION.match(value)
+        match = _DURATION.fullmatch(value)
         if match:
             seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds is not None:
@@ -305,7 +310,7 @@ def _replace(obj: T, **changes: Any) -> T:
 
 
 def _check_name(key: str, name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(key, "names use letters, digits, '-', '_' and '.' (at most 64)")
 
 
