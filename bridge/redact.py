@@ -252,9 +252,10 @@ def _assignment_value(match: re.Match[str]) -> _Span | None:
     )
     if shell:
         return match.span("bare") if _shell_value(bare) else None
-    # After `key:` a value followed by more words is a description, not a secret.
+    # After `key:` a word followed by more words is a description, not a secret.
     rest = match.string[match.end() : match.end() + 2]
-    prose = colon and len(rest) == 2 and rest[0] in " \t" and rest[1] not in " \t\r\n#"
+    prose = (colon and len(rest) == 2 and rest[0] in " \t" and rest[1] not in " \t\r\n#"
+             and not _looks_random(bare))
     return match.span("bare") if _unquoted_literal(bare, prose=prose) else None
 
 
