@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from daemon.errors import ApiError, DaemonError
 from daemon.hub import Hub
+from daemon.paths import socket_place_finding
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 1024 * 1024
@@ -115,18 +115,12 @@ class ControlServer:
         """Remove a socket left by a daemon that died; refuse anything else in its place
         (never follow a symlink there, never delete a file that is not a socket)."""
         try:
-            mode = self.path.lstat().st_mode
+            info = self.path.lstat()
         except FileNotFoundError:
             return
-        if stat.S_ISLNK(mode):
-            raise DaemonError(
-                f"the control socket's path {self.path} is a symbolic link; agent-bridge "
-                f"never follows one there. Remove it (`rm {shlex.quote(str(self.path))}`) "
-                "and start again")
-        if not stat.S_ISSOCK(mode):
-            raise DaemonError(
-                f"{self.path} is where the control socket goes, and it is not a socket; "
-                "move it away and start again")
+        found = socket_place_finding(self.path, info)
+        if found is not None and found.refused:
+            raise DaemonError(found.message)
         self.path.unlink()
 
     async def stop(self) -> None:

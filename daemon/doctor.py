@@ -178,14 +178,23 @@ def _agents(config: Config) -> list[Check]:
 
 
 def _state(config: Config) -> Check:
+    """The state dir: usable, and private as the daemon keeps it (paths.inspect_state, the
+    checks the daemon acts on). Reported only: doctor changes nothing."""
     state = paths.state_dir(config, os.environ)
-    try:
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        probe = state / ".doctor-probe"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        return Check("state dir", "fail", f"{state} is not writable: {e}; set [daemon] state_dir")
+    findings = paths.inspect_state(state)
+    if any(f.refused for f in findings):
+        return Check("state dir", "fail", "; ".join(f.message for f in findings if f.refused)
+                     + " (the daemon will not start until then)")
+    existing = state  # the directory the daemon would write in, or create it in
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return Check("state dir", "fail", f"{state} is not writable (at {existing}): make it "
+                                          "writable or set [daemon] state_dir")
+    if findings:
+        return Check("state dir", "warn", "; ".join(f.message for f in findings))
+    if existing != state:
+        return Check("state dir", "ok", f"{state} (created private when the daemon starts)")
     return Check("state dir", "ok", str(state))
 
 

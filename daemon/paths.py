@@ -7,6 +7,7 @@ import os
 import shlex
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.config import Config, load_config
@@ -75,6 +76,107 @@ def lock_path(state: Path) -> Path:
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+# The files the daemon keeps in its state directory, besides the socket: each one 0600.
+DATABASE_JOURNALS = ("-wal", "-shm", "-journal")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What is wrong with a path of the state, and what to do. `refused`: the daemon will
+    not start on it; otherwise the daemon puts it right itself when it starts."""
+
+    message: str
+    refused: bool = True
+
+
+# The checks, one place for the daemon (which acts on them) and doctor (which reports them).
+
+
+def _state_dir_finding(state: Path, info: os.stat_result) -> Finding | None:
+    if not stat.S_ISDIR(info.st_mode):
+        return Finding(f"the state directory {state} is not a directory; remove it or set "
+                       "[daemon] state_dir to another path")
+    if info.st_uid != os.getuid():
+        return Finding(f"the state directory {state} belongs to another user (uid "
+                       f"{info.st_uid}); set [daemon] state_dir to a directory of your own")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        return Finding(f"the state directory {state} is open to other users (mode {mode:o}): "
+                       "the daemon makes it 700 when it starts, or run "
+                       f"`chmod 700 {shlex.quote(str(state))}`", refused=False)
+    return None
+
+
+def _symlink_finding(path: Path) -> Finding:
+    return Finding(f"{path} is a symbolic link; agent-bridge never follows one in its state "
+                   f"directory. Remove it (`rm {shlex.quote(str(path))}`) and start again")
+
+
+def _file_finding(path: Path, info: os.stat_result) -> Finding | None:
+    if not stat.S_ISREG(info.st_mode):
+        return Finding(f"{path} is not a regular file; remove it and start again")
+    if info.st_uid != os.getuid():
+        return Finding(f"{path} belongs to another user (uid {info.st_uid}); remove it "
+                       "and start again")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode != PRIVATE_FILE:
+        return Finding(f"{path} has mode {mode:o}, not 600: the daemon makes it 600 when it "
+                       f"starts, or run `chmod 600 {shlex.quote(str(path))}`", refused=False)
+    return None
+
+
+def socket_place_finding(path: Path, info: os.stat_result) -> Finding | None:
+    """What is wrong with what lies where the control socket goes (`lstat` of it)."""
+    if stat.S_ISLNK(info.st_mode):
+        return Finding(f"the control socket's path {path} is a symbolic link; agent-bridge "
+                       f"never follows one there. Remove it (`rm {shlex.quote(str(path))}`) "
+                       "and start again")
+    if not stat.S_ISSOCK(info.st_mode):
+        return Finding(f"{path} is where the control socket goes, and it is not a socket; "
+                       "move it away and start again")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode != PRIVATE_FILE:
+        return Finding(f"the control socket {path} has mode {mode:o}, not 600: restart the "
+                       "daemon (it makes a new one), or run "
+                       f"`chmod 600 {shlex.quote(str(path))}`", refused=False)
+    return None
+
+
+def inspect_state(state: Path) -> list[Finding]:
+    """Everything `secure_state_dir`, `open_private` and the control socket would refuse or
+    put right in `state`, found without changing anything. A missing path is no finding
+    (the daemon creates it private)."""
+    try:
+        info = state.stat()
+    except FileNotFoundError:
+        return []
+    found = _state_dir_finding(state, info)
+    if found is not None and found.refused:
+        return [found]
+    findings = [found] if found is not None else []
+    database = database_path(state)
+    files = [lock_path(state), database,
+             *(database.with_name(database.name + suffix) for suffix in DATABASE_JOURNALS)]
+    for path in files:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        found = _symlink_finding(path) if stat.S_ISLNK(info.st_mode) else _file_finding(path,
+                                                                                          info)
+        if found is not None:
+            findings.append(found)
+    sock = socket_path(state)
+    try:
+        found = socket_place_finding(sock, sock.lstat())
+    except FileNotFoundError:
+        found = None
+    if found is not None:
+        findings.append(found)
+    return findings
+
+
+# The daemon's side: refuse what is refused, put right the rest.
 
 
 def secure_state_dir(state: Path) -> str | None:
@@ -86,16 +188,12 @@ def secure_state_dir(state: Path) -> str | None:
     the directory is left to the caller (it knows which setting names the path)."""
     state.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     info = state.stat()  # a symlinked state dir is fine when what it points to is ours
-    if not stat.S_ISDIR(info.st_mode):
-        raise DaemonError(f"the state directory {state} is not a directory; remove it or set "
-                          "[daemon] state_dir to another path")
-    if info.st_uid != os.getuid():
-        raise DaemonError(
-            f"the state directory {state} belongs to another user (uid {info.st_uid}); "
-            "set [daemon] state_dir to a directory of your own")
-    mode = stat.S_IMODE(info.st_mode)
-    if not mode & 0o077:
+    found = _state_dir_finding(state, info)
+    if found is None:
         return None
+    if found.refused:
+        raise DaemonError(found.message)
+    mode = stat.S_IMODE(info.st_mode)
     try:
         state.chmod(PRIVATE_DIR)
     except OSError as e:
@@ -133,19 +231,13 @@ def _open_private(path: Path, flags: int) -> int | None:
         return None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise DaemonError(
-                f"{path} is a symbolic link; agent-bridge never follows one in its state "
-                f"directory. Remove it (`rm {shlex.quote(str(path))}`) and start again"
-            ) from None
+            raise DaemonError(_symlink_finding(path).message) from None
         raise
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise DaemonError(f"{path} is not a regular file; remove it and start again")
-        if info.st_uid != os.getuid():
-            raise DaemonError(f"{path} belongs to another user (uid {info.st_uid}); remove it "
-                              "and start again")
-        if stat.S_IMODE(info.st_mode) != PRIVATE_FILE:
+        found = _file_finding(path, os.fstat(fd))  # what was opened, not what is there now
+        if found is not None and found.refused:
+            raise DaemonError(found.message)
+        if found is not None:
             os.fchmod(fd, PRIVATE_FILE)
         os.set_blocking(fd, True)
     except BaseException:

@@ -190,7 +190,7 @@ def test_something_in_place_of_the_socket_is_explained(make_bridge):
     (bridge.tmp / "state" / "agent-bridge.sock" / "x").mkdir(parents=True)
     run = run_cli(bridge, "run")
     assert run.returncode == 1
-    assert "cannot create the control socket" in run.stderr
+    assert "where the control socket goes, and it is not a socket" in run.stderr
     assert "Traceback" not in run.stderr
     assert not bridge.leftovers()
 
