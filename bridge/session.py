@@ -138,6 +138,29 @@ LIVE_STATES = frozenset({S.STARTING, S.RUNNING, S.WAITING_APPROVAL, S.IDLE})
 RESUMABLE_STATES = frozenset({S.COMPLETED, S.FAILED, S.STOPPED, S.DISCONNECTED})
 
 
+#: states in which a turn is in progress: the agent works, or waits on a person
+TURN_STATES = frozenset({S.STARTING, S.RUNNING, S.WAITING_APPROVAL})
+
+
+def closed_under(during: SessionState, cause: str) -> tuple[Trigger, str | None]:
+    """How a session ends whose agent we closed, without a person asking, while it was
+    `during`: the daemon stopped (cleanly: the agent is closed at shutdown; or not: the
+    session is found live after a restart), or the idle timeout fired as a turn began.
+
+    A turn in progress did not complete, whatever the agent does once its approvals are
+    refused and its input closed: it crashed, the reason saying how to continue. A session
+    at rest exited, with nothing to say. The trigger applies to the state the session has
+    by then (a refused approval may have ended its turn meanwhile)."""
+    if during in TURN_STATES:
+        return T.CRASHED, (f"{cause} while this session was "
+                           f"{during.value.replace('_', ' ')}; resume to continue")
+    return T.EXITED, None
+
+
+#: the cause `closed_under` gives when the daemon stopped
+DAEMON_STOPPED = "the daemon stopped"
+
+
 def apply(current: SessionState, trigger: Trigger) -> SessionState:
     """The state after `trigger` in `current`; raises `IllegalTransition` if not allowed."""
     try:

@@ -46,7 +46,15 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
-from bridge.session import LIVE_STATES, RESUMABLE_STATES, SessionState, Trigger, apply
+from bridge.session import (
+    DAEMON_STOPPED,
+    LIVE_STATES,
+    RESUMABLE_STATES,
+    SessionState,
+    Trigger,
+    apply,
+    closed_under,
+)
 from daemon import store as st
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
@@ -218,14 +226,8 @@ class Hub:
         for session_id in recorded.keys() - live:
             await self.store.update_session(session_id, pid=None)
         for session in stale:
-            if session.state is SessionState.IDLE:
-                state, error = apply(session.state, Trigger.EXITED), None
-            else:
-                state = apply(session.state, Trigger.CRASHED)
-                error = (
-                    "the daemon stopped while this session was "
-                    f"{session.state.value.replace('_', ' ')}; resume to continue"
-                )
+            trigger, error = closed_under(session.state, DAEMON_STOPPED)
+            state = apply(session.state, trigger)
             await self.store.update_session(
                 session.id, state=state, error=error, pid=None, updated_at=now
             )
@@ -237,7 +239,7 @@ class Hub:
     async def shutdown(self) -> None:
         runners = list(self.runners.values())
         await asyncio.gather(
-            *(r.close("the daemon shut down") for r in runners), return_exceptions=True
+            *(r.close(DAEMON_STOPPED) for r in runners), return_exceptions=True
         )
         await asyncio.gather(
             *(asyncio.wait_for(r.done.wait(), 30) for r in runners), return_exceptions=True

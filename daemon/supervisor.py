@@ -39,7 +39,7 @@ from bridge.events import (
     event_kind,
 )
 from bridge.render import shorten, tool_preview
-from bridge.session import SessionState, Trigger, apply
+from bridge.session import SessionState, Trigger, apply, closed_under
 from daemon import store as st
 from daemon.launch import AgentProcess, shutdown
 
@@ -105,6 +105,8 @@ class SessionRunner:
         self.lock = asyncio.Lock()  # serialises state changes and stdin writes
         self.turn_active = False
         self.stopping: str | None = None  # why we are closing the process, if we are
+        # why `close()` closed the process, and the session's state when it began
+        self.closed: tuple[str, SessionState] | None = None
         self.stopped_by: str | None = None  # who asked for it, when a person did
         self.failure: str | None = None
         self.done = asyncio.Event()
@@ -211,9 +213,12 @@ class SessionRunner:
         await self._close()
 
     async def close(self, reason: str) -> None:
-        """Close the process without a person asking (daemon shutdown, idle)."""
+        """Close the process without a person asking (the daemon stops, idle). `reason`
+        completes "… while this session was running"; the session ends as `closed_under`
+        says for the state it is in now, whatever the agent does once it is refused."""
         if self.stopping is None:
             self.stopping = reason
+            self.closed = (reason, self.state)
         await self._close()
 
     async def _close(self) -> None:
@@ -381,7 +386,8 @@ class SessionRunner:
     def _idle_expired(self) -> None:
         self._idle_timer = None
         if self.state in _RESTING and not self.stopping:
-            task = asyncio.get_running_loop().create_task(self.close("idle"))
+            closing = self.close("the idle timeout closed the agent")
+            task = asyncio.get_running_loop().create_task(closing)
             self._closing = task
 
     def _record(self, batch: Batch, kind: str, data: dict[str, Any]) -> None:
@@ -446,7 +452,9 @@ class SessionRunner:
             self._record(batch, "exited", {"code": code, "stderr": tail[-4000:]})
             disconnected = bool(getattr(self.process, "disconnected", False)) and not self.stopping
             host = getattr(getattr(self.process, "host", None), "name", "the host")
-            why = f"the connection to {host} dropped" if disconnected else "the agent exited"
+            why = (f"the connection to {host} dropped" if disconnected
+                   else self.closed[0] if self.closed is not None
+                   else "the agent exited")
             for request_id, approval_id in list(self._pending.items()):
                 batch.settled.append(
                     _expired(approval_id, self.session_id, request_id, now, why)
@@ -459,13 +467,11 @@ class SessionRunner:
             elif self.failure:
                 self._trigger(batch, Trigger.CRASHED)
                 batch.changes["error"] = self.failure
-            elif self.stopping and self.state is not SessionState.STOPPED:
-                if self.state in (SessionState.RUNNING, SessionState.WAITING_APPROVAL,
-                                  SessionState.STARTING):
-                    batch.changes["error"] = f"{self.stopping} while running; resume to continue"
-                    self._trigger(batch, Trigger.CRASHED)
-                else:
-                    self._trigger(batch, Trigger.EXITED)
+            elif self.closed is not None and self.state is not SessionState.STOPPED:
+                trigger, reason = closed_under(self.closed[1], self.closed[0])
+                if reason is not None:
+                    batch.changes["error"] = reason
+                self._trigger(batch, trigger)
             elif code == 0 and not self.spoke and not self.stopping:
                 # `/bin/echo hi` as the agent: exiting 0 is no success if it never spoke
                 reason = (f"the agent exited (status {code}) without speaking the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -12,6 +13,14 @@ import pytest
 
 from bridge.config import load_config, parse_duration
 from bridge.errors import ConfigError
+from bridge.session import (
+    DAEMON_STOPPED,
+    LIVE_STATES,
+    SessionState,
+    Trigger,
+    apply,
+    closed_under,
+)
 from daemon import doctor as doctor_module
 from daemon import paths
 from daemon.doctor import Check
@@ -148,3 +157,50 @@ def test_the_daemon_and_doctor_judge_the_state_the_same_way(tmp_path):
     for suffix in ("", "-wal"):
         paths.tighten_private(state / f"agent-bridge.db{suffix}")
     assert paths.inspect_state(state) == []
+
+
+# -- a clean shutdown in the middle of a turn is no completed turn --------------------------
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
+def test_a_clean_shutdown_mid_turn_fails_the_turn_and_resume_continues(make_bridge, how):
+    bridge = make_bridge(agents={"claude": ["approve"], "chat": ["text"]})
+    bridge.start()
+    waiting = bridge.json("new", "demo", "please run a command")["id"]
+    pending = bridge.wait_approval(waiting)
+    idle = bridge.json("new", "demo", "say something", "--agent", "chat")["id"]
+    bridge.wait_state(idle, "idle")
+    assert bridge.process is not None
+    bridge.process.send_signal(how)
+    assert bridge.process.wait(20) == 0
+    bridge.process = None
+    bridge.start()
+
+    shown = bridge.session(waiting)
+    assert shown["state"] == "failed"
+    assert shown["error"] == ("the daemon stopped while this session was waiting approval; "
+                              "resume to continue")
+    (approval,) = [a for a in shown["approvals"] if a["id"] == pending[0]["id"]]
+    assert approval["state"] == "expired"
+    assert not [a for a in bridge.answers() if a.get("response", {}).get("behavior") == "allow"]
+    assert (bridge.session(idle)["state"], bridge.session(idle)["error"]) == ("completed", None)
+
+    bridge.json("resume", waiting, "go on")
+    bridge.wait_approval(waiting)
+    assert bridge.session(waiting)["error"] is None
+
+
+@pytest.mark.parametrize("during", list(SessionState))
+def test_a_session_closed_under_a_turn_failed_and_one_at_rest_exited(during):
+    trigger, reason = closed_under(during, DAEMON_STOPPED)
+    if during in (SessionState.STARTING, SessionState.RUNNING, SessionState.WAITING_APPROVAL):
+        assert trigger is Trigger.CRASHED
+        assert reason == (f"the daemon stopped while this session was "
+                          f"{during.value.replace('_', ' ')}; resume to continue")
+        # and the turn may have ended meanwhile: the session still fails
+        assert apply(SessionState.IDLE, trigger) is SessionState.FAILED
+    else:
+        assert (trigger, reason) == (Trigger.EXITED, None)
+    if during in LIVE_STATES:
+        assert apply(during, trigger) is (SessionState.COMPLETED if during is SessionState.IDLE
+                                          else SessionState.FAILED)
