@@ -334,9 +334,12 @@ class TelegramSurface:
         if user.is_bot:
             return
         reply_to = None
+        ours = False
         button = ""
         if message.reply_to_message is not None:
             reply_to = message_ref(message.chat.id, message.reply_to_message.message_id)
+            author = message.reply_to_message.from_user
+            ours = author is not None and author.id == context.bot.id
             button = self._reason_prompts.get(
                 (message.chat.id, message.reply_to_message.message_id), "")
         kind = IncomingKind.COMMAND if message.text.startswith("/") else IncomingKind.TEXT
@@ -344,7 +347,8 @@ class TelegramSurface:
             kind = IncomingKind.REASON  # the answer to "send the reason": it denies or is refused
         incoming = Incoming(surface=self.name, actor=self._actor(user), kind=kind,
                             text=message.text, thread=self._thread_of(message),
-                            reply_to=reply_to, place=str(message.chat.id), payload=button)
+                            reply_to=reply_to, reply_to_ours=ours, place=str(message.chat.id),
+                            payload=button)
         reply = await self._inbox(incoming)
         if reply is not None:
             await self._say(message, reply.text, buttons=reply.buttons)

@@ -65,6 +65,7 @@ class Incoming:
     payload: str = ""  # a button's data
     thread: str | None = None  # the surface's thread reference, when in one
     reply_to: str | None = None  # the message replied to, when it is a reply
+    reply_to_ours: bool = False  # that message is one the bot posted
     # where it happened: the chat, or workspace and channel, as the surface names its home
     # (its `home` attribute); only actions at home count
     place: str | None = None

@@ -31,6 +31,8 @@ _VERB_DECISIONS = {
     Verb.DENY: DecisionKind.DENY,
     Verb.STOP_APPROVAL: DecisionKind.STOP,
 }
+# how long a reply to a message of ours not stored yet waits for its reference
+REF_WAIT = 3.0
 NOT_ALLOWED = "You are not allowed to act on this bridge."
 ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done here counts. "
              "Use the bridge there.")
@@ -80,7 +82,8 @@ class ActionHandler:
                     incoming.text, bot_username=self.bot_username) is not None:
                 return Reply(text=ELSEWHERE)
             return None
-        thread_session = await self.session_for(incoming.thread, incoming.reply_to)
+        thread_session = await self.session_for(incoming.thread, incoming.reply_to,
+                                                reply_to_ours=incoming.reply_to_ours)
         if incoming.kind is IncomingKind.COMMAND:
             parsed = parse_command(incoming.text, bot_username=self.bot_username,
                                    thread_session=thread_session)
@@ -109,7 +112,11 @@ class ActionHandler:
             return None  # the status card shows it; no need to chatter
         return Reply(text=f"Sent to {session.id}.")
 
-    async def session_for(self, thread: str | None, reply_to: str | None) -> str | None:
+    async def session_for(self, thread: str | None, reply_to: str | None, *,
+                          reply_to_ours: bool = False) -> str | None:
+        """The session a thread or a replied-to message belongs to. A reply to one of our
+        own messages that is not known yet waits a moment for it: a person can answer a
+        message before delivery has stored what it posted."""
         store = self.hub.store
         for ref in (thread, reply_to):
             if ref:
@@ -118,6 +125,11 @@ class ActionHandler:
                     key = await store.find_ref(self.surface, ref, "msg:")
                 if key is not None:
                     return key.split(":", 1)[1].split("/", 1)[0]
+        if reply_to and reply_to_ours:
+            key = await store.find_ref_soon(self.surface, reply_to, "msg:",
+                                            timeout=REF_WAIT)
+            if key is not None:
+                return key.split(":", 1)[1].split("/", 1)[0]
         return None
 
     async def _tap(self, incoming: Incoming) -> Reply:

@@ -8,6 +8,7 @@ agent-bridge is refused rather than damaged. Repositories return `bridge` datacl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -221,6 +222,9 @@ class Store:
         self._reading = asyncio.Lock()
         self.path = path
         self._lock = _Lock()
+        # set (and replaced) each time surface references are committed: a person may
+        # answer a message the moment it appears, before its reference is stored
+        self._refs_written = asyncio.Event()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -518,6 +522,7 @@ class Store:
             await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
             for sql, args in _delivered(ids, now):
                 await db.execute(sql, args)
+        self._refs_changed()
 
     async def mark_failed(self, item_id: int, error: str, *, give_up_at: float | None = None,
                           urgent: bool = False) -> None:
@@ -540,6 +545,7 @@ class Store:
         async with self.transaction(urgent=urgent) as db:
             await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
             await db.execute("UPDATE outbox SET steps = ? WHERE id = ?", (steps, item_id))
+        self._refs_changed()
 
     async def get_ref(self, surface: str, key: str) -> str | None:
         async with self._reading, self._read.execute(
@@ -550,12 +556,34 @@ class Store:
 
     async def set_ref(self, surface: str, key: str, value: str) -> None:
         await self._write(_SET_REF, (surface, key, value))
+        self._refs_changed()
 
     async def set_refs(self, surface: str, refs: Mapping[str, str], *,
                        urgent: bool = False) -> None:
         """Several references, in one transaction; `urgent` as for `transaction()`."""
         async with self.transaction(urgent=urgent) as db:
             await db.executemany(_SET_REF, [(surface, key, value) for key, value in refs.items()])
+        self._refs_changed()
+
+    def _refs_changed(self) -> None:
+        self._refs_written.set()
+        self._refs_written = asyncio.Event()
+
+    async def find_ref_soon(self, surface: str, value: str, prefix: str, *,
+                            timeout: float) -> str | None:
+        """`find_ref`, waiting up to `timeout` seconds for the reference to be stored: a
+        message the daemon has just posted is on the platform before its reference is
+        committed, and a person may answer it at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            written = self._refs_written
+            found = await self.find_ref(surface, value, prefix)
+            left = deadline - loop.time()
+            if found is not None or left <= 0:
+                return found
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(written.wait(), left)
 
     async def find_ref(self, surface: str, value: str, prefix: str) -> str | None:
         """The key under `prefix` whose value is `value` (e.g. which session owns a topic)."""
