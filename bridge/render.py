@@ -84,8 +84,15 @@ _REDACT_AHEAD = 16384
 def shorten(text: str, limit: int, redactor: Redactor = BUILTIN_REDACTOR) -> str:
     """`text` redacted, then cut to `limit` characters: a secret is never cut before it is
     redacted (half a token is no longer recognised)."""
+    return _shortened(text, limit, redactor)[0]
+
+
+def _shortened(text: str, limit: int, redactor: Redactor) -> tuple[str, bool]:
+    """`shorten`, and whether anything was cut."""
     text = redactor.redact(text.strip()[: limit + _REDACT_AHEAD]).text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text, False
+    return text[: limit - 1].rstrip() + "…", True
 
 
 def _redacted_input(value: Any, redactor: Redactor) -> Any:
@@ -112,23 +119,31 @@ def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_
                  redactor: Redactor = BUILTIN_REDACTOR) -> str:
     """What the tool will do, in the words a person checks: the command, or the file and
     the start of its new content; secrets redacted before anything is cut or serialised."""
+    return _preview(tool_input, limit, redactor)[0]
+
+
+def _preview(tool_input: Mapping[str, Any], limit: int,
+             redactor: Redactor) -> tuple[str, bool]:
+    """`tool_preview`, and whether it had to leave something out."""
     command = tool_input.get("command")
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)
     if isinstance(command, str):
-        return f"$ {shorten(command, limit, redactor)}"
+        text, cut = _shortened(command, limit, redactor)
+        return f"$ {text}", cut
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
     if isinstance(path, str):
         body = tool_input.get("content") or tool_input.get("new_string") or ""
         if isinstance(body, str) and body:
-            return f"{redactor.redact(path).text}\n{shorten(body, limit, redactor)}"
-        return redactor.redact(path).text
+            text, cut = _shortened(body, limit, redactor)
+            return f"{redactor.redact(path).text}\n{text}", cut
+        return redactor.redact(path).text, False
     try:
         dumped = json.dumps(_redacted_input(tool_input, redactor), ensure_ascii=False,
                             sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
-    return shorten(dumped, limit, redactor)
+    return _shortened(dumped, limit, redactor)
 
 
 def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
@@ -186,10 +201,11 @@ _DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
 
 def render_approval_card(approval: Approval, session: SessionView, *,
                          redactor: Redactor = BUILTIN_REDACTOR) -> Card:
+    preview, cut = _preview(approval.input, PREVIEW_CHARS, redactor)
     lines = [
         f"🔐 Approval needed · {session.id} · {session.place}",
         f"{approval.tool} ({session.agent}), request {approval.id}",
-        tool_preview(approval.tool, approval.input, redactor=redactor),
+        preview,
     ]
     if approval.description:
         lines.append(f"why: {shorten(approval.description, 300, redactor)}")
@@ -198,6 +214,12 @@ def render_approval_card(approval: Approval, session: SessionView, *,
         lines.append(render_outcome(approval))
         return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
     offered = set(approval.offered)
+    if cut and DecisionKind.ALLOW_SESSION in offered:
+        # a rule for the session covers the whole request: offered only when all of it
+        # is on the card (`agent-bridge show` has it whole)
+        offered.discard(DecisionKind.ALLOW_SESSION)
+        lines.append(f"(shortened: no \"allow for session\"; agent-bridge show {session.id}"
+                     " has the whole request)")
     buttons = [
         Button(label, ButtonAction(verb, approval.id))
         for kind, verb, label in _DECISION_BUTTONS

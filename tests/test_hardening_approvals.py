@@ -39,7 +39,12 @@ from bridge.errors import ProtocolError
 from bridge.events import AnswerApproval, ApprovalRequested, DecisionKind
 from bridge.framing import MAX_DEPTH, json_line
 from bridge.model import SessionView
-from bridge.render import TurnSummary, render_outcome, render_summary_card
+from bridge.render import (
+    TurnSummary,
+    render_approval_card,
+    render_outcome,
+    render_summary_card,
+)
 from bridge.session import SessionState
 from daemon.hub import Hub
 from daemon.store import Store
@@ -107,6 +112,27 @@ def test_a_codex_patch_rule_covers_each_path_shown_and_asks_for_any_other():
     assert not covered(grown, codex_patch(codec, 13, "i4", "/w/other.py"))
     # the card names every file the patch touches, not only the first
     assert "/w/scripts/deploy.sh" in grown.input["content"]
+
+
+def test_allow_for_session_is_offered_only_when_the_whole_request_is_on_the_card():
+    codec = codex_in_a_turn()
+    few = codex_patch(codec, 20, "i20", "/w/app.py", "/w/b.py")
+    many = codex_patch(codec, 21, "i21", *(f"/w/src/module_{n:03}.py" for n in range(60)))
+    long_command = codex_command(codec, 22, "echo " + "x" * 2000)
+    session = SessionView(id="s1", project="p", agent="codex", protocol="codex", cwd=CWD,
+                          host="local", state=SessionState.WAITING_APPROVAL, title="t",
+                          created_at=0.0, updated_at=0.0)
+
+    def labels(event: ApprovalRequested) -> list[str]:
+        approval = pending(tool=event.tool, input=event.input)
+        card = render_approval_card(approval, session)
+        return [b.label for row in card.buttons for b in row]
+
+    assert "Allow for session" in labels(few)
+    # the rule would cover all 60 files, and the card cannot show them all
+    assert "Allow for session" not in labels(many)
+    assert "Allow for session" not in labels(long_command)
+    assert "Allow once" in labels(many)
 
 
 def test_a_codex_patch_whose_files_are_unknown_is_never_covered():
