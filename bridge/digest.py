@@ -15,6 +15,7 @@ from enum import StrEnum
 from bridge.actions import ButtonAction, Verb
 from bridge.approvals import Approval
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.render import Button, Card, elapsed, shorten, tool_preview
 from bridge.session import SessionState
 
@@ -48,6 +49,7 @@ def select_digest(
     now: float,
     stalled_after: float,
     unreviewed_after: float,
+    redactor: Redactor,
 ) -> list[DigestLine]:
     by_session: dict[str, list[Approval]] = {}
     for approval in pending:
@@ -60,7 +62,8 @@ def select_digest(
         if waiting:
             first = waiting[0]
             more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
-            detail = f"{first.tool}: {tool_preview(first.tool, first.input, 80)}{more}"
+            preview = tool_preview(first.tool, first.input, 80, redactor=redactor)
+            detail = f"{first.tool}: {preview}{more}"
             lines.append(DigestLine(session=s, group=DigestGroup.WAITING,
                                     since=first.requested_at, detail=detail))
         elif s.parked:
@@ -86,7 +89,8 @@ def select_digest(
 
 
 def render_digest(
-    lines: Sequence[DigestLine], *, now: float, links: Mapping[str, str] | None = None
+    lines: Sequence[DigestLine], *, now: float, redactor: Redactor,
+    links: Mapping[str, str] | None = None,
 ) -> Card | None:
     if not lines:
         return None
@@ -100,7 +104,7 @@ def render_digest(
             text.append(f"\n{group.value.capitalize()}:")
         s = line.session
         text.append(f"• {s.id} {s.place} · {elapsed(now - line.since)} · "
-                    f"{shorten(line.detail, 120)}")
+                    f"{shorten(line.detail, 120, redactor)}")
         rows.append(_buttons(line, links.get(s.id)))
     if len(lines) > MAX_LINES:
         text.append(f"\n… and {len(lines) - MAX_LINES} more: /sessions")

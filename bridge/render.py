@@ -74,14 +74,12 @@ def clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-# The built-in rules; callers that have the configured redactor pass it.
-BUILTIN_REDACTOR = Redactor()
 # How far past a cut text is redacted: more than the longest secret (a 8192-bit PEM key,
 # JSON-escaped), so a secret that the cut would split is whole when it is found.
 _REDACT_AHEAD = 16384
 
 
-def shorten(text: str, limit: int, redactor: Redactor = BUILTIN_REDACTOR) -> str:
+def shorten(text: str, limit: int, redactor: Redactor) -> str:
     """`text` redacted, then cut to `limit` characters: a secret is never cut before it is
     redacted (half a token is no longer recognised)."""
     return _shortened(text, limit, redactor)[0]
@@ -107,7 +105,7 @@ def _redacted_input(value: Any, redactor: Redactor) -> Any:
     return value
 
 
-def topic_title(session: SessionView, *, redactor: Redactor = BUILTIN_REDACTOR) -> str:
+def topic_title(session: SessionView, *, redactor: Redactor) -> str:
     """A thread or topic name: state icon, short id, project, the prompt's start."""
     title = f"{STATE_ICONS[session.state]} {session.id} · {session.place}"
     if session.title:
@@ -116,7 +114,7 @@ def topic_title(session: SessionView, *, redactor: Redactor = BUILTIN_REDACTOR) 
 
 
 def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_CHARS, *,
-                 redactor: Redactor = BUILTIN_REDACTOR) -> str:
+                 redactor: Redactor) -> str:
     """What the tool will do, in the words a person checks: the command, or the file and
     the start of its new content; secrets redacted before anything is cut or serialised."""
     return _preview(tool_input, limit, redactor)[0]
@@ -167,7 +165,7 @@ def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
 
 
 def render_status_card(session: SessionView, *, now: float, pending: int = 0,
-                       redactor: Redactor = BUILTIN_REDACTOR) -> Card:
+                       redactor: Redactor) -> Card:
     icon = STATE_ICONS[session.state]
     lines = [f"{icon} {session.id} · {STATE_LABELS[session.state]}"]
     if session.archived:
@@ -200,7 +198,7 @@ _DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
 
 
 def render_approval_card(approval: Approval, session: SessionView, *,
-                         redactor: Redactor = BUILTIN_REDACTOR) -> Card:
+                         redactor: Redactor) -> Card:
     preview, cut = _preview(approval.input, PREVIEW_CHARS, redactor)
     lines = [
         f"🔐 Approval needed · {session.id} · {session.place}",
@@ -281,7 +279,7 @@ def compact(n: int) -> str:
 
 def render_summary_card(session: SessionView, summary: TurnSummary, *,
                         attached: str | None = None,
-                        redactor: Redactor = BUILTIN_REDACTOR) -> Card:
+                        redactor: Redactor) -> Card:
     """The end-of-turn card with the whole final message (it may exceed one message: the
     caller splits it), or its beginning when it goes along as the file `attached`."""
     if summary.interrupted:
@@ -336,7 +334,7 @@ def split_text(text: str, limit: int) -> list[str]:
 
 
 def render_session_list(sessions: Sequence[SessionView], *, now: float,
-                        redactor: Redactor = BUILTIN_REDACTOR) -> str:
+                        redactor: Redactor) -> str:
     if not sessions:
         return "No sessions."
     lines = []

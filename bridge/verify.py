@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bridge.redact import Redactor
 from bridge.render import shorten
 
 _CHECKS = re.compile(
@@ -28,7 +29,8 @@ def is_check(command: str) -> bool:
     return bool(_CHECKS.search(command))
 
 
-def last_check(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
+def last_check(events: Iterable[tuple[str, Mapping[str, Any]]], *,
+               redactor: Redactor) -> str | None:
     """`"$ pytest -q → passed"` for the last checking command among stored events
     `(kind, data)`: `tool_started` (tool, input, tool_use_id) and `tool_finished`
     (tool_use_id, is_error, exit_code)."""
@@ -51,6 +53,6 @@ def last_check(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
                 outcome = "passed (exit 0)" if code == 0 else f"failed (exit {code})"
             else:
                 outcome = "failed" if data.get("is_error") else "passed"
-            shown = shorten(command, 120)  # redacted before it is cut
+            shown = shorten(command, 120, redactor)  # redacted before it is cut
             last = f"$ {shown} → {outcome}"
     return last

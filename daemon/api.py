@@ -232,7 +232,7 @@ class ControlServer:
         lines = await self.hub.digest_lines()
         if r.get("send"):
             await self.hub.send_digest(requested=True)
-        card = render_digest(lines, now=self.hub.clock())
+        card = render_digest(lines, now=self.hub.clock(), redactor=self.hub.redactor)
         return {
             "text": card.text if card else "Nothing needs you right now.",
             "lines": [{"id": d.session.id, "group": d.group.value, "since": d.since,

@@ -517,7 +517,8 @@ class Delivery:
                 link = thread_link(thread) if thread else None
                 if link:
                     links[line.session.id] = link
-        card = render_digest(lines, now=self.hub.clock(), links=links)
+        card = render_digest(lines, now=self.hub.clock(), links=links,
+                             redactor=self.hub.redactor)
         if card is None:
             if requested:
                 await self.surface.post("", Card("📋 Nothing needs you right now."), notify=False)
@@ -545,7 +546,8 @@ class Delivery:
         summary = replace(
             _summary(payload),
             changes="\n".join(lines) or None,
-            verification=last_check(await self.store.turn_tools(session.id)),
+            verification=last_check(await self.store.turn_tools(session.id),
+                                    redactor=self.hub.redactor),
             resume_command=self.hub.resume_command(session),
         )
         final = summary.final_text or ""

@@ -408,7 +408,7 @@ class Hub:
         sessions = await self.store.sessions()
         return select_digest(sessions, await self.pending_approvals(), now=self.clock(),
                              stalled_after=cfg.stalled_after,
-                             unreviewed_after=cfg.unreviewed_after)
+                             unreviewed_after=cfg.unreviewed_after, redactor=self.redactor)
 
     async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int:
         """Queue a digest for one surface (`/digest`) or all; returns how many lines it has.
@@ -551,7 +551,8 @@ class Hub:
             result = await self._commit_decision(verdict)
             count += result.ok
             if result.ok:
-                preview = tool_preview(approval.tool, approval.input, 120)
+                preview = tool_preview(approval.tool, approval.input, 120,
+                                       redactor=self.redactor)
                 await self.store.update_session(
                     approval.session_id,
                     parked=f"approval timed out and was denied: {approval.tool} {preview}",
@@ -652,7 +653,7 @@ class Hub:
             store=self.store, notifier=self, session_id=session.id, state=session.state,
             codec=codec, process=process, cwd=session.cwd,
             grace=self.config.daemon.shutdown_grace, idle_exit=self.config.daemon.idle_exit,
-            clock=self.clock,
+            clock=self.clock, redactor=self.redactor,
         )
         self.runners[session.id] = runner
         self.spawn(self._run(runner), name=f"session-{session.id}")

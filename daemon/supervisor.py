@@ -38,6 +38,7 @@ from bridge.events import (
     UsageUpdated,
     event_kind,
 )
+from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
 from bridge.session import SessionState, Trigger, apply, closed_under
 from daemon import store as st
@@ -92,7 +93,10 @@ class SessionRunner:
         grace: float,
         idle_exit: float | None = None,
         clock: Callable[[], float] = time.time,
+        redactor: Redactor | None = None,
     ) -> None:
+        # what is stored for a chat (last tool, errors) is redacted before it is cut
+        self.redactor = redactor or Redactor()
         self.store = store
         self.notifier = notifier
         self.session_id = session_id
@@ -306,7 +310,8 @@ class SessionRunner:
             case ToolStarted(tool=tool, input=tool_input):
                 batch.urgent = True
                 batch.changes["last_tool"] = shorten(
-                    f"{tool} {tool_preview(tool, tool_input, 160)}", 200
+                    f"{tool} {tool_preview(tool, tool_input, 160, redactor=self.redactor)}",
+                    200, self.redactor,
                 )
             case ApprovalRequested():
                 if event.request_id in self._pending:
@@ -350,7 +355,8 @@ class SessionRunner:
                 if event.agent_session_id:
                     batch.changes["agent_session_id"] = event.agent_session_id
                 if event.is_error and not event.interrupted:
-                    batch.changes["error"] = shorten(event.error or "the turn failed", 2000)
+                    batch.changes["error"] = shorten(event.error or "the turn failed", 2000,
+                                                     self.redactor)
                     self._trigger(batch, Trigger.TURN_FAILED)
                 else:
                     batch.changes["error"] = None
@@ -478,9 +484,9 @@ class SessionRunner:
                           f"{_protocol_name(self.codec)} protocol; check the agent's `command`")
                 said = " ".join(self._unspoken).strip()
                 if said:
-                    reason += f"; stdout: {shorten(said, 300)}"
+                    reason += f"; stdout: {shorten(said, 300, self.redactor)}"
                 if tail:
-                    reason += f"; stderr: {shorten(tail.splitlines()[-1], 300)}"
+                    reason += f"; stderr: {shorten(tail.splitlines()[-1], 300, self.redactor)}"
                 batch.changes["error"] = reason
                 self._trigger(batch, Trigger.CRASHED)
             elif self.stopping or (code == 0 and self.state is not SessionState.WAITING_APPROVAL):
@@ -490,7 +496,7 @@ class SessionRunner:
                 if self.state is SessionState.WAITING_APPROVAL:
                     reason += " while waiting for an approval"
                 if tail:
-                    reason += f": {shorten(tail.splitlines()[-1], 500)}"
+                    reason += f": {shorten(tail.splitlines()[-1], 500, self.redactor)}"
                 batch.changes["error"] = reason
                 self._trigger(batch, Trigger.CRASHED)
             batch.changes["pid"] = None

@@ -4,8 +4,11 @@ from bridge.approvals import Approval
 from bridge.digest import DigestGroup, render_digest, select_digest
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.session import SessionState as S
 from daemon.scheduler import digest_trigger, missed_since
+
+REDACTOR = Redactor()
 
 NOW = 100_000.0
 ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
@@ -40,7 +43,7 @@ PENDING = (approval("wait01", NOW - 300),)
 
 def select(sessions=FIXTURE, pending=PENDING):
     return select_digest(sessions, list(pending), now=NOW, stalled_after=1200,
-                         unreviewed_after=7200)
+                         unreviewed_after=7200, redactor=REDACTOR)
 
 
 def test_the_selection_groups_what_needs_a_person():
@@ -60,12 +63,13 @@ def test_the_selection_is_deterministic_whatever_the_input_order():
 
 
 def test_an_empty_digest_renders_nothing():
-    assert render_digest([], now=NOW) is None
+    assert render_digest([], now=NOW, redactor=REDACTOR) is None
     assert select([session("ok0001", S.IDLE, finished_at=NOW - 60)], ()) == []
 
 
 def test_each_line_has_working_buttons_and_open_links_to_the_thread():
-    card = render_digest(select(), now=NOW, links={"wait01": "https://t.me/c/1/5"})
+    card = render_digest(select(), now=NOW, links={"wait01": "https://t.me/c/1/5"},
+                         redactor=REDACTOR)
     assert card is not None
     assert "Waiting on you:" in card.text and "Stalled:" in card.text
     rows = {row[0].action.target: row for row in card.buttons}
@@ -84,3 +88,22 @@ def test_a_digest_missed_while_down_is_caught_up_once():
     just_sent = datetime(2026, 11, 24, 8, 0, 5, tzinfo=UTC)  # 09:00:05 Berlin, Tuesday
     assert not missed_since(trigger, just_sent, tuesday_1000_utc)
     assert not missed_since(trigger, None, tuesday_1000_utc)
+
+
+def test_the_configured_patterns_redact_before_the_digest_cuts():
+    """A secret only an extra pattern knows, placed where the digest cuts its preview: the
+    configured redactor must see it whole (the built-in rules alone let its head through)."""
+    extra = Redactor([r"CORP-[0-9A-F]{24}"])
+    token = "CORP-" + "0123456789ABCDEF01234567"
+    command = "x" * 70 + " " + token  # the preview is cut at 80 characters, mid-token
+    waiting = Approval(id="apw", session_id="wait01", request_id="r", tool="Bash",
+                       input={"command": command}, offered=ALL, requested_at=NOW - 300)
+    lines = select_digest(FIXTURE, [waiting], now=NOW, stalled_after=1200,
+                          unreviewed_after=7200, redactor=extra)
+    card = render_digest(lines, now=NOW, redactor=extra)
+    assert card is not None
+    assert "CORP-0123" not in card.text
+    assert "[redacte" in lines[0].detail
+    unconfigured = select_digest(FIXTURE, [waiting], now=NOW, stalled_after=1200,
+                                 unreviewed_after=7200, redactor=REDACTOR)
+    assert "CORP-0123" in unconfigured[0].detail  # what the built-in rules alone let out

@@ -39,6 +39,7 @@ from bridge.errors import ProtocolError
 from bridge.events import AnswerApproval, ApprovalRequested, DecisionKind
 from bridge.framing import MAX_DEPTH, json_line
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.render import (
     TurnSummary,
     render_approval_card,
@@ -48,6 +49,8 @@ from bridge.render import (
 from bridge.session import SessionState
 from daemon.hub import Hub
 from daemon.store import Store
+
+REDACTOR = Redactor()
 
 SCRIPTED = Path(__file__).resolve().parent / "fakes" / "scripted_agent.py"
 ANA = Actor(surface="telegram", user_id="111", name="ana")
@@ -125,7 +128,7 @@ def test_allow_for_session_is_offered_only_when_the_whole_request_is_on_the_card
 
     def labels(event: ApprovalRequested) -> list[str]:
         approval = pending(tool=event.tool, input=event.input)
-        card = render_approval_card(approval, session)
+        card = render_approval_card(approval, session, redactor=REDACTOR)
         return [b.label for row in card.buttons for b in row]
 
     assert "Allow for session" in labels(few)
@@ -377,11 +380,12 @@ def session_view() -> SessionView:
 def test_an_interrupted_turn_is_not_a_finished_one():
     stopped = TurnSummary(final_text=None, is_error=False, interrupted=True,
                           stopped_by="ana (telegram)")
-    text = render_summary_card(session_view(), stopped).text
+    text = render_summary_card(session_view(), stopped, redactor=REDACTOR).text
     assert text.startswith("⏹ Turn stopped by ana (telegram)")
     assert "finished" not in text
     by_agent = TurnSummary(final_text=None, is_error=False, interrupted=True)
-    assert render_summary_card(session_view(), by_agent).text.startswith("⏹ Turn interrupted")
+    assert render_summary_card(session_view(), by_agent,
+                               redactor=REDACTOR).text.startswith("⏹ Turn interrupted")
 
 
 # ------------------------------------------------------------- end to end through the hub

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 
 from bridge.config import ConfigError, load_config
+from bridge.redact import Redactor
 from bridge.render import TurnSummary, render_summary_card
 from bridge.session import SessionState
 from daemon.hub import Hub
 from daemon.store import Store
 from tests.harness import Bridge, agent_bridge_argv, wait_until
+
+REDACTOR = Redactor()
 
 
 def run_cli(bridge: Bridge, *args: str, cwd: Path | None = None, config_first: bool = True,
@@ -70,7 +73,8 @@ async def test_the_at_your_desk_line_pastes_as_one_cd_and_one_resume(tmp_path):
                                        state=SessionState.IDLE)
             session = await store.session(session.id)
             card = render_summary_card(session, TurnSummary(
-                final_text="Done.", is_error=False, resume_command=hub.resume_command(session)))
+                final_text="Done.", is_error=False, resume_command=hub.resume_command(session)),
+                redactor=REDACTOR)
             (line,) = [x for x in card.text.splitlines() if x.startswith("at your desk: ")]
             pasted = line.removeprefix("at your desk: ")
             shell = await asyncio.create_subprocess_exec(

@@ -16,6 +16,7 @@ import pytest
 from bots.telegram import TelegramSurface
 from bridge.config import load_config
 from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.render import TurnSummary, render_summary_card
 from bridge.session import SessionState
 from daemon import delivery as delivery_module
@@ -23,6 +24,8 @@ from daemon.delivery import BACKOFF_CAP, MAX_ATTEMPTS, Delivery, backoff
 from daemon.hub import Hub
 from daemon.store import Store
 from tests.fakes.telegram_api import FORUM_CHAT_ID, FakeTelegram, Fault
+
+REDACTOR = Redactor()
 
 TOKEN = "123456:TEST-token"
 
@@ -243,10 +246,11 @@ def _view(**kwargs: Any) -> SessionView:
 
 def test_the_summary_card_keeps_the_whole_final_message():
     final = "".join(f"paragraph {i}: " + "y" * 90 + "\n" for i in range(60))  # ~6,000
-    card = render_summary_card(_view(), TurnSummary(final_text=final, is_error=False))
+    card = render_summary_card(_view(), TurnSummary(final_text=final, is_error=False),
+                               redactor=REDACTOR)
     assert final.strip() in card.text
     attached = render_summary_card(_view(), TurnSummary(final_text=final, is_error=False),
-                                   attached="r.md")
+                                   attached="r.md", redactor=REDACTOR)
     assert final.strip() not in attached.text and "r.md" in attached.text
 
 

@@ -14,25 +14,28 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
+from bridge import render
 from bridge.approvals import Approval
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
-from bridge.render import (
-    TurnSummary,
-    render_approval_card,
-    render_session_list,
-    render_status_card,
-    render_summary_card,
-    shorten,
-    tool_preview,
-    topic_title,
-)
+from bridge.render import TurnSummary
 from bridge.session import SessionState
 from daemon.redaction import OFF_LOOP_CHARS, redact_bytes, redact_text
+
+# the renderers as the daemon calls them, with the built-in rules
+REDACTOR = Redactor()
+render_approval_card = partial(render.render_approval_card, redactor=REDACTOR)
+render_session_list = partial(render.render_session_list, redactor=REDACTOR)
+render_status_card = partial(render.render_status_card, redactor=REDACTOR)
+render_summary_card = partial(render.render_summary_card, redactor=REDACTOR)
+shorten = partial(render.shorten, redactor=REDACTOR)
+tool_preview = partial(render.tool_preview, redactor=REDACTOR)
+topic_title = partial(render.topic_title, redactor=REDACTOR)
 
 R = Redactor()
 

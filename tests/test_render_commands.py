@@ -1,20 +1,22 @@
 from dataclasses import replace
+from functools import partial
 
+from bridge import render
 from bridge.actions import MAX_PAYLOAD_BYTES, ButtonAction, Verb, decode_button
 from bridge.approvals import Approval, ApprovalState
 from bridge.commands import Command, CommandError, CommandName, parse_command
 from bridge.events import DecisionKind
 from bridge.model import SessionView
-from bridge.render import (
-    TurnSummary,
-    compact,
-    render_approval_card,
-    render_status_card,
-    render_summary_card,
-    split_text,
-    tool_preview,
-)
+from bridge.redact import Redactor
+from bridge.render import TurnSummary, compact, split_text
 from bridge.session import SessionState
+
+# the renderers as the daemon calls them, with the built-in rules
+REDACTOR = Redactor()
+render_approval_card = partial(render.render_approval_card, redactor=REDACTOR)
+render_status_card = partial(render.render_status_card, redactor=REDACTOR)
+render_summary_card = partial(render.render_summary_card, redactor=REDACTOR)
+tool_preview = partial(render.tool_preview, redactor=REDACTOR)
 
 SESSION = SessionView(id="abc234", project="api", agent="claude", protocol="claude", cwd="/src/api",
                       state=SessionState.WAITING_APPROVAL, title="fix the test", created_at=0.0,

@@ -1,4 +1,7 @@
+from bridge.redact import Redactor
 from bridge.verify import is_check, last_check
+
+REDACTOR = Redactor()
 
 
 def test_checks_are_recognised_and_ordinary_commands_are_not():
@@ -19,6 +22,6 @@ def test_the_last_check_of_the_turn_with_its_outcome():
                           "input": {"command": ["bash", "-lc", "cargo test"]}}),
         ("tool_finished", {"tool_use_id": "3", "is_error": False, "exit_code": 0}),
     ]
-    assert last_check(events) == "$ bash -lc cargo test → passed (exit 0)"
-    assert last_check(events[:2]) == "$ pytest -q → failed"
-    assert last_check(events[2:4]) is None
+    assert last_check(events, redactor=REDACTOR) == "$ bash -lc cargo test → passed (exit 0)"
+    assert last_check(events[:2], redactor=REDACTOR) == "$ pytest -q → failed"
+    assert last_check(events[2:4], redactor=REDACTOR) is None
