@@ -411,16 +411,17 @@ def _time(text: str) -> float:
 
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_redaction_is_linear(name: str) -> None:
-    """Doubling the input at most (about) doubles the time; a quadratic rule would
-    quadruple it. A baseline keeps the sizes large enough to measure."""
+    """Four times the input takes about four times as long; a quadratic rule would take
+    sixteen. The margin (eight) absorbs a loaded machine: on 2 busy cores a doubling
+    measured 4x once. A baseline keeps the sizes large enough to measure."""
     make = ADVERSARIAL[name]
-    small, large = make(250_000), make(500_000)
+    small, large = make(125_000), make(500_000)
     t_small, t_large = _time(small), _time(large)
     # A trivial regex over the same text: redaction is a bounded multiple of it.
     start = time.perf_counter()
     re.findall(r"[A-Z]{30}", large)
     baseline = max(time.perf_counter() - start, 1e-3)
-    assert t_large < 0.01 or t_large / max(t_small, 1e-3) < 3, (t_small, t_large)
+    assert t_large < 0.01 or t_large / max(t_small, 1e-3) < 8, (t_small, t_large)
     assert t_large < 200 * baseline + 0.5, (t_large, baseline)
 
 
