@@ -192,11 +192,17 @@ class RuleSubject:
         return bool(request.paths) and request.paths <= self.paths
 
 
+# Tools whose whole effect is on the files they name (Claude's, Codex's file changes, ACP's
+# kinds): a rule for the session made on one covers those files. Any other tool that has a
+# `path` (an MCP tool writing to another repository, querying a database file) does more
+# than its path says, so its rule is the exact call.
+FILE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "Delete", "Move"})
+
+
 def rule_subject(tool: str, tool_input: Mapping[str, Any]) -> RuleSubject:
     """The subject of an "allow for the session" made on (or asked by) this call."""
-    paths = _paths(tool_input)
-    if "command" not in tool_input and (paths or "changes" in tool_input):
-        return RuleSubject(tool=tool, paths=paths)  # no files known: covers nothing
+    if tool in FILE_TOOLS and "command" not in tool_input:
+        return RuleSubject(tool=tool, paths=_paths(tool_input))  # no files: covers nothing
     kept = {k: v for k, v in tool_input.items() if k not in _COMMENTARY}
     return RuleSubject(tool=tool, exact=json.dumps(kept, sort_keys=True, default=str,
                                                    ensure_ascii=False))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.actions import ButtonAction, Verb
-from bridge.approvals import Approval, ApprovalState
+from bridge.approvals import FILE_TOOLS, Approval, ApprovalState
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
@@ -117,10 +117,10 @@ def tool_preview(tool: str, tool_input: Mapping[str, Any], limit: int = PREVIEW_
                  redactor: Redactor) -> str:
     """What the tool will do, in the words a person checks: the command, or the file and
     the start of its new content; secrets redacted before anything is cut or serialised."""
-    return _preview(tool_input, limit, redactor)[0]
+    return _preview(tool, tool_input, limit, redactor)[0]
 
 
-def _preview(tool_input: Mapping[str, Any], limit: int,
+def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
              redactor: Redactor) -> tuple[str, bool]:
     """`tool_preview`, and whether it had to leave something out."""
     command = tool_input.get("command")
@@ -130,7 +130,8 @@ def _preview(tool_input: Mapping[str, Any], limit: int,
         text, cut = _shortened(command, limit, redactor)
         return f"$ {text}", cut
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
-    if isinstance(path, str):
+    if tool in FILE_TOOLS and isinstance(path, str):
+        # a file tool is its file and new content; any other tool shows every key it has
         body = tool_input.get("content") or tool_input.get("new_string") or ""
         if isinstance(body, str) and body:
             text, cut = _shortened(body, limit, redactor)
@@ -199,7 +200,7 @@ _DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
 
 def render_approval_card(approval: Approval, session: SessionView, *,
                          redactor: Redactor) -> Card:
-    preview, cut = _preview(approval.input, PREVIEW_CHARS, redactor)
+    preview, cut = _preview(approval.tool, approval.input, PREVIEW_CHARS, redactor)
     lines = [
         f"🔐 Approval needed · {session.id} · {session.place}",
         f"{approval.tool} ({session.agent}), request {approval.id}",
@@ -311,8 +312,12 @@ def render_summary_card(session: SessionView, summary: TurnSummary, *,
     if summary.verification:
         lines.append(f"last check: {summary.verification}")
     if summary.resume_command:
-        # meant to be pasted into a shell: the path is quoted (resume_command comes quoted)
-        lines.append(f"at your desk: cd {shlex.quote(session.cwd)} && {summary.resume_command}")
+        # meant to be pasted into a shell: the path is quoted (resume_command comes quoted),
+        # and a line that redaction would change is left out, since cutting a secret out of
+        # it can take a closing quote with it (what was an argument would then run)
+        desk = f"cd {shlex.quote(session.cwd)} && {summary.resume_command}"
+        if not redactor.redact(desk).count:
+            lines.append(f"at your desk: {desk}")
     return Card("\n".join(lines), session_buttons(session))
 
 

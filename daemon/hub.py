@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,9 @@ from daemon.git import CommandRunner, LocalRunner
 from daemon.launch import AgentLauncher, LocalLauncher
 from daemon.ssh import SshHost, reconnect_forever
 from daemon.supervisor import Batch, SessionRunner
+
+# what agents use for their session ids (UUIDs, thread ids): nothing a shell reads twice
+_AGENT_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 log = logging.getLogger(__name__)
 AUTO_ARCHIVE = Actor(surface="timer", user_id="auto-archive", name="auto-archive")
@@ -442,9 +446,9 @@ class Hub:
 
     def resume_command(self, session: SessionView) -> str | None:
         """The command that continues the session in a terminal, in its directory."""
-        if not session.agent_session_id:
-            return None
-        # the agent chose the id: quoted, so that pasting the line runs nothing else
+        if not session.agent_session_id or not _AGENT_SESSION_ID.fullmatch(
+                session.agent_session_id):
+            return None  # the agent chose the id: one that is not a plain token is not shown
         agent_session = shlex.quote(session.agent_session_id)
         if session.protocol == "claude":
             return claude_resume_hint(agent_session)

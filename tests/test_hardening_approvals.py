@@ -45,6 +45,7 @@ from bridge.render import (
     render_approval_card,
     render_outcome,
     render_summary_card,
+    tool_preview,
 )
 from bridge.session import SessionState
 from daemon.hub import Hub
@@ -607,3 +608,26 @@ async def test_e2e_whoever_taps_stop_hears_it_is_done(tmp_path):
 
 
 ANA_CLI = Actor(surface="cli", user_id="ana", name="ana")
+
+
+def test_only_file_tools_get_rules_by_path_and_other_tools_show_every_key():
+    """An MCP tool with a `path` does more than its path says: its rule is the exact call,
+    and its card shows every key (it showed only `README.md` and the content)."""
+    mine = {"owner": "me", "repo": "sandbox", "path": "README.md", "content": "hi"}
+    theirs = {**mine, "owner": "acme", "repo": "prod-infra"}
+    tool = "mcp__github__create_or_update_file"
+    rules = {rule_subject(tool, mine): "ana"}
+    assert covering_rule(rules, rule_subject(tool, theirs)) is None
+    assert covering_rule(rules, rule_subject(tool, dict(mine))) == "ana"
+    query = {"path": "notes.db", "sql": "select 1"}
+    rules = {rule_subject("mcp__sqlite__query", query): "ana"}
+    drop = {"path": "notes.db", "sql": "drop table users"}
+    assert covering_rule(rules, rule_subject("mcp__sqlite__query", drop)) is None
+    preview = tool_preview(tool, theirs, redactor=REDACTOR)
+    assert "prod-infra" in preview and "acme" in preview
+    assert "drop table users" in tool_preview("mcp__sqlite__query", drop, redactor=REDACTOR)
+    # a file tool still covers its file, whatever the new content
+    write = {"file_path": "/w/a.py", "content": "x = 1"}
+    rules = {rule_subject("Write", write): "ana"}
+    assert covering_rule(rules, rule_subject("Write", {**write, "content": "x = 2"})) == "ana"
+    assert tool_preview("Write", write, redactor=REDACTOR).startswith("/w/a.py\n")

@@ -49,7 +49,8 @@ def set_config(bridge: Bridge, old: str, new: str) -> None:
 # -- 5: the "at your desk" line is pasted into a shell -----------------------------------
 
 async def test_the_at_your_desk_line_pastes_as_one_cd_and_one_resume(tmp_path):
-    """A crafted directory name and an agent-chosen session id run nothing when pasted."""
+    """A crafted directory name runs nothing when the line is pasted; an agent-chosen session
+    id that is not a plain token, or a line that redaction would cut into, is not shown."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     argv_file = tmp_path / "argv.json"
@@ -59,31 +60,44 @@ async def test_the_at_your_desk_line_pastes_as_one_cd_and_one_resume(tmp_path):
                         f"open({str(argv_file)!r}, 'w').write(json.dumps([os.getcwd(), "
                         "*sys.argv[1:]]))\n")
         stub.chmod(0o755)
-    cwd = tmp_path / "it's $(touch pwned-by-path) `touch pwned-too`; touch pwned-semi"
-    cwd.mkdir()
+    crafted = tmp_path / "it's $(touch pwned-by-path) `touch pwned-too`; touch pwned-semi"
+    # redacting `--password "ab'"` would take the closing quote with it
+    secretive = tmp_path / "w --password \"ab'\" ; touch pwned-by-redaction; #"
+    plain_id = "0b6f2c1e-6a4d-4f5e-9a51-2f1d2c3b4a59"
+    cases = [  # (cwd, agent's session id, whether the line is shown)
+        (crafted, plain_id, True),
+        (crafted, "x'; touch pwned-by-id; echo '$(touch pwned-sub)", False),
+        (crafted, "x --token \"ab'\" ; touch pwned-token; #", False),
+        (secretive, plain_id, False),
+    ]
     store = await Store.open(tmp_path / "state" / "db.sqlite")
     hub = Hub(config=load_config(""), store=store)
     try:
-        for protocol, expected in (("claude", ["--resume"]), ("codex", ["resume"])):
-            agent_session = "x'; touch pwned-by-id; echo '$(touch pwned-sub)"
-            session = await store.create_session(
-                project="p", agent=protocol, protocol=protocol, cwd=str(cwd), host="local",
-                title="t", now=1.0, owner="cli:me")
-            await store.update_session(session.id, agent_session_id=agent_session,
-                                       state=SessionState.IDLE)
-            session = await store.session(session.id)
-            card = render_summary_card(session, TurnSummary(
-                final_text="Done.", is_error=False, resume_command=hub.resume_command(session)),
-                redactor=REDACTOR)
-            (line,) = [x for x in card.text.splitlines() if x.startswith("at your desk: ")]
-            pasted = line.removeprefix("at your desk: ")
-            shell = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", pasted, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"})
-            _, stderr = await asyncio.wait_for(shell.communicate(), 20)
-            assert shell.returncode == 0, stderr
-            assert json.loads(argv_file.read_text()) == [str(cwd), *expected, agent_session]
-            assert not list(tmp_path.rglob("pwned*")), "the pasted line ran a command"
+        for cwd, agent_session, shown in cases:
+            cwd.mkdir(exist_ok=True)
+            for protocol, expected in (("claude", ["--resume"]), ("codex", ["resume"])):
+                session = await store.create_session(
+                    project="p", agent=protocol, protocol=protocol, cwd=str(cwd), host="local",
+                    title="t", now=1.0, owner="cli:me")
+                await store.update_session(session.id, agent_session_id=agent_session,
+                                           state=SessionState.IDLE)
+                session = await store.session(session.id)
+                card = render_summary_card(session, TurnSummary(
+                    final_text="Done.", is_error=False,
+                    resume_command=hub.resume_command(session)), redactor=REDACTOR)
+                lines = [x for x in card.text.splitlines() if x.startswith("at your desk: ")]
+                assert bool(lines) is shown, (cwd.name, agent_session, card.text)
+                if not lines:
+                    continue
+                pasted = lines[0].removeprefix("at your desk: ")
+                shell = await asyncio.create_subprocess_exec(
+                    "/bin/sh", "-c", pasted, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
+                    env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+                _, stderr = await asyncio.wait_for(shell.communicate(), 20)
+                assert shell.returncode == 0, stderr
+                assert json.loads(argv_file.read_text()) == [str(cwd), *expected, agent_session]
+        assert not [p.name for p in tmp_path.rglob("pwned*") if p.is_file()], \
+            "a pasted line ran a command"
     finally:
         await hub.shutdown()
         await store.close()
