@@ -24,7 +24,10 @@ from bridge.config import Config
 from bridge.errors import BridgeError, ConfigError
 from daemon.errors import DaemonError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 controls, and the invisible ones that reorder or hide text (bidi overrides and
+# isolates, zero-width characters): a line that reads as one command and runs another
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 CONFIG_HELP = ("config file (default: $AGENT_BRIDGE_CONFIG, then "
                "$XDG_CONFIG_HOME/agent-bridge/config.toml)")
 
@@ -192,7 +195,12 @@ def printable(text: str) -> str:
     """`text` safe for a terminal: what sessions show comes from agents and chats, and a
     control character in it could move the cursor, retitle the window or (OSC 52) fill the
     clipboard with a command to be pasted. Shown escaped instead; lines and tabs stay."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(lambda m: _escape(m.group()), text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _human(command: str, result: Any) -> str:

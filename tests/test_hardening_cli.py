@@ -294,12 +294,16 @@ def test_sighup_shuts_down_as_cleanly_as_sigterm(make_bridge):
 def test_what_the_cli_prints_can_be_pasted_and_cannot_drive_the_terminal(bridge):
     """Titles and transcripts come from chats and agents: no control character reaches the
     terminal (OSC 52 would fill the clipboard), and every hint is a command as it is."""
-    sid = bridge.json("new", "demo", "please run a command \x1b]52;c;Y3VybA==\x07\x1b[2J\r")["id"]
+    sid = bridge.json("new", "demo", "please\u202e run\u2066 a\u2069 command\u200b "
+                                     "\x1b]52;c;Y3VybA==\x07\x1b[2J\r")["id"]
     (pending,) = bridge.wait_approval(sid)
     for args in (("sessions",), ("show", sid)):
         out = run_cli(bridge, *args).stdout
         assert "\x1b" not in out and "\x07" not in out and "\r" not in out
         assert "\\x1b]52;c;Y3VybA==\\x07" in out
+        # text that reorders or hides itself (bidi overrides, isolates, zero width)
+        assert not any(c in out for c in "\u202e\u2066\u2069\u200b")
+        assert "\\u202e" in out
     hint = next(x for x in run_cli(bridge, "sessions").stdout.splitlines() if pending["id"] in x)
     assert "|" not in hint
     assert f"agent-bridge approve {pending['id']}" in hint
