@@ -287,10 +287,11 @@ _ASSIGNMENT = (
 _WORD_ARG = r"(?:'[^'\n]*+'|\"[^\"\n]*+\"|[^\s|;&'\"]++)"
 
 
-def _args_until(flag: str) -> str:
-    """The words of a command up to the first that matches `flag` (possessive: a line is
-    read once)."""
-    return r"(?:[ \t]++(?!" + flag + r")[^\s|;&]++)*+[ \t]++"
+def _args_until(flag: str, command: str) -> str:
+    """The words of a command up to the first that matches `flag`, and never past a word
+    that starts the command again: each part of a line is read for one command only
+    (`curl curl curl …` is read once, not once per `curl`)."""
+    return r"(?:[ \t]++(?!" + flag + "|" + command + r")[^\s|;&]++)*+[ \t]++"
 
 
 _WORD = _bounded()
@@ -418,7 +419,7 @@ _BUILTIN: tuple[_Rule, ...] = (
         "mysql_password",
         re.compile(
             r"(?<![\w.-])(?:mysql[a-z]*+|mariadb(?:-[a-z]++)?)(?:\.exe)?"
-            + _args_until("-p")
+            + _args_until("-p", "(?:mysql|mariadb)")
             + r"-p(?P<secret>" + _WORD_ARG + ")"
         ),
         pick=_flag_value,
@@ -430,7 +431,7 @@ _BUILTIN: tuple[_Rule, ...] = (
         re.compile(
             r"(?<![\w.-])(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|helm|oras)"
             r"(?:[ \t]++registry)?[ \t]++login)"
-            + _args_until(r"-p\b")
+            + _args_until(r"-p\b", r"(?:sshpass|login)\b")
             + r"-p[ \t]*+(?P<secret>" + _WORD_ARG + ")"
         ),
         pick=_flag_value,
@@ -451,7 +452,7 @@ _BUILTIN: tuple[_Rule, ...] = (
         "curl_user",
         re.compile(
             r"(?<![\w.-])curl(?:\.exe)?"
-            + _args_until(r"-[uU]|--(?:proxy-)?user[ \t=]")
+            + _args_until(r"-[uU]|--(?:proxy-)?user[ \t=]", "curl")
             + r"(?:-[uU]|--(?:proxy-)?user)(?:[ \t]*+|=)[\"']?[^\s:'\"]*+:"
             r"(?P<secret>[^\s'\"]++)"
         ),
@@ -583,10 +584,13 @@ class Redactor:
             return Redacted(text, 0)
         out: list[str] = []
         last = 0
+        line_start = 0
+        searched = 0  # spans are sorted: each part of the text is searched for "\n" once
         for start, end in spans:
             out.append(text[last:start])
-            line_start = text.rfind("\n", 0, start) + 1
-            in_diff = text[line_start:start] in ("+", "-", " ")
+            line_start = max(line_start, text.rfind("\n", searched, start) + 1)
+            searched = start
+            in_diff = start - line_start == 1 and text[line_start] in "+- "
             out.append(_replacement(text[start:end], in_diff=in_diff))
             last = end
         out.append(text[last:])

@@ -397,6 +397,14 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "escapes": lambda n: "\\n%3D+" * (n // 6),
     "flags": lambda n: "mysql " + "-x " * (n // 3),
     "curl_args": lambda n: "curl " + "-H x " * (n // 5),
+    # one long line of command words: each must not read the rest of the line
+    "curls": lambda n: "curl " * (n // 5),
+    "mysqls": lambda n: "mysql " * (n // 6),
+    "sshpasses": lambda n: "sshpass " * (n // 8),
+    "docker_logins": lambda n: "docker login " * (n // 13),
+    # one long line of many secrets: each must not look back to the start of the line
+    "passwords_quoted": lambda n: "password='" * (n // 10),
+    "url_credentials": lambda n: "http://x:y@" * (n // 11),
 }
 
 
