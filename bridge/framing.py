@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from bridge.errors import ProtocolError
@@ -55,16 +56,23 @@ MAX_DEPTH = 128  # nesting no agent message comes near; deeper is an attack on t
 
 # a `\uD800`-`\uDFFF` escape: the only way a JSON text read as UTF-8 can hold a surrogate
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# in a decoded str, a surrogate code point left over is a lone one (pairs are combined)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def json_line(line: bytes) -> dict[str, Any] | str | None:
+def json_line(line: bytes, *,
+              is_request: Callable[[dict[str, Any]], bool] = lambda _: True,
+              ) -> dict[str, Any] | str | None:
     """One line of an agent's JSON-lines output: the object it holds; the text itself when
     it is not JSON at all (a stray log line, kept as a notice); None when blank. A line that
     looks like JSON but is corrupt, or JSON that is not an object, is a protocol error.
 
     So is what would break later, far from the line that caused it: bytes that are not
-    UTF-8, a lone surrogate (`"\\ud800"`: it cannot be stored or sent to a chat), and nesting
-    deeper than `MAX_DEPTH` (it exhausts the recursion of whatever walks it next)."""
+    UTF-8, and nesting deeper than `MAX_DEPTH` (it exhausts the recursion of whatever walks
+    it next). A lone surrogate (`"\\ud800"`: it cannot be stored or sent to a chat) is a
+    protocol error in a message for which `is_request` holds (something a person is asked
+    to decide: what they would see is not what the agent asked); elsewhere (text cut in the
+    middle of an emoji) it becomes U+FFFD and the message is kept."""
     stripped = line.strip()
     if not stripped:
         return None
@@ -84,22 +92,29 @@ def json_line(line: bytes) -> dict[str, Any] | str | None:
     if not isinstance(message, dict):
         raise ProtocolError("a JSON message that is not an object", stripped)
     deep = stripped.count(b"{") + stripped.count(b"[") > MAX_DEPTH
-    if deep or _SURROGATE_ESCAPE.search(stripped):
+    surrogate = _SURROGATE_ESCAPE.search(stripped) is not None
+    if deep or surrogate:
         problem = _unsafe(message)
+        if problem == LONE_SURROGATE and not is_request(message):
+            return _without_surrogates(message)  # type: ignore[no-any-return]
         if problem:
             raise ProtocolError(problem, stripped)
     return message
 
 
+LONE_SURROGATE = "a lone UTF-16 surrogate in a JSON string (not valid Unicode)"
+
+
 def _unsafe(message: Any) -> str | None:
-    """Why `message` cannot be kept as it is (too deep, a lone surrogate), or None. Walks
-    without recursion, so that depth alone cannot break it."""
+    """Why `message` cannot be kept as it is (too deep, a lone surrogate), or None; depth
+    first, since it makes the message unusable whatever it is. Walks without recursion, so
+    that depth alone cannot break it."""
     stack: list[tuple[Any, int]] = [(message, 1)]
+    surrogate = False
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            if _has_surrogate(value):
-                return "a lone UTF-16 surrogate in a JSON string (not valid Unicode)"
+            surrogate = surrogate or _has_surrogate(value)
             continue
         if not isinstance(value, dict | list):
             continue
@@ -110,7 +125,18 @@ def _unsafe(message: Any) -> str | None:
             stack.extend((v, depth + 1) for v in value.values())
         else:
             stack.extend((v, depth + 1) for v in value)
-    return None
+    return LONE_SURROGATE if surrogate else None
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate replaced by U+FFFD (depth already checked)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def _has_surrogate(text: str) -> bool:

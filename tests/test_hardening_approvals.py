@@ -319,6 +319,23 @@ def test_a_lone_surrogate_or_deep_nesting_is_the_agents_protocol_error(codec):
         codec().receive(b'{"a":"\xed\xa0\x80"}\n')  # a surrogate spelled in bytes
 
 
+def test_a_lone_surrogate_outside_a_request_is_replaced_and_the_message_kept():
+    """Text cut in the middle of an emoji (a JavaScript `slice`) is not worth a session: the
+    half becomes U+FFFD. Only what a person is asked to decide must be exactly as sent."""
+    claude = ClaudeCodec()
+    events = claude.receive(line({"type": "assistant", "message": {"content": [
+        {"type": "text", "text": "done \ud83d"}]}}))  # json.dumps writes `\\ud83d`
+    assert any("done \ufffd" in str(e) for e in events)
+    codex = codex_in_a_turn()
+    kept = codex.receive(b'{"method":"item/agentMessage/delta","params":{"threadId":"th",'
+                         b'"itemId":"m1","delta":"half \\ud83d"}}\n')
+    assert all("\ud83d" not in str(e) for e in kept)
+    acp = AcpCodec(cwd=CWD)
+    acp.receive(b'{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s",'
+                b'"update":{"sessionUpdate":"agent_message_chunk",'
+                b'"content":{"type":"text","text":"x \\udfff"}}}}\n')
+
+
 def test_what_is_valid_still_passes():
     assert json_line(b'{"a":"\\ud83d\\ude00 and \\\\ud800"}') == {
         "a": "\U0001F600 and \\ud800"}

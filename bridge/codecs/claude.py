@@ -196,7 +196,7 @@ class ClaudeCodec:
         return []
 
     def _line(self, line: bytes) -> list[AgentEvent]:
-        message = json_line(line)
+        message = json_line(line, is_request=_asks_us)
         if message is None:
             return []
         if isinstance(message, str):
@@ -376,3 +376,8 @@ def _text_of(content: Any) -> str:
         parts = [b.get("text", "") for b in content if isinstance(b, dict)]
         return "\n".join(p for p in parts if isinstance(p, str))
     return json.dumps(content)
+
+
+def _asks_us(message: dict[str, Any]) -> bool:
+    """A request the bridge must answer (a person may decide it): kept exactly or refused."""
+    return message.get("type") == "control_request"

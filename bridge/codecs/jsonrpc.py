@@ -78,7 +78,7 @@ class JsonRpcEndpoint:
         return events
 
     def _line(self, line: bytes) -> list[AgentEvent]:
-        message = json_line(line)
+        message = json_line(line, is_request=_asks_us)
         if message is None:
             return []
         if isinstance(message, str):
@@ -164,3 +164,8 @@ def declined_note(declined: list[str]) -> str:
     travel with the refusal itself."""
     lines = "\n".join(f"- {d}" for d in declined)
     return f"(agent-bridge) Earlier the user refused, with these reasons:\n{lines}"
+
+
+def _asks_us(message: dict[str, Any]) -> bool:
+    """A request the bridge must answer (a person may decide it): kept exactly or refused."""
+    return "method" in message and "id" in message
