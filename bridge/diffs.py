@@ -1,6 +1,6 @@
 """Diff summaries and delivery: what changed in a turn, and how the diff reaches the chat.
 
-Theory of operation: the daemon hands over the raw bytes of a git diff (see `daemon/git.py`,
+Theory of operation: the daemon hands over the raw bytes of a git diff (see `daemon/gitdiff.py`,
 which pins the diff's shape). `summarize_diff()` turns them into a `DiffSummary` of frozen
 `FileChange`s with unidiff and never raises: when unidiff gives up (non-UTF-8 is decoded
 with replacement, but a truncated hunk or a hunk without file headers still fails) a plain

@@ -1,8 +1,9 @@
 """What a session changed: git state at its start, its diff since then, its worktree.
 
-Glue between the store and `daemon/git.py`: the repository root, start commit, branch and
-whether the tree was dirty are recorded when a session starts; a turn's diff is always the
-working tree (untracked files included) against that start commit.
+Glue between the store and git (`daemon/gitstate.py`, `daemon/gitdiff.py`,
+`daemon/worktrees.py`): the repository root, start commit, branch and whether the tree was
+dirty are recorded when a session starts; a turn's diff is always the working tree
+(untracked files included) against that start commit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.diffs import DiffSummary, summarize_diff
-from daemon import git
+from daemon import gitdiff, gitrun, gitstate, worktrees
 from daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,22 +29,22 @@ class Changes:
 
 class ChangeTracker:
     def __init__(self, store: Store,
-                 runner_for: Callable[[str], git.CommandRunner] | None = None) -> None:
+                 runner_for: Callable[[str], gitrun.CommandRunner] | None = None) -> None:
         self.store = store
-        local = git.LocalRunner()
-        self.runner_for: Callable[[str], git.CommandRunner] = runner_for or (lambda _: local)
+        local = gitrun.LocalRunner()
+        self.runner_for: Callable[[str], gitrun.CommandRunner] = runner_for or (lambda _: local)
 
     async def record_start(self, session_id: str, path: str, *, worktree: bool,
                            host: str = "local") -> str:
         """Record the repository state for a new session; returns the directory the agent
         should run in (a fresh worktree when asked for one)."""
         runner = self.runner_for(host)
-        state = await git.inspect_repo(runner, path)
-        if isinstance(state, git.NotARepo):
+        state = await gitstate.inspect_repo(runner, path)
+        if isinstance(state, gitstate.NotARepo):
             await self.store.update_session(session_id, repo_root=None)
             return path
         if worktree:
-            made = await git.create_worktree(runner, state.root, session_id)
+            made = await worktrees.create_worktree(runner, state.root, session_id)
             inside = posixpath.relpath(path, state.root)
             cwd = posixpath.normpath(posixpath.join(made.path, inside))
             await self.store.update_session(
@@ -65,8 +66,8 @@ class ChangeTracker:
         session = await self.store.session(session_id)
         try:
             runner = self.runner_for(session.host)
-            raw = await git.diff_since(runner, root, extra.get("start_commit"))
-        except git.GitError as e:
+            raw = await gitdiff.diff_since(runner, root, extra.get("start_commit"))
+        except gitrun.GitError as e:
             return Changes(b"", summarize_diff(b""), f"git could not diff: {e.message}")
         note = None
         if extra.get("start_dirty"):
@@ -81,10 +82,10 @@ class ChangeTracker:
             return None
         session = await self.store.session(session_id)
         runner = self.runner_for(session.host)
-        root = await git.main_worktree(runner, path)
+        root = await worktrees.main_worktree(runner, path)
         if root is None:
             return f"kept the worktree {path}: its repository was not found"
-        result = await git.remove_worktree(runner, root, path, session.branch or "",
+        result = await worktrees.remove_worktree(runner, root, path, session.branch or "",
                                            into=extra.get("start_branch"), force=force)
         if result.removed:
             await self.store.update_session(session_id, worktree=None)

@@ -223,7 +223,7 @@ def _tokens(config: Config) -> list[Check]:
 
 async def _hosts(config: Config) -> list[Check]:
     """Each SSH host: reachable with a verified key, and the agents its projects use there."""
-    from daemon.git import GitError
+    from daemon.gitrun import GitError
     from daemon.ssh import HostUnavailable, SshHost
 
     checks = []

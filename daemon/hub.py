@@ -59,7 +59,7 @@ from bridge.session import (
 from daemon import store as st
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
-from daemon.git import CommandRunner, LocalRunner
+from daemon.gitrun import CommandRunner, LocalRunner
 from daemon.launch import AgentLauncher, LocalLauncher
 from daemon.ssh import SshHost, reconnect_forever
 from daemon.supervisor import Batch, SessionRunner

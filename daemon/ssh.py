@@ -23,7 +23,7 @@ import asyncssh
 
 from bridge.config import HostConfig
 from daemon.errors import LaunchError
-from daemon.git import CommandNotFound, CommandResult, CommandTimeout, WorkdirNotFound
+from daemon.gitrun import CommandNotFound, CommandResult, CommandTimeout, WorkdirNotFound
 from daemon.launch import READ_CHUNK, StderrTail, drain_stderr
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""daemon.git against real git repositories in temporary directories.
+"""The git modules (daemon/gitrun, gitstate, gitdiff, worktrees) against real git
+repositories in temporary directories.
 
 The daemon's runner reads the process environment, where `GIT_CONFIG_GLOBAL` points at a
 config file each test controls (empty by default, hostile in the config test). The test's
@@ -23,22 +24,17 @@ from pathlib import Path
 import pytest
 
 from bridge.diffs import FileStatus, summarize_diff
-from daemon.git import (
+from daemon.gitdiff import diff_since, numstat_since
+from daemon.gitrun import (
     CommandNotFound,
     CommandResult,
     CommandTimeout,
     GitError,
     LocalRunner,
-    NotARepo,
-    RepoState,
     WorkdirNotFound,
-    create_worktree,
-    default_worktree_path,
-    diff_since,
-    inspect_repo,
-    numstat_since,
-    remove_worktree,
 )
+from daemon.gitstate import NotARepo, RepoState, inspect_repo
+from daemon.worktrees import create_worktree, default_worktree_path, remove_worktree
 
 # --- helpers ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""daemon.git with any path git can hold (issue 14, item 8's root cause): a newline in the
+"""The git modules with any path git can hold (issue 14, item 8's root cause): a newline in the
 project's path made `git rev-parse` output two paths on three lines (ValueError in every
 diff). Paths come back from git NUL-separated, or one per call, and go in after `--`.
 
@@ -10,16 +10,10 @@ import os
 from pathlib import Path
 
 from bridge.diffs import FileStatus, summarize_diff
-from daemon.git import (
-    LocalRunner,
-    RepoState,
-    create_worktree,
-    diff_since,
-    inspect_repo,
-    main_worktree,
-    numstat_since,
-    remove_worktree,
-)
+from daemon.gitdiff import diff_since, numstat_since
+from daemon.gitrun import LocalRunner
+from daemon.gitstate import RepoState, inspect_repo
+from daemon.worktrees import create_worktree, main_worktree, remove_worktree
 from tests import test_git
 from tests.test_git import Env, apply_onto_fresh_checkout, commit_all, init_repo, tree, write
 
