@@ -70,7 +70,7 @@ def agent_to_devnull(events: int, base: Path) -> float:
 def raw_inserts(events: int, base: Path) -> float:
     """Seconds for one executemany of `events` event rows in one transaction, with the
     daemon's schema (created by the daemon's own migration scripts)."""
-    from daemon.store import MIGRATIONS
+    from daemon.migrations import MIGRATIONS
 
     path = base / "raw.db"
     db = sqlite3.connect(path, isolation_level=None)

@@ -1,8 +1,9 @@
 """The SQLite store: sessions, their events (the full transcript), approvals, an outbox.
 
 One writer connection behind an asyncio lock, WAL, `BEGIN IMMEDIATE` for every write
-transaction, numbered migrations in `PRAGMA user_version`; a database written by a newer
-agent-bridge is refused rather than damaged. Repositories return `bridge` dataclasses.
+transaction, numbered migrations in `PRAGMA user_version` (`daemon/migrations.py`); a
+database written by a newer agent-bridge is refused rather than damaged. Repositories
+return `bridge` dataclasses.
 """
 
 from __future__ import annotations
@@ -27,111 +28,10 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
+from daemon.migrations import migrate
 from daemon.paths import open_private, tighten_private
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read and type
-
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        protocol TEXT NOT NULL,
-        host TEXT NOT NULL DEFAULT 'local',
-        cwd TEXT NOT NULL,
-        state TEXT NOT NULL,
-        archived INTEGER NOT NULL DEFAULT 0,
-        agent_session_id TEXT,
-        title TEXT NOT NULL DEFAULT '',
-        branch TEXT,
-        start_commit TEXT,
-        last_tool TEXT,
-        cost_usd REAL,
-        error TEXT,
-        turns INTEGER NOT NULL DEFAULT 0,
-        pid INTEGER,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        last_event_at REAL
-    );
-    CREATE INDEX sessions_updated ON sessions(archived, updated_at);
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions(id),
-        ts REAL NOT NULL,
-        kind TEXT NOT NULL,
-        data TEXT NOT NULL
-    );
-    CREATE INDEX events_session ON events(session_id, id);
-    CREATE TABLE approvals (
-        id TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions(id),
-        request_id TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        input TEXT NOT NULL,
-        offered TEXT NOT NULL,
-        description TEXT,
-        cwd TEXT,
-        state TEXT NOT NULL,
-        decision TEXT,
-        decided_by TEXT,
-        decided_at REAL,
-        reason TEXT,
-        requested_at REAL NOT NULL
-    );
-    CREATE INDEX approvals_session ON approvals(session_id, state);
-    CREATE INDEX approvals_pending ON approvals(state, requested_at);
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        surface TEXT NOT NULL,
-        session_id TEXT,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        delivered_at REAL,
-        last_error TEXT
-    );
-    CREATE INDEX outbox_pending ON outbox(surface, delivered_at, id);
-    CREATE TABLE surface_refs (
-        surface TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (surface, key)
-    );
-    """,
-    # 2: git state at session start, and the session's worktree
-    """
-    ALTER TABLE sessions ADD COLUMN repo_root TEXT;
-    ALTER TABLE sessions ADD COLUMN start_dirty INTEGER;
-    ALTER TABLE sessions ADD COLUMN start_branch TEXT;
-    ALTER TABLE sessions ADD COLUMN worktree TEXT;
-    """,
-    # 3: what the digest needs: when a turn finished, when a person last looked, why a
-    # session is parked; when an approval's reminder went out
-    """
-    ALTER TABLE sessions ADD COLUMN finished_at REAL;
-    ALTER TABLE sessions ADD COLUMN reviewed_at REAL;
-    ALTER TABLE sessions ADD COLUMN parked TEXT;
-    ALTER TABLE approvals ADD COLUMN reminded_at REAL;
-    """,
-    # 4: who started a session ("surface:user id"), so that its approval cards can call them;
-    # the tokens it used, for agents that report tokens rather than a cost (Codex)
-    """
-    ALTER TABLE sessions ADD COLUMN owner TEXT;
-    ALTER TABLE sessions ADD COLUMN tokens INTEGER;
-    """,
-    # 5: an outbox row given up on (with its reason in last_error), and how many of its
-    # messages were already sent, so that a retry resumes after them instead of re-sending
-    """
-    ALTER TABLE outbox ADD COLUMN failed_at REAL;
-    ALTER TABLE outbox ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
-    """,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
@@ -243,7 +143,7 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             store = cls(db, path)
-            await store._migrate()
+            await migrate(db, path)
             store._read = await _connect(path)
             await store._read.execute("PRAGMA query_only=ON")
         except sqlite3.DatabaseError as e:
@@ -258,21 +158,6 @@ class Store:
         if self._read is not self._db:
             await self._read.close()
         await self._db.close()
-
-    async def _migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database {self.path} was written by a newer agent-bridge (schema "
-                f"{version}, this one knows {SCHEMA_VERSION}); upgrade agent-bridge"
-            )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            script = MIGRATIONS[number - 1]
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
 
     async def _write(self, sql: str, args: Sequence[Any], *, urgent: bool = False) -> None:
         """One statement, a transaction of its own (autocommit): one trip to the database

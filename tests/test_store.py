@@ -8,7 +8,8 @@ from bridge.approvals import AccessPolicy, Actor, Approval, ApprovalState, Decis
 from bridge.events import DecisionKind
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
-from daemon.store import SCHEMA_VERSION, Store, _Lock, insert_approval
+from daemon.migrations import MIGRATIONS, SCHEMA_VERSION
+from daemon.store import Store, _Lock, insert_approval
 
 ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
 
@@ -38,6 +39,27 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
         await Store.open(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    db.close()
+
+
+async def test_an_older_database_is_brought_up_to_date_keeping_its_rows(tmp_path):
+    path = tmp_path / "state" / "agent-bridge.db"
+    path.parent.mkdir()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sessions (id, project, agent, protocol, cwd, state, title, "
+               "created_at, updated_at) VALUES ('old', 'p', 'c', 'claude', '/', 'idle', "
+               "'from schema 1', 1.0, 1.0)")
+    db.close()
+    store = await Store.open(path)
+    try:
+        old = await store.session("old")
+        assert old.title == "from schema 1" and old.owner is None and old.tokens is None
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 
