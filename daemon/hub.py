@@ -695,10 +695,7 @@ class Hub:
                 self.changed.notify_all()
 
     async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
-        import json
-
-        async with self.store.transaction() as db:
-            await st.insert_events(db, session_id, [(self.clock(), kind, json.dumps(data))])
+        await self.store.record_event(session_id, kind, data, now=self.clock())
 
     async def _enqueue(self, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         if self._surfaces:

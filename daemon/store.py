@@ -296,6 +296,14 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def record_event(self, session_id: str, kind: str, data: Mapping[str, Any], *,
+                           now: float) -> None:
+        """One event in the session's transcript (a command, a note), committed on its own."""
+        await self._write(
+            "INSERT INTO events (session_id, ts, kind, data) VALUES (?,?,?,?)",
+            (session_id, now, kind, json.dumps(data)),
+        )
+
     # -- approvals ------------------------------------------------------------------
 
     async def approval(self, approval_id: str) -> Approval:
@@ -343,6 +351,11 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         return [_approval(r) for r in rows]
+
+    async def add_approval(self, approval: Approval) -> Approval:
+        """Store a new approval, under a new id if its id is taken; returned as stored."""
+        async with self.transaction() as db:
+            return await insert_approval(db, approval)
 
     async def settle_approval(self, settled: Approval) -> bool:
         """Commit a decision exactly once: False when someone else settled it first."""

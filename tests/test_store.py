@@ -9,7 +9,7 @@ from bridge.events import DecisionKind
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
 from daemon.migrations import MIGRATIONS, SCHEMA_VERSION
-from daemon.store import Store, _Lock, insert_approval
+from daemon.store import Store, _Lock
 
 ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
 
@@ -88,8 +88,7 @@ async def test_racing_decisions_settle_an_approval_exactly_once(tmp_path):
                                              cwd="/", host="local", title="t", now=1.0)
         approval = Approval(id="aaaaaa", session_id=session.id, request_id="r", tool="Bash",
                             input={"command": "ls"}, offered=ALL, requested_at=1.0)
-        async with store.transaction() as db:
-            approval = await insert_approval(db, approval)
+        approval = await store.add_approval(approval)
         policy = AccessPolicy(allowed={"telegram": frozenset({"1", "2"})})
         taps = []
         for user, kind in (("1", DecisionKind.ALLOW_ONCE), ("2", DecisionKind.DENY)) * 10:
@@ -210,5 +209,18 @@ async def test_a_read_sees_what_was_committed_before_it_while_other_reads_run(tm
         finally:
             busy = False
             await asyncio.gather(*readers)
+    finally:
+        await store.close()
+
+
+async def test_a_recorded_event_is_read_back_in_the_transcript(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        session = await store.create_session(project="p", agent="c", protocol="claude",
+                                             cwd="/", host="local", title="t", now=1.0)
+        await store.record_event(session.id, "prompt", {"text": "héllo", "by": "a"}, now=2.5)
+        [event] = await store.events(session.id)
+        assert (event.kind, event.ts, event.data) == ("prompt", 2.5, {"text": "héllo", "by": "a"})
+        assert await store.count_events(session.id) == 1
     finally:
         await store.close()
