@@ -9,7 +9,8 @@ from bridge.events import DecisionKind
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
 from daemon.migrations import MIGRATIONS, SCHEMA_VERSION
-from daemon.store import Store, _Lock
+from daemon.store import Store
+from daemon.writelock import WriterLock
 
 ALL = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
 
@@ -138,23 +139,23 @@ async def test_the_owner_is_kept_and_named_only_on_their_own_surface(tmp_path):
 
 
 async def test_the_writer_lock_serves_urgent_first_but_never_starves_routine_work():
-    lock = _Lock()
+    lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
     waiters = [asyncio.create_task(_hold(lock, "routine", order))]
     waiters += [asyncio.create_task(_hold(lock, f"urgent{i}", order, urgent=True))
-                for i in range(_Lock.URGENT_RUN + 2)]
+                for i in range(WriterLock.URGENT_RUN + 2)]
     await asyncio.sleep(0)  # all of them queue up
     lock.release()
     await asyncio.gather(*waiters)
     # the urgent ones overtake the routine writer, but only URGENT_RUN of them in a row
-    assert order.index("routine") == _Lock.URGENT_RUN
-    assert order[:_Lock.URGENT_RUN] == [f"urgent{i}" for i in range(_Lock.URGENT_RUN)]
+    assert order.index("routine") == WriterLock.URGENT_RUN
+    assert order[:WriterLock.URGENT_RUN] == [f"urgent{i}" for i in range(WriterLock.URGENT_RUN)]
     assert not lock._locked
 
 
 async def test_a_writer_cancelled_while_waiting_passes_the_lock_on():
-    lock = _Lock()
+    lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
     cancelled = asyncio.create_task(lock.acquire())
@@ -168,7 +169,7 @@ async def test_a_writer_cancelled_while_waiting_passes_the_lock_on():
     assert order == ["after"] and not lock._locked
 
 
-async def _hold(lock: _Lock, name: str, order: list[str], *, urgent: bool = False) -> None:
+async def _hold(lock: WriterLock, name: str, order: list[str], *, urgent: bool = False) -> None:
     async with lock.held(urgent=urgent):
         order.append(name)
 
