@@ -91,6 +91,9 @@ class _Rule:
 # checked by `_bounded()` rather than a lookbehind, which would cost the regex engine its
 # fast scan for the literal prefix (ten times slower on a large diff).
 _E = r"(?![A-Za-z0-9_-])"
+# A token whose charset has no `_` or `-` ends where the charset ends: `ghp_…_old` (a
+# renamed backup) still holds the whole token.
+_E_ALNUM = r"(?![A-Za-z0-9])"
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -153,7 +156,15 @@ _STAND_INS = frozenset(
 # Values that are no secret after a shell-style `KEY=` or a `--password` flag.
 _NOT_VALUES = frozenset(
     {"none", "null", "nil", "true", "false", "undefined", "empty", "changeme", "xxx",
-     "flag", "option", "argument", "arg", "value", "prompt", "stdin", "file", "env"}
+     "flag", "option", "argument", "arg", "value", "prompt", "stdin", "file", "env",
+     "yes", "no", "on", "off", "required", "optional", "default", "unset", "hidden",
+     "masked", "redacted", "omitted", "todo", "tbd", "key", "tok", "creds"}
+)
+# Type names after `key:` (`password: str`, `token: string` in TypeScript).
+_TYPE_NAMES = frozenset(
+    {"str", "string", "bytes", "bytearray", "int", "integer", "bool", "boolean", "float",
+     "number", "dict", "list", "tuple", "set", "any", "object", "unknown", "never", "char",
+     "text", "varchar", "secret", "secretstr", "sensitive", "binary", "uuid"}
 )
 
 
@@ -184,10 +195,34 @@ def _looks_random(value: str) -> bool:
 _FORWARD_REFERENCE = re.compile(r"_*[A-Z][A-Za-z]*(?:\.[A-Za-z_]+)*")
 
 
+# A passphrase: a few lowercase words (`correct horse battery staple`); prose has words
+# like these (`must be at least 8 characters`, `the token to use`).
+_PASSPHRASE_WORD = re.compile(r"[a-z0-9][a-z0-9!@#%^&*._-]*+")
+_PROSE_WORDS = frozenset(
+    {"a", "an", "the", "to", "of", "for", "in", "on", "at", "is", "are", "be", "was", "and",
+     "or", "not", "no", "your", "you", "my", "our", "this", "that", "with", "from", "by",
+     "as", "if", "it", "its", "must", "should", "please", "enter", "use", "used", "set",
+     "here", "value", "none", "null", "empty", "characters", "chars", "least", "example",
+     "e.g.", "i.e.", "etc", "see", "will", "can", "may", "when", "where", "which"}
+)
+
+
+def _passphrase(value: str) -> bool:
+    words = value.split()
+    return (
+        2 <= len(words) <= 8
+        and all(_PASSPHRASE_WORD.fullmatch(w) for w in words)
+        and not any(w in _PROSE_WORDS or w.rstrip("s") in _STAND_INS for w in words)
+        and not any(k in w for w in words for k in ("password", "secret", "token"))
+    )
+
+
 def _quoted_literal(value: str, *, colon: bool) -> bool:
     if colon and _FORWARD_REFERENCE.fullmatch(value):
         return False
-    return _not_placeholder(value) and not any(c.isspace() for c in value)
+    if not _not_placeholder(value):
+        return False
+    return _passphrase(value) if any(c.isspace() for c in value) else True
 
 
 def _is_reference(value: str) -> bool:
@@ -230,6 +265,66 @@ def _shell_value(value: str) -> bool:
 
 _ENV_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 _WEAK_KEY = re.compile(r"(?i).*[_.-](?:pass|pwd)")
+# What follows a YAML value: a comment or the end of the line. The token is bounded, so a
+# line of `password:password:…` is not read to its end once per key.
+_YAML_REST = re.compile(
+    r"(?P<token>(?:[^\s\\]|\\(?![nrtu\"\\/])){0,256}+)(?:[ \t]++#|[ \t]*+(?:\r?\n|\Z))"
+)
+# `user=u password=x` (a libpq connection string): another `key=value` word before.
+_CONNINFO_BEFORE = re.compile(r"[\w.-]=[^\s=,()]*+[ \t]++\Z")
+
+
+def _at_line_start(text: str, pos: int) -> bool:
+    """Whether only indentation, a YAML list dash or a diff marker precede `pos` on its line."""
+    i = pos
+    floor = max(0, pos - 200)
+    while i > floor and text[i - 1] in " \t":
+        i -= 1
+    if i > floor and text[i - 1] == "-":
+        i -= 1
+        while i > floor and text[i - 1] in " \t":
+            i -= 1
+    if i > 0 and text[i - 1] == "+" and (i == 1 or text[i - 2] == "\n"):
+        i -= 1
+    return i == 0 or text[i - 1] == "\n"
+
+
+def _yaml_value(value: str) -> bool:
+    """A single-token YAML value after a secret key (`password: letmein`): any literal of
+    three characters or more; not a type (`password: str`), class name, reference, tag
+    (`!vault`), block scalar (`|`), anchor, alias or path."""
+    return (
+        len(value) >= 3
+        and _not_placeholder(value)
+        and value[0] not in "!&|>=(:-@`/~'\""
+        and value.lower() not in _NOT_VALUES
+        and value.lower() not in _TYPE_NAMES
+        and value[-1] not in ":,;([{)]}"  # code: `token: str,`, `secret: _process_secret,`
+        and not _is_reference(value)
+        and not (_FORWARD_REFERENCE.fullmatch(value) and not _looks_random(value))
+    )
+
+
+def _short_value(value: str, key: str) -> bool:
+    """A value after `key=` in a query, connection string or settings line: any literal of
+    three characters or more that is not a variable (`password=password`, `token=tok`,
+    `api_key=access_key`)."""
+    if not _shell_value(value) or value.lower() == key.lower():
+        return False
+    ident = _IDENTIFIER.fullmatch(value)
+    return ident is None or "_" not in value or _looks_random(value)
+
+
+def _lowercase_setting(match: re.Match[str]) -> bool:
+    """`key=value` with no spaces that is a setting rather than a keyword argument: in a
+    URL query or connection string (`?`, `&`, `;` or another `key=value` before), or alone
+    on its line (`password=hunter2` in an ini or .env file)."""
+    text, start, end = match.string, match.start("key"), match.end()
+    if start and text[start - 1] in "?&;":
+        return True
+    if _CONNINFO_BEFORE.search(text, max(0, start - 128), start):
+        return True
+    return _at_line_start(text, start) and text[end : end + 1] in ("", "\n", "\r")
 
 
 def _assignment_value(match: re.Match[str]) -> _Span | None:
@@ -244,6 +339,14 @@ def _assignment_value(match: re.Match[str]) -> _Span | None:
                 return None
             return match.span(group) if _quoted_literal(value, colon=colon) else None
     bare = match.group("bare")
+    if colon and match.group("post") and not match.group("pre") and _at_line_start(
+        match.string, match.start("key")
+    ):
+        # `password: letmein` on a line of YAML: the whole token, however short or word-like.
+        line = _YAML_REST.match(match.string, match.start("bare"))
+        if line is not None:
+            token = line.group("token")
+            return line.span("token") if _yaml_value(token) else None
     if weak and bare.isalpha():
         return None
     # `PGPASSWORD=x psql`, `--password=x`: a shell word, however short or word-like.
@@ -252,6 +355,10 @@ def _assignment_value(match: re.Match[str]) -> _Span | None:
     )
     if shell:
         return match.span("bare") if _shell_value(bare) else None
+    if sep == "=" and not match.group("pre") and not match.group("post") and (
+        _lowercase_setting(match)
+    ):
+        return match.span("bare") if _short_value(bare, key) else None
     # After `key:` a word followed by more words is a description, not a secret.
     rest = match.string[match.end() : match.end() + 2]
     prose = (colon and len(rest) == 2 and rest[0] in " \t" and rest[1] not in " \t\r\n#"
@@ -267,6 +374,14 @@ def _checked_secret(check: Callable[[str], bool]) -> _Pick:
 
 
 _url_password = _checked_secret(_not_placeholder)
+
+
+def _env_default(match: re.Match[str]) -> _Span | None:
+    group = "dq" if match.group("dq") is not None else "sq"
+    value = match.group(group)
+    if value.lower() in _NOT_VALUES or not _quoted_literal(value, colon=False):
+        return None
+    return match.span(group)
 _flag_value = _checked_secret(_shell_value)
 
 
@@ -278,11 +393,13 @@ _SECRET_KEYS = (
     r"|[_.-](?:pass|pwd)"
 )
 _ASSIGNMENT = (
-    r"(?<![\w.-])(?P<key>[\w.-]*?(?:" + _SECRET_KEYS + r"))[\"']?"
+    r"(?<![\w.-])(?P<key>[\w.-]*?(?:" + _SECRET_KEYS + r"))(?:[\"']\]?)?"
     r"(?P<pre>[ \t]*+)(?P<sep>:=|=>|=(?!=)|:(?![:=]))(?P<post>[ \t]*+)"
     r"(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*+)\"|'(?P<sq>(?:[^'\\\n]|\\.)*+)'"
-    r"|(?P<bare>[^\s\"'`,;)}\]&]++))"
+    r"|(?P<bare>(?:[^\s\"'`,;)}\]&\\]|\\(?![nrtu\"\\/]))++))"
 )
+# (A bare value ends before an escape, as in `token: string\\n` inside a JSON string: the
+# escaped text is searched again decoded.)
 # A command-line word: quoted, or up to the next space or shell operator.
 _WORD_ARG = r"(?:'[^'\n]*+'|\"[^\"\n]*+\"|[^\s|;&'\"]++)"
 
@@ -315,7 +432,7 @@ _BUILTIN: tuple[_Rule, ...] = (
     ),
     _Rule(
         "aws_access_key_id",
-        re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA)[A-Z0-9]{16}" + _E),
+        re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA)[A-Z0-9]{16}" + _E_ALNUM),
         pick=_WORD,
     ),
     _Rule(
@@ -326,7 +443,7 @@ _BUILTIN: tuple[_Rule, ...] = (
         ),
         hint=re.compile(r"[sS](?i:ecret)"),
     ),
-    _Rule("github_token", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,255}+" + _E), pick=_WORD),
+    _Rule("github_token", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,255}+" + _E_ALNUM), pick=_WORD),
     _Rule("github_pat", re.compile(r"github_pat_[A-Za-z0-9_]{22,255}+" + _E), pick=_WORD),
     _Rule(
         "gitlab_token",
@@ -336,10 +453,10 @@ _BUILTIN: tuple[_Rule, ...] = (
         ),
         pick=_WORD,
     ),
-    _Rule("npm_token", re.compile(r"npm_[A-Za-z0-9]{36}" + _E), pick=_WORD),
+    _Rule("npm_token", re.compile(r"npm_[A-Za-z0-9]{36}" + _E_ALNUM), pick=_WORD),
     _Rule(
         "huggingface_token",
-        re.compile(r"hf_[A-Za-z0-9]{30,40}+" + _E),
+        re.compile(r"hf_[A-Za-z0-9]{30,40}+" + _E_ALNUM),
         pick=_bounded(check=_mixed),
     ),
     _Rule(
@@ -370,13 +487,17 @@ _BUILTIN: tuple[_Rule, ...] = (
         re.compile(r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]*+"),
         pick=_bounded(check=lambda t: len(t) >= 35 and _mixed(t)),
     ),
+    # Vault service, batch and recovery tokens
+    _Rule("vault_token", re.compile(r"hv[sbr]\.[A-Za-z0-9_-]{24,}+"), pick=_WORD),
+    # Google OAuth client secrets
+    _Rule("google_client_secret", re.compile(r"GOCSPX-[A-Za-z0-9_-]{24,}+"), pick=_WORD),
     _Rule("google_api_key", re.compile(r"AIza[0-9A-Za-z_-]{35}" + _E), pick=_WORD),
     _Rule(
         "stripe_key",
-        re.compile(r"[rsp]k_(?:live|test)_[0-9A-Za-z]{16,}+" + _E),
+        re.compile(r"[rsp]k_(?:live|test)_[0-9A-Za-z]{16,}+" + _E_ALNUM),
         pick=_WORD,
     ),
-    _Rule("stripe_webhook_secret", re.compile(r"whsec_[A-Za-z0-9]{24,}+" + _E), pick=_WORD),
+    _Rule("stripe_webhook_secret", re.compile(r"whsec_[A-Za-z0-9]{24,}+" + _E_ALNUM), pick=_WORD),
     _Rule(
         "jwt",
         re.compile(r"eyJ[A-Za-z0-9_-]*+(?:\.[A-Za-z0-9_-]*+){0,2}"),
@@ -413,6 +534,55 @@ _BUILTIN: tuple[_Rule, ...] = (
             r"(?P<secret>[A-Za-z0-9+/]{8,}+={0,2})(?![A-Za-z0-9+/=])"
         ),
         hint=re.compile(r"auth"),
+    ),
+    # `?key=<api key>` in a URL (`key` alone is no secret key elsewhere)
+    _Rule(
+        "url_key",
+        re.compile(r"[?&;]key=(?P<secret>[A-Za-z0-9_-]{16,}+)(?![^\s&#'\"<>])"),
+        pick=_checked_secret(lambda s: _has_digit(s) and any(c.isalpha() for c in s)),
+        hint=re.compile(r"key="),
+    ),
+    # Maven's settings.xml and other XML: `<password>SECRET</password>`
+    _Rule(
+        "xml_element",
+        re.compile(
+            r"(?i)<(?P<tag>[\w.-]*?(?:" + _SECRET_KEYS + r"))>"
+            r"(?P<secret>[^<\n]{1,256}+)</(?P=tag)>"
+        ),
+        pick=_checked_secret(
+            lambda s: _passphrase(s) if " " in s.strip() else _shell_value(s.strip())
+        ),
+        hint=re.compile(r"</"),
+    ),
+    # ODBC / ADO connection strings: `Uid=sa;Pwd=SECRET;` (not the shell's `PWD=/home/…`)
+    _Rule(
+        "odbc_pwd",
+        re.compile(
+            r"(?i)(?<=[;\"'])[ \t]*+pwd[ \t]*+=[ \t]*+(?P<secret>\{[^}\n]{0,256}+\}|[^;\s'\"]++)"
+        ),
+        pick=_checked_secret(lambda s: _shell_value(s.strip("{}")) and s[0] not in "/~."),
+        hint=re.compile(r"(?i:pwd)"),
+    ),
+    # `npm config set //registry.npmjs.org/:_authToken <token>`, `yarn config set npmAuthToken`
+    _Rule(
+        "config_set",
+        re.compile(
+            r"(?i)\bconfig[ \t]++set[ \t]++[^\s=]*?(?:_auth(?:token)?|_password"
+            r"|npmauthtoken|npmauthident)[ \t]++(?P<secret>" + _WORD_ARG + ")"
+        ),
+        pick=_flag_value,
+        hint=re.compile(r"(?i:config)"),
+    ),
+    # `os.environ.setdefault("API_KEY", "SECRET")`, `os.getenv("TOKEN", "SECRET")`
+    _Rule(
+        "env_default",
+        re.compile(
+            r"(?i)(?:setdefault|getenv|setenv|putenv|\.get)\([ \t]*+[\"'][\w.-]*?(?:"
+            + _SECRET_KEYS
+            + r")[\"'][ \t]*+,[ \t]*+(?:\"(?P<dq>[^\"\\\n]*+)\"|'(?P<sq>[^'\\\n]*+)')"
+        ),
+        pick=lambda m: _env_default(m),
+        hint=re.compile(r"\("),
     ),
     # `mysql -pSECRET` (`-p` alone asks for the password; `-p SECRET` would be a database).
     _Rule(
