@@ -107,6 +107,7 @@ TRANSITIONS: dict[SessionState, dict[Trigger, SessionState]] = {
         T.EXITED: S.FAILED,
         T.CRASHED: S.FAILED,
         T.STOPPED: S.STOPPED,
+        T.DISCONNECTED: S.DISCONNECTED,  # its host dropped while it waited for a reply
         T.APPROVALS_SETTLED: S.FAILED,
     },
     S.STOPPED: {

@@ -44,6 +44,7 @@ from bridge.codecs.codex import resume_hint as codex_resume_hint
 from bridge.config import AgentConfig, Config
 from bridge.digest import DigestLine, select_digest
 from bridge.events import DecisionKind
+from bridge.machine import Facts
 from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
@@ -62,7 +63,7 @@ from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
 from daemon.gitrun import CommandRunner, LocalRunner
 from daemon.launch import AgentLauncher, LocalLauncher
 from daemon.ssh import SshHost, reconnect_forever
-from daemon.supervisor import Batch, SessionRunner
+from daemon.supervisor import SessionRunner
 
 # what agents use for their session ids (UUIDs, thread ids): nothing a shell reads twice
 _AGENT_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -140,7 +141,7 @@ class Hub:
     def surfaces(self) -> Sequence[str]:
         return self._surfaces
 
-    def outbox_kinds(self, batch: Batch) -> list[tuple[str, dict[str, Any]]]:
+    def outbox_kinds(self, batch: Facts) -> list[tuple[str, dict[str, Any]]]:
         if not self._surfaces:
             return []
         items: list[tuple[str, dict[str, Any]]] = []
@@ -168,7 +169,7 @@ class Hub:
             items.append(("status", {}))
         return items
 
-    async def committed(self, session_id: str, batch: Batch) -> None:
+    async def committed(self, session_id: str, batch: Facts) -> None:
         self.approvals_requested += len(batch.new_approvals)
         self.wake_surfaces()
         rules = self.session_rules.get(session_id)

@@ -609,6 +609,20 @@ async def _update_session(
 update_session_in = _update_session
 
 
+async def add_to_session_in(
+    db: aiosqlite.Connection, session_id: str, increments: Mapping[str, int]
+) -> None:
+    """Add each amount of `increments` to its session field (NULL counts as 0)."""
+    unknown = set(increments) - SESSION_FIELDS
+    if unknown:
+        raise ValueError(f"not session fields: {sorted(unknown)}")
+    for key, amount in increments.items():
+        await db.execute(
+            f"UPDATE sessions SET {key} = COALESCE({key}, 0) + ? WHERE id = ?",
+            (amount, session_id),
+        )
+
+
 def _session(row: Any) -> SessionView:
     return SessionView(
         id=row["id"], project=row["project"], agent=row["agent"], protocol=row["protocol"],
