@@ -249,6 +249,7 @@ class SlackSurface:
         self.team_url: str | None = None
         # workspace/channel where taps, commands and replies count; known after auth.test
         self.home: str | None = None
+        self.bot_username: str | None = None  # commands name the app, not a bot user
         self._seen: OrderedDict[str, float] = OrderedDict()  # delivery key → first seen
         self._inbox: Inbox | None = None
         self._names: dict[str, str] = {}  # user id → @name, learnt from payloads

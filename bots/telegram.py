@@ -127,7 +127,7 @@ class TelegramSurface:
                               "each update")
         self.config = config
         self.chat_id = config.chat_id
-        self.home = str(config.chat_id)  # the one chat where taps and commands count
+        self.home: str | None = str(config.chat_id)  # the one chat where taps and commands count
         self._webhook_secret = webhook_secret
         self.limits = GROUP_LIMITS if config.chat_id < 0 else PRIVATE_LIMITS
         self.app: Application[Any, Any, Any, Any, Any, Any] = (

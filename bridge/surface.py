@@ -86,6 +86,14 @@ Inbox = Callable[[Incoming], Awaitable[Reply | None]]
 class ChatSurface(Protocol):
     name: str
     limits: Limits
+    # where actions count (the chat; or workspace and channel), as `Incoming.place` names
+    # it; None (not connected yet) refuses every action
+    home: str | None
+    # the bot's own name, which commands may address (`/new@name`); None where there is none
+    bot_username: str | None
+    # awaited before each answer to an action, so answers share the chat's rate budget with
+    # delivery (set by the daemon); None: answers are not paced
+    throttle: Callable[[], Awaitable[None]] | None
 
     async def start(self, inbox: Inbox) -> None: ...
     async def stop(self) -> None: ...
@@ -117,4 +125,9 @@ class ChatSurface(Protocol):
 
     def thread_of(self, message: str) -> str | None:
         """The thread a message reference belongs to, if the reference says so."""
+        ...
+
+    def thread_link(self, thread: str) -> str | None:
+        """A link that opens the thread (e.g. for the digest's buttons); None where the
+        platform has none."""
         ...

@@ -17,6 +17,7 @@ from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
 from bridge.approvals import Actor
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
+from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
 from daemon.errors import DaemonError
@@ -120,16 +121,16 @@ class ActionHandler:
         store = self.hub.store
         for ref in (thread, reply_to):
             if ref:
-                key = await store.find_ref(self.surface, ref, "thread:")
+                key = await store.find_ref(self.surface, ref, ThreadRef.PREFIX)
                 if key is None:
-                    key = await store.find_ref(self.surface, ref, "msg:")
+                    key = await store.find_ref(self.surface, ref, MessageRef.PREFIX)
                 if key is not None:
-                    return key.split(":", 1)[1].split("/", 1)[0]
+                    return session_of(key)
         if reply_to and reply_to_ours:
-            key = await store.find_ref_soon(self.surface, reply_to, "msg:",
+            key = await store.find_ref_soon(self.surface, reply_to, MessageRef.PREFIX,
                                             timeout=REF_WAIT)
             if key is not None:
-                return key.split(":", 1)[1].split("/", 1)[0]
+                return session_of(key)
         return None
 
     async def _tap(self, incoming: Incoming) -> Reply:

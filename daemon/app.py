@@ -125,8 +125,7 @@ class Daemon:
             for surface in surfaces:
                 delivery = Delivery(hub, surface)
                 hub.add_surface(surface.name, delivery.notify)
-                if hasattr(surface, "throttle"):
-                    surface.throttle = delivery.pacer.take
+                surface.throttle = delivery.pacer.take
                 deliveries.append((surface, delivery))
                 started.push_async_callback(_stop_surface, surface)
             server = ControlServer(hub, paths.socket_path(self.state_dir))
@@ -164,7 +163,7 @@ class Daemon:
     async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
         """Start a surface (retrying while its platform is unreachable), then deliver."""
         handler = ActionHandler(hub, surface.name,
-                                home=lambda: getattr(surface, "home", None))
+                                home=lambda: surface.home)
         backoff = 1.0
         while True:
             try:
@@ -176,7 +175,7 @@ class Daemon:
                     await surface.stop()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)
-        handler.bot_username = getattr(surface, "bot_username", None)
+        handler.bot_username = surface.bot_username
         log.info("%s connected", surface.name)
         await delivery.run()
 

@@ -37,28 +37,51 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from bridge.approvals import ApprovalState
-from bridge.diffs import DeliveryKind, package_diff, render_diff_summary, summarize_diff
+from bridge.diffs import DeliveryKind, package_diff, summarize_diff
 from bridge.digest import render_digest
 from bridge.model import SessionView
-from bridge.redact import Redactor
+from bridge.outbox import (
+    OpenThread,
+    OutboxKind,
+    PostApproval,
+    PostDiff,
+    PostDigest,
+    PostSummary,
+    PostText,
+    RefreshStatus,
+    RemindApproval,
+    SendFile,
+    SetArchived,
+    UnknownIntent,
+    UpdateApproval,
+    decode,
+)
+from bridge.refs import ApprovalCardRef, MessageRef, StatusRef, ThreadRef
 from bridge.render import (
     Card,
-    TurnSummary,
-    elapsed,
     render_approval_card,
     render_status_card,
     render_summary_card,
     split_text,
-    tool_preview,
     topic_title,
+)
+from bridge.render_outbox import (
+    NO_CHANGES,
+    NOTHING_NEEDS_YOU,
+    changes_text,
+    diff_caption,
+    diff_name,
+    final_attachment,
+    final_caption,
+    render_diff_reply,
+    render_reminder,
+    turn_summary,
+    without_clock,
 )
 from bridge.session import LIVE_STATES
 from bridge.surface import (
@@ -72,20 +95,14 @@ from bridge.verify import last_check
 from daemon.changes import Changes
 from daemon.errors import NotFound
 from daemon.hub import Hub
-from daemon.redaction import redact_bytes, redact_text
+from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, CARD_LANE, Pacer, backoff
+from daemon.redaction import Redacting, redact_bytes, redact_text
 from daemon.store import OutboxItem
+
+__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "MAX_ATTEMPTS", "Delivery", "Pacer", "backoff"]
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # tries of one item before it is given up on
-BACKOFF_FIRST = 0.25  # seconds after the first failure in a row; doubled for each next one
-BACKOFF_CAP = 30.0
-# set in the card lane's task: the rate budget it takes is taken before anyone else's
-_CARD_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("card_lane", default=False)
-
-
-def backoff(failures: int) -> float:
-    """Seconds to wait after the `failures`-th failure in a row: 0.25, 0.5, 1, … 30."""
-    return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
 
 
 @dataclass(slots=True)
@@ -102,100 +119,6 @@ class _Progress:
 # set while an item is delivered, in the task delivering it
 _PROGRESS: contextvars.ContextVar[_Progress | None] = contextvars.ContextVar(
     "progress", default=None)
-
-
-class Pacer:
-    """A sliding window: at most `max_calls` in any `window` seconds (the way Telegram
-    counts "20 messages per minute in a group"), and a hard stop while the platform asked
-    us to wait. `reserve` keeps slots free for what matters more (approval cards)."""
-
-    def __init__(self, max_calls: int, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_calls = max_calls
-        self.window = window
-        self.clock = clock
-        self.recent: deque[float] = deque()
-        self.blocked_until = 0.0
-        self.urgent_waiting = 0
-
-    def _expire(self, now: float) -> None:
-        while self.recent and self.recent[0] <= now - self.window:
-            self.recent.popleft()
-
-    def try_take(self, reserve: float = 0.0) -> bool:
-        now = self.clock()
-        self._expire(now)
-        if now < self.blocked_until or len(self.recent) + 1 + reserve > self.max_calls:
-            return False
-        self.recent.append(now)
-        return True
-
-    def wait_time(self, reserve: float = 0.0) -> float:
-        now = self.clock()
-        self._expire(now)
-        blocked = max(0.0, self.blocked_until - now)
-        over = len(self.recent) + 1 + int(reserve) - self.max_calls
-        if over <= 0:
-            return blocked
-        index = min(over - 1, len(self.recent) - 1)
-        return max(blocked, self.recent[index] + self.window - now + 0.01)
-
-    async def take(self, *, urgent: bool = False) -> None:
-        """Wait for a slot; an urgent taker gets the next one before the others waiting."""
-        if urgent:
-            self.urgent_waiting += 1
-        try:
-            while (self.urgent_waiting and not urgent) or not self.try_take():  # noqa: ASYNC110
-                # (waiting on time, not on an event)
-                await asyncio.sleep(max(self.wait_time(), 0.0 if urgent else 0.005))
-        finally:
-            if urgent:
-                self.urgent_waiting -= 1
-
-    def block(self, seconds: float) -> None:
-        self.blocked_until = max(self.blocked_until, self.clock() + seconds)
-
-
-class Redacting:
-    """A surface seen through the redactor: every text that leaves the machine (cards,
-    thread titles, captions) is redacted here, in one place. File contents are redacted by
-    the caller before they are packed (a zip must not be rewritten afterwards)."""
-
-    def __init__(self, surface: ChatSurface, redactor: Redactor) -> None:
-        self.inner = surface
-        self.redactor = redactor
-        self.name = surface.name
-        self.limits = surface.limits
-
-    async def _card(self, card: Card) -> Card:
-        return Card(await self.text(card.text), card.buttons)
-
-    async def text(self, text: str) -> str:
-        """`text` redacted (off the loop when large): callers that cut a text into pieces
-        redact it first, since half a token is no longer recognised."""
-        return await redact_text(self.redactor, text)
-
-    async def open_thread(
-        self, session: SessionView, title: str, card: Card
-    ) -> tuple[str, str | None]:
-        return await self.inner.open_thread(session, await self.text(title),
-                                            await self._card(card))
-
-    async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
-        await self.inner.set_thread(
-            thread, title=None if title is None else await self.text(title), open=open)
-
-    async def post(self, thread: str, card: Card, *, notify: bool,
-                   mention: str | None = None) -> str:
-        return await self.inner.post(thread, await self._card(card), notify=notify,
-                                     mention=mention)
-
-    async def edit(self, message: str, card: Card) -> None:
-        await self.inner.edit(message, await self._card(card))
-
-    async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None:
-        await self.inner.send_file(thread, await self.text(filename), data,
-                                   await self.text(caption))
 
 
 class Delivery:
@@ -240,7 +163,7 @@ class Delivery:
             lanes.create_task(self._card_lane())
 
     async def _card_lane(self) -> None:
-        _CARD_LANE.set(True)
+        CARD_LANE.set(True)
         await self._serve(self._card_round, self.cards_wakeup, self._retry_wait)
 
     async def _serve(self, round_: Callable[[], Awaitable[bool]], wakeup: asyncio.Event,
@@ -312,7 +235,7 @@ class Delivery:
     async def _round(self) -> bool:
         """Everything but the cards the card lane sends, then the status cards."""
         items = await self.store.outbox_pending(self.name, limit=100)
-        statuses = [i for i in items if i.kind == "status"]
+        statuses = [i for i in items if i.kind == OutboxKind.STATUS]
         for item in statuses:
             if item.session_id:
                 self.dirty.add(item.session_id)
@@ -328,12 +251,12 @@ class Delivery:
         progressed = bool(statuses)
         now = time.monotonic()
         for item in rest:
-            if item.kind == "status" or item.session_id in waiting:
+            if item.kind == OutboxKind.STATUS or item.session_id in waiting:
                 continue
             if self._backing_off(item, now):
                 waiting.add(item.session_id)  # it failed a moment ago: the session waits
                 continue
-            if item.kind == "approval" or item.id in self._claimed:
+            if item.kind == OutboxKind.APPROVAL or item.id in self._claimed:
                 waiting.add(item.session_id)
                 held_cards = True
                 self.cards_wakeup.set()  # what it waited for is out (or it is under way)
@@ -430,19 +353,24 @@ class Delivery:
     async def _forget_thread(self, sid: str, e: ThreadGone) -> None:
         log.info("%s: thread of %s is gone (%s); making a new one", self.name, sid, e)
         self._threads.pop(sid, None)
-        await self.store.set_refs(self.name, {f"thread:{sid}": "", f"status:{sid}": ""})
+        await self.store.set_refs(self.name, {ThreadRef(session_id=sid).key: "",
+                                              StatusRef(session_id=sid).key: ""})
 
     async def _take_budget(self) -> None:
-        await self.pacer.take(urgent=_CARD_LANE.get())
+        await self.pacer.take_in_lane()
 
     # -- one item ---------------------------------------------------------------------
 
     async def _deliver(self, item: OutboxItem) -> dict[str, str]:
         """Deliver one item; returns the references to store with its delivered mark."""
         sid = item.session_id
-        payload = item.payload
-        if item.kind == "digest":
-            await self._digest(requested=bool(payload.get("requested")))
+        try:
+            intent = decode(item.kind, item.payload)
+        except UnknownIntent:
+            log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+            return {}
+        if isinstance(intent, PostDigest):
+            await self._digest(requested=intent.requested)
             return {}
         if sid is None:
             return {}
@@ -450,78 +378,70 @@ class Delivery:
             session = await self.store.session(sid)
         except NotFound:
             return {}
-        match item.kind:
-            case "session_opened":
+        redactor = self.hub.redactor
+        match intent:
+            case OpenThread():
                 await self.thread(sid)
-            case "approval":
-                approval = await self.store.approval(payload["approval_id"])
+            case PostApproval(approval_id=approval_id):
+                approval = await self.store.approval(approval_id)
                 thread = await self.thread(sid)
                 pending = approval.state is ApprovalState.PENDING
                 ref = await self.surface.post(
-                    thread, render_approval_card(approval, session, redactor=self.hub.redactor),
+                    thread, render_approval_card(approval, session, redactor=redactor),
                     notify=pending,
                     mention=session.owner_on(self.name) if pending else None)
-                return {f"approval:{approval.id}": ref, f"msg:{sid}/{ref}": ref}
-            case "approval_settled":
-                card_ref = await self.store.get_ref(self.name,
-                                                    f"approval:{payload['approval_id']}")
+                return {ApprovalCardRef(approval_id=approval.id).key: ref,
+                        MessageRef(session_id=sid, message=ref).key: ref}
+            case UpdateApproval(approval_id=approval_id):
+                card_ref = await self.store.get_ref(
+                    self.name, ApprovalCardRef(approval_id=approval_id).key)
                 if card_ref:
-                    approval = await self.store.approval(payload["approval_id"])
+                    approval = await self.store.approval(approval_id)
                     await self.surface.edit(card_ref, render_approval_card(
-                        approval, session, redactor=self.hub.redactor))
+                        approval, session, redactor=redactor))
                 self.dirty.add(sid)
-            case "summary":
-                await self._summary(session, payload)
+            case PostSummary():
+                await self._summary(session, intent)
                 self.dirty.add(sid)
-            case "diff":
+            case PostDiff():
                 await self._diff(session, requested=True)
-            case "approval_reminder":
-                approval = await self.store.approval(payload["approval_id"])
+            case RemindApproval(approval_id=approval_id):
+                approval = await self.store.approval(approval_id)
                 if approval.state is ApprovalState.PENDING:
-                    timeout = self.hub.config.approvals.timeout
-                    left = ""
-                    if timeout is not None and self.hub.config.approvals.on_timeout == "deny":
-                        remaining = approval.requested_at + timeout - self.hub.clock()
-                        left = f"; it will be denied in {elapsed(max(0, remaining))}"
-                    preview = tool_preview(approval.tool, approval.input, 200,
-                                           redactor=self.hub.redactor)
-                    text = (f"⏰ Still waiting for you: {approval.tool} {preview} "
-                            f"(request {approval.id}){left}.")
-                    await self.post_long(sid, Card(text, render_approval_card(
-                        approval, session, redactor=self.hub.redactor).buttons))
-            case "archived" | "unarchived":
+                    cfg = self.hub.config.approvals
+                    await self.post_long(sid, render_reminder(
+                        approval, session, now=self.hub.clock(), timeout=cfg.timeout,
+                        on_timeout=cfg.on_timeout, redactor=redactor))
+            case SetArchived(archived=archived):
                 thread = await self.thread(sid)
-                title = topic_title(session, redactor=self.hub.redactor)
+                title = topic_title(session, redactor=redactor)
                 await self.surface.set_thread(
                     thread, title=title if self._title.get(sid) != title else None,
-                    open=item.kind == "unarchived",
+                    open=not archived,
                 )
                 self._title[sid] = title
                 self.dirty.add(sid)
-            case "text":
-                await self.post_long(sid, Card(str(payload.get("text", ""))))
-            case "file":
-                await self._send_file(sid, payload["filename"], bytes.fromhex(payload["hex"]),
-                                      payload.get("caption", ""))
-            case _:
-                log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+            case PostText(text=text):
+                await self.post_long(sid, Card(text))
+            case SendFile(filename=filename, data=data, caption=caption):
+                await self._send_file(sid, filename, data, caption)
+            case RefreshStatus():
+                pass  # the lanes mark the session dirty; its card is edited when due
         return {}
 
     async def _digest(self, *, requested: bool) -> None:
         lines = await self.hub.digest_lines()
         links: dict[str, str] = {}
-        thread_link = getattr(self.surface.inner, "thread_link", None)
-        if thread_link is not None:
-            for line in lines:
-                thread = await self.store.get_ref(self.name, f"thread:{line.session.id}")
-                link = thread_link(thread) if thread else None
-                if link:
-                    links[line.session.id] = link
+        for line in lines:
+            thread = await self.store.get_ref(self.name, ThreadRef(session_id=line.session.id).key)
+            link = self.surface.thread_link(thread) if thread else None
+            if link:
+                links[line.session.id] = link
         card = render_digest(lines, now=self.hub.clock(), links=links,
                              redactor=self.hub.redactor)
         if card is None:
             if requested:
-                await self.surface.post("", Card("📋 Nothing needs you right now."), notify=False)
+                await self.surface.post("", NOTHING_NEEDS_YOU, notify=False)
             return
         await self.surface.post("", card, notify=True)
 
@@ -535,67 +455,53 @@ class Delivery:
             return Changes(b"", summarize_diff(b""),
                            f"could not read the changes: {type(e).__name__}: {e}")
 
-    async def _summary(self, session: SessionView, payload: dict[str, Any]) -> None:
+    async def _summary(self, session: SessionView, intent: PostSummary) -> None:
         """The end-of-turn summary with the whole final message (as a `.md` file when it
         would take more than FINAL_MESSAGES messages), then the diff as an attachment sized
         for the platform."""
         changes = await self._changes(session)
-        lines = [render_diff_summary(changes.summary)] if not changes.summary.is_empty else []
-        if changes.note:
-            lines.append(f"({changes.note})")
-        summary = replace(
-            _summary(payload),
-            changes="\n".join(lines) or None,
+        summary = turn_summary(
+            intent,
+            changes=changes_text(changes.summary, changes.note),
             verification=last_check(await self.store.turn_tools(session.id),
                                     redactor=self.hub.redactor),
             resume_command=self.hub.resume_command(session),
         )
         final = summary.final_text or ""
-        attached = None
-        if len(final) > FINAL_MESSAGES * self._piece_limit():
-            attached = f"reply-{session.id}-{max(session.turns, 1)}.md"
+        attached = final_attachment(session, final, self._piece_limit())
         await self.post_long(session.id,
                              render_summary_card(session, summary, attached=attached,
                                                  redactor=self.hub.redactor))
         if attached:
             data = (await redact_text(self.hub.redactor, final)).encode()
-            await self._send_file(session.id, attached, data,
-                                  f"{session.id}: the whole final message ({len(final)} "
-                                  "characters)")
+            await self._send_file(session.id, attached, data, final_caption(session, final))
         await self._send_diff(session, changes.raw, quiet_when_empty=True)
 
     async def _diff(self, session: SessionView, *, requested: bool) -> None:
         changes = await self._changes(session)
-        head = f"Diff of {session.id} ({session.place}) since the session started"
-        if changes.note and changes.summary.is_empty:
-            await self.post_long(session.id, Card(f"{head}: {changes.note}."))
-            return
-        text = f"{head}:\n{render_diff_summary(changes.summary)}"
-        if changes.note:
-            text += f"\n({changes.note})"
-        await self.post_long(session.id, Card(text))
-        await self._send_diff(session, changes.raw, quiet_when_empty=not requested)
+        card, follows = render_diff_reply(session, changes.summary, changes.note)
+        await self.post_long(session.id, card)
+        if follows:
+            await self._send_diff(session, changes.raw, quiet_when_empty=not requested)
 
     async def _send_diff(self, session: SessionView, raw: bytes, *,
                          quiet_when_empty: bool) -> None:
         limits = self.surface.limits
         package = package_diff(
-            await redact_bytes(self.hub.redactor, raw),
-            name=f"{session.id}-{max(session.turns, 1)}",
+            await redact_bytes(self.hub.redactor, raw), name=diff_name(session),
             inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
         )
         match package.kind:
             case DeliveryKind.INLINE:
                 await self.post_long(session.id, Card(package.text or ""), notify=False)
             case DeliveryKind.DOCUMENT | DeliveryKind.ZIP:
-                caption = f"{session.id}: {package.filename} ({package.size} bytes of diff)"
                 await self._send_file(session.id, package.filename or "changes.diff",
-                                      package.data or b"", caption)
+                                      package.data or b"", diff_caption(session, package))
             case DeliveryKind.TOO_LARGE:
                 await self.post_long(session.id, Card(package.message or ""), notify=False)
             case DeliveryKind.EMPTY:
                 if not quiet_when_empty:
-                    await self.post_long(session.id, Card("No changes."), notify=False)
+                    await self.post_long(session.id, NO_CHANGES, notify=False)
 
     async def thread(self, sid: str) -> str:
         """The session's thread, made (with its status card) the first time it is needed.
@@ -614,8 +520,8 @@ class Delivery:
         known = self._threads.get(sid)
         if known:
             return known
-        thread = await self.store.get_ref(self.name, f"thread:{sid}")
-        status = await self.store.get_ref(self.name, f"status:{sid}")
+        thread = await self.store.get_ref(self.name, ThreadRef(session_id=sid).key)
+        status = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
         if thread and status:
             self._threads[sid] = thread
             return thread
@@ -628,17 +534,17 @@ class Delivery:
             if not thread:
                 title = topic_title(session, redactor=self.hub.redactor)
                 thread, status = await self.surface.open_thread(session, title, card)
-                made[f"thread:{sid}"] = thread
+                made[ThreadRef(session_id=sid).key] = thread
                 self._title[sid] = title
             if not status:
                 await self._take_budget()
                 status = await self.surface.post(thread, card, notify=False)
-            made[f"status:{sid}"] = status
-            made[f"msg:{sid}/{status}"] = status
+            made[StatusRef(session_id=sid).key] = status
+            made[MessageRef(session_id=sid, message=status).key] = status
         finally:
             if made:  # urgent: a card (or the person who started the session) waits for it
                 await self.store.set_refs(self.name, made, urgent=True)
-        self._status_text[sid] = _static(card.text)
+        self._status_text[sid] = without_clock(card.text)
         self._status_at[sid] = time.monotonic()
         self._threads[sid] = thread
         self.dirty.add(sid)  # the card was drawn before the thread was made: check it again
@@ -659,7 +565,7 @@ class Delivery:
             ref = await self.surface.post(
                 thread, Card(piece, card.buttons if last else ()), notify=notify and i == 0
             )
-            await self._step_done({f"msg:{sid}/{ref}": ref})
+            await self._step_done({MessageRef(session_id=sid, message=ref).key: ref})
 
     async def _send_file(self, sid: str, filename: str, data: bytes, caption: str) -> None:
         """A file in the session's thread, as a step of the item."""
@@ -695,7 +601,7 @@ class Delivery:
                 await self.store.set_refs(self.name, refs)
             return
         await self.store.record_step(self.name, progress.item.id, progress.next, refs=refs,
-                                     urgent=_CARD_LANE.get())
+                                     urgent=CARD_LANE.get())
 
     async def _flush_status(self) -> bool:
         did = False
@@ -725,7 +631,7 @@ class Delivery:
         except NotFound:
             self.dirty.discard(sid)
             return False
-        ref = await self.store.get_ref(self.name, f"status:{sid}")
+        ref = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
         if not ref:
             self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
             return False
@@ -733,7 +639,7 @@ class Delivery:
         card = render_status_card(session, now=self.hub.clock(), pending=pending,
                                   redactor=self.hub.redactor)
         title = topic_title(session, redactor=self.hub.redactor)
-        changed_text = self._status_text.get(sid) != _static(card.text)
+        changed_text = self._status_text.get(sid) != without_clock(card.text)
         changed_title = self._title.get(sid) != title
         if not changed_text and not changed_title:
             self.dirty.discard(sid)
@@ -744,27 +650,24 @@ class Delivery:
             if changed_text:
                 await self.surface.edit(ref, card)
             if changed_title:
-                thread = await self.store.get_ref(self.name, f"thread:{sid}")
+                thread = await self.store.get_ref(self.name, ThreadRef(session_id=sid).key)
                 if thread:
                     await self.surface.set_thread(thread, title=title, open=None)
         except ThreadGone as e:  # the next item for the session makes a new thread
             await self._forget_thread(sid, e)
         except SurfaceError as e:  # e.g. the card was deleted: the summary still comes
             log.warning("%s: could not update the status of %s: %s", self.name, sid, e)
-        self._status_text[sid] = _static(card.text)
+        self._status_text[sid] = without_clock(card.text)
         self._title[sid] = title
         self._status_at[sid] = time.monotonic()
         self.dirty.discard(sid)
         return True
 
 
-# a final message longer than this many messages is sent as a `.md` file
-FINAL_MESSAGES = 3
-
 # what a later approval card of the same session need not wait for: the card opens the
 # thread itself, and edits of earlier cards and reminders about them do not move it
-_CARD_NEED_NOT_WAIT = frozenset({"session_opened", "status", "approval_settled",
-                                 "approval_reminder"})
+_CARD_NEED_NOT_WAIT = frozenset({OutboxKind.SESSION_OPENED, OutboxKind.STATUS,
+                                 OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER})
 
 
 def _cards_first(items: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem]]:
@@ -775,31 +678,10 @@ def _cards_first(items: list[OutboxItem]) -> tuple[list[OutboxItem], list[Outbox
     rest: list[OutboxItem] = []
     held: set[str | None] = set()  # sessions whose order must be kept from here on
     for item in items:
-        if item.kind == "approval" and item.session_id not in held:
+        if item.kind == OutboxKind.APPROVAL and item.session_id not in held:
             first.append(item)
             continue
         rest.append(item)
         if item.kind not in _CARD_NEED_NOT_WAIT:
             held.add(item.session_id)
     return first, rest
-
-
-def _static(text: str) -> str:
-    """A status card without its clock, so a ticking 'elapsed' alone is not an edit."""
-    return re.sub(r"elapsed [^·\n]*(· )?", "", text)
-
-
-def _summary(payload: dict[str, Any]) -> TurnSummary:
-    return TurnSummary(
-        final_text=payload.get("final_text"),
-        is_error=bool(payload.get("is_error")),
-        error=payload.get("error"),
-        cost_usd=payload.get("cost_usd"),
-        duration_ms=payload.get("duration_ms"),
-        num_turns=payload.get("num_turns"),
-        changes=payload.get("changes"),
-        verification=payload.get("verification"),
-        resume_command=payload.get("resume_command"),
-        interrupted=bool(payload.get("interrupted")),
-        stopped_by=payload.get("stopped_by"),
-    )

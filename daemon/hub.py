@@ -46,7 +46,22 @@ from bridge.digest import DigestLine, select_digest
 from bridge.events import DecisionKind
 from bridge.machine import Facts
 from bridge.model import SessionView
+from bridge.outbox import (
+    Intent,
+    OpenThread,
+    PostApproval,
+    PostDiff,
+    PostDigest,
+    PostSummary,
+    PostText,
+    RefreshStatus,
+    RemindApproval,
+    SetArchived,
+    UpdateApproval,
+    encode,
+)
 from bridge.redact import Redactor
+from bridge.refs import DIGEST_LAST
 from bridge.render import shorten, tool_preview
 from bridge.session import (
     DAEMON_STOPPED,
@@ -142,32 +157,28 @@ class Hub:
         return self._surfaces
 
     def outbox_kinds(self, batch: Facts) -> list[tuple[str, dict[str, Any]]]:
+        """The outbox rows a committed batch of agent events makes (encoded intents)."""
         if not self._surfaces:
             return []
-        items: list[tuple[str, dict[str, Any]]] = []
+        intents: list[Intent] = []
         for approval in batch.new_approvals:
-            items.append(("approval", {"approval_id": approval.id}))
+            intents.append(PostApproval(approval_id=approval.id))
         for approval in batch.settled:
-            items.append(("approval_settled", {"approval_id": approval.id}))
+            intents.append(UpdateApproval(approval_id=approval.id))
         for turn in batch.turns_completed:
-            items.append(
-                (
-                    "summary",
-                    {
-                        "final_text": turn.result_text,
-                        "is_error": turn.is_error and not turn.interrupted,
-                        "interrupted": turn.interrupted,
-                        "stopped_by": batch.stopped_by if turn.interrupted else None,
-                        "error": turn.error,
-                        "cost_usd": turn.cost_usd,
-                        "duration_ms": turn.duration_ms,
-                        "num_turns": turn.num_turns,
-                    },
-                )
-            )
-        if batch.state_changed or "last_tool" in batch.changes or items:
-            items.append(("status", {}))
-        return items
+            intents.append(PostSummary(
+                final_text=turn.result_text,
+                is_error=turn.is_error and not turn.interrupted,
+                interrupted=turn.interrupted,
+                stopped_by=batch.stopped_by if turn.interrupted else None,
+                error=turn.error,
+                cost_usd=turn.cost_usd,
+                duration_ms=turn.duration_ms,
+                num_turns=turn.num_turns,
+            ))
+        if batch.state_changed or "last_tool" in batch.changes or intents:
+            intents.append(RefreshStatus())
+        return [encode(intent) for intent in intents]
 
     async def committed(self, session_id: str, batch: Facts) -> None:
         self.approvals_requested += len(batch.new_approvals)
@@ -217,8 +228,7 @@ class Hub:
                 reason="the daemon restarted; the agent no longer waits. Nothing was approved.",
             )
             await self.store.settle_approval(expired)
-            await self._enqueue(approval.session_id, "approval_settled",
-                                {"approval_id": approval.id})
+            await self._enqueue(approval.session_id, UpdateApproval(approval_id=approval.id))
         # every session whose process was recorded, whatever its state: a failed turn or
         # a stop cut short by the crash leaves a live agent behind a session that is not live
         recorded = await self.store.recorded_pids()
@@ -236,7 +246,7 @@ class Hub:
             await self.store.update_session(
                 session.id, state=state, error=error, pid=None, updated_at=now
             )
-            await self._enqueue(session.id, "status", {})
+            await self._enqueue(session.id, RefreshStatus())
 
     async def start_background(self) -> None:
         self.spawn(self._approval_timer(), name="approval-timer")
@@ -303,12 +313,12 @@ class Hub:
         except DaemonError as e:
             await self.store.update_session(session.id, state=SessionState.FAILED,
                                             error=f"could not prepare the worktree: {e.message}")
-            await self._enqueue(session.id, "session_opened", {})
+            await self._enqueue(session.id, OpenThread())
             raise
         if cwd != path:
             await self.store.update_session(session.id, cwd=cwd)
         session = await self.store.session(session.id)
-        await self._enqueue(session.id, "session_opened", {})
+        await self._enqueue(session.id, OpenThread())
         await self._launch(session, agent_config, prompt=prompt, resume=None)
         return await self.store.session(session.id)
 
@@ -378,7 +388,7 @@ class Hub:
                     session_id, state=apply(session.state, Trigger.STOPPED),
                     updated_at=self.clock(),
                 )
-                await self._enqueue(session_id, "status", {})
+                await self._enqueue(session_id, RefreshStatus())
                 return await self.store.session(session_id)
             raise Conflict(f"session {session_id} is not running ({session.state.value})")
         await runner.stop(actor)
@@ -392,12 +402,12 @@ class Hub:
         await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock(),
                                         reviewed_at=self.clock())
         await self._record(session_id, "archive" if archived else "unarchive", {"by": actor.label})
-        await self._enqueue(session_id, "archived" if archived else "unarchived", {})
+        await self._enqueue(session_id, SetArchived(archived=archived))
         if archived and session_id not in self.runners:
             note = await self.changes.remove_worktree(session_id)
             if note:
                 await self._record(session_id, "worktree", {"text": note})
-                await self._enqueue(session_id, "text", {"text": f"{session_id}: {note}"})
+                await self._enqueue(session_id, PostText(text=f"{session_id}: {note}"))
         return await self.store.session(session_id)
 
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView:
@@ -422,11 +432,12 @@ class Hub:
         targets = [surface] if surface else list(self._surfaces)
         targets = [t for t in targets if t in self._surfaces]
         if (lines or requested) and targets:
-            await self.store.enqueue(targets, session_id=None, kind="digest",
-                                     payload={"requested": requested}, now=self.clock())
+            kind, payload = encode(PostDigest(requested=requested))
+            await self.store.enqueue(targets, session_id=None, kind=kind, payload=payload,
+                                     now=self.clock())
             self.wake_surfaces()
         if not requested:
-            await self.store.set_ref("daemon", "digest:last", str(self.clock()))
+            await self.store.set_ref("daemon", DIGEST_LAST.key, str(self.clock()))
         return len(lines)
 
     async def auto_archive(self) -> list[str]:
@@ -470,8 +481,9 @@ class Hub:
         await self.reviewed(session_id)
         await self._record(session_id, "diff_requested", {"by": actor.label})
         if surface in self._surfaces:
-            await self.store.enqueue([surface], session_id=session_id, kind="diff", payload={},
-                                     now=self.clock())
+            kind, payload = encode(PostDiff())
+            await self.store.enqueue([surface], session_id=session_id, kind=kind,
+                                     payload=payload, now=self.clock())
             self.wake_surfaces()
             async with self.changed:
                 self.changed.notify_all()
@@ -527,8 +539,8 @@ class Hub:
                 reason="the agent is no longer running; nothing was approved",
             )
             if await self.store.settle_approval(expired):
-                await self._enqueue(approval.session_id, "approval_settled",
-                                    {"approval_id": approval.id})
+                await self._enqueue(approval.session_id,
+                                    UpdateApproval(approval_id=approval.id))
             current = await self.store.approval(approval.id)
             return DecisionResult(False, describe_outcome(current), current)
         if await runner.answer(verdict):
@@ -562,7 +574,7 @@ class Hub:
                     approval.session_id,
                     parked=f"approval timed out and was denied: {approval.tool} {preview}",
                 )
-                await self._enqueue(approval.session_id, "status", {})
+                await self._enqueue(approval.session_id, RefreshStatus())
         return count
 
     async def remind_due(self) -> int:
@@ -573,8 +585,7 @@ class Hub:
         due = await self.store.unreminded(self.clock() - remind_after)
         for approval in due:
             await self.store.mark_reminded(approval.id, self.clock())
-            await self._enqueue(approval.session_id, "approval_reminder",
-                                {"approval_id": approval.id})
+            await self._enqueue(approval.session_id, RemindApproval(approval_id=approval.id))
         return len(due)
 
     def next_deadline(
@@ -651,7 +662,7 @@ class Hub:
                 updated_at=self.clock(),
             )
             await self._record(session.id, "error", {"text": e.message})
-            await self._enqueue(session.id, "status", {})
+            await self._enqueue(session.id, RefreshStatus())
             raise
         await self.store.update_session(session.id, pid=process.pid)
         runner = SessionRunner(
@@ -698,8 +709,9 @@ class Hub:
     async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         await self.store.record_event(session_id, kind, data, now=self.clock())
 
-    async def _enqueue(self, session_id: str, kind: str, payload: dict[str, Any]) -> None:
+    async def _enqueue(self, session_id: str, intent: Intent) -> None:
         if self._surfaces:
+            kind, payload = encode(intent)
             await self.store.enqueue(self._surfaces, session_id=session_id, kind=kind,
                                      payload=payload, now=self.clock())
             self.wake_surfaces()

@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bridge.errors import ConfigError
+from bridge.refs import DIGEST_LAST
 from daemon.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,12 @@ class Scheduler:
 
     async def catch_up(self) -> None:
         assert self.trigger is not None
-        raw = await self.hub.store.get_ref("daemon", "digest:last")
+        raw = await self.hub.store.get_ref("daemon", DIGEST_LAST.key)
         zone = ZoneInfo("UTC")
         now = datetime.fromtimestamp(self.hub.clock(), zone)
         if raw is None:
             # first run: remember now, so a digest missed from here on is caught up later
-            await self.hub.store.set_ref("daemon", "digest:last", str(self.hub.clock()))
+            await self.hub.store.set_ref("daemon", DIGEST_LAST.key, str(self.hub.clock()))
             return
         last = datetime.fromtimestamp(float(raw), zone)
         if missed_since(self.trigger, last, now):
