@@ -1,0 +1,205 @@
+"""One outbox item shown on a surface, by its intent: approval cards and their edits,
+reminders, summaries with their diffs, requested diffs, texts, files, the digest. What
+the texts say is `bridge/render*`; where they go (a session's thread, its steps) is
+`SessionThreads`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.approvals import ApprovalState
+from bridge.diffs import DeliveryKind, package_diff, summarize_diff
+from bridge.digest import render_digest
+from bridge.model import SessionView
+from bridge.outbox import (
+    OpenThread,
+    PostApproval,
+    PostDiff,
+    PostDigest,
+    PostSummary,
+    PostText,
+    RefreshStatus,
+    RemindApproval,
+    SendFile,
+    SetArchived,
+    UnknownIntent,
+    UpdateApproval,
+    decode,
+)
+from bridge.refs import ApprovalCardRef, MessageRef, ThreadRef
+from bridge.render import Card, render_approval_card, render_summary_card, topic_title
+from bridge.render_outbox import (
+    NO_CHANGES,
+    NOTHING_NEEDS_YOU,
+    changes_text,
+    diff_caption,
+    diff_name,
+    final_attachment,
+    final_caption,
+    render_diff_reply,
+    render_reminder,
+    turn_summary,
+)
+from bridge.verify import last_check
+from daemon.changes import Changes
+from daemon.errors import NotFound
+from daemon.hub import Hub
+from daemon.redaction import redact_bytes, redact_text
+from daemon.store import OutboxItem
+from daemon.threads import SessionThreads
+
+log = logging.getLogger(__name__)
+
+
+class ItemShower:
+    """Shows outbox items on one surface, in the sessions' threads."""
+
+    def __init__(self, hub: Hub, threads: SessionThreads) -> None:
+        self.hub = hub
+        self.store = hub.store
+        self.threads = threads
+        self.surface = threads.surface
+        self.name = threads.name
+
+    async def show(self, item: OutboxItem) -> dict[str, str]:
+        """Show one item; returns the references to store with its delivered mark."""
+        sid = item.session_id
+        try:
+            intent = decode(item.kind, item.payload)
+        except UnknownIntent:
+            log.warning("%s: unknown outbox kind %s", self.name, item.kind)
+            return {}
+        if isinstance(intent, PostDigest):
+            await self._digest(requested=intent.requested)
+            return {}
+        if sid is None:
+            return {}
+        try:
+            session = await self.store.session(sid)
+        except NotFound:
+            return {}
+        redactor = self.hub.redactor
+        match intent:
+            case OpenThread():
+                await self.threads.thread(sid)
+            case PostApproval(approval_id=approval_id):
+                approval = await self.store.approval(approval_id)
+                thread = await self.threads.thread(sid)
+                pending = approval.state is ApprovalState.PENDING
+                ref = await self.surface.post(
+                    thread, render_approval_card(approval, session, redactor=redactor),
+                    notify=pending,
+                    mention=session.owner_on(self.name) if pending else None)
+                return {ApprovalCardRef(approval_id=approval.id).key: ref,
+                        MessageRef(session_id=sid, message=ref).key: ref}
+            case UpdateApproval(approval_id=approval_id):
+                card_ref = await self.store.get_ref(
+                    self.name, ApprovalCardRef(approval_id=approval_id).key)
+                if card_ref:
+                    approval = await self.store.approval(approval_id)
+                    await self.surface.edit(card_ref, render_approval_card(
+                        approval, session, redactor=redactor))
+                self.threads.dirty.add(sid)
+            case PostSummary():
+                await self._summary(session, intent)
+                self.threads.dirty.add(sid)
+            case PostDiff():
+                await self._diff(session, requested=True)
+            case RemindApproval(approval_id=approval_id):
+                approval = await self.store.approval(approval_id)
+                if approval.state is ApprovalState.PENDING:
+                    cfg = self.hub.config.approvals
+                    await self.threads.post_long(sid, render_reminder(
+                        approval, session, now=self.hub.clock(), timeout=cfg.timeout,
+                        on_timeout=cfg.on_timeout, redactor=redactor))
+            case SetArchived(archived=archived):
+                thread = await self.threads.thread(sid)
+                title = topic_title(session, redactor=redactor)
+                await self.surface.set_thread(
+                    thread, title=title if self.threads.titles.get(sid) != title else None,
+                    open=not archived,
+                )
+                self.threads.titles[sid] = title
+                self.threads.dirty.add(sid)
+            case PostText(text=text):
+                await self.threads.post_long(sid, Card(text))
+            case SendFile(filename=filename, data=data, caption=caption):
+                await self.threads.send_file(sid, filename, data, caption)
+            case RefreshStatus():
+                pass  # the lanes mark the session dirty; its card is edited when due
+        return {}
+
+    async def _digest(self, *, requested: bool) -> None:
+        lines = await self.hub.digest_lines()
+        links: dict[str, str] = {}
+        for line in lines:
+            thread = await self.store.get_ref(self.name, ThreadRef(session_id=line.session.id).key)
+            link = self.surface.thread_link(thread) if thread else None
+            if link:
+                links[line.session.id] = link
+        card = render_digest(lines, now=self.hub.clock(), links=links,
+                             redactor=self.hub.redactor)
+        if card is None:
+            if requested:
+                await self.surface.post("", NOTHING_NEEDS_YOU, notify=False)
+            return
+        await self.surface.post("", card, notify=True)
+
+    async def _changes(self, session: SessionView) -> Changes:
+        """The session's changes; when they cannot be read, none, with the reason as the
+        note (the summary they belong to still goes out)."""
+        try:
+            return await self.hub.changes.diff(session.id)
+        except Exception as e:
+            log.exception("%s: could not read the changes of %s", self.name, session.id)
+            return Changes(b"", summarize_diff(b""),
+                           f"could not read the changes: {type(e).__name__}: {e}")
+
+    async def _summary(self, session: SessionView, intent: PostSummary) -> None:
+        """The end-of-turn summary with the whole final message (as a `.md` file when it
+        would take more than FINAL_MESSAGES messages), then the diff as an attachment sized
+        for the platform."""
+        changes = await self._changes(session)
+        summary = turn_summary(
+            intent,
+            changes=changes_text(changes.summary, changes.note),
+            verification=last_check(await self.store.turn_tools(session.id),
+                                    redactor=self.hub.redactor),
+            resume_command=self.hub.resume_command(session),
+        )
+        final = summary.final_text or ""
+        attached = final_attachment(session, final, self.threads.piece_limit())
+        await self.threads.post_long(session.id,
+                             render_summary_card(session, summary, attached=attached,
+                                                 redactor=self.hub.redactor))
+        if attached:
+            data = (await redact_text(self.hub.redactor, final)).encode()
+            await self.threads.send_file(session.id, attached, data, final_caption(session, final))
+        await self._send_diff(session, changes.raw, quiet_when_empty=True)
+
+    async def _diff(self, session: SessionView, *, requested: bool) -> None:
+        changes = await self._changes(session)
+        card, follows = render_diff_reply(session, changes.summary, changes.note)
+        await self.threads.post_long(session.id, card)
+        if follows:
+            await self._send_diff(session, changes.raw, quiet_when_empty=not requested)
+
+    async def _send_diff(self, session: SessionView, raw: bytes, *,
+                         quiet_when_empty: bool) -> None:
+        limits = self.surface.limits
+        package = package_diff(
+            await redact_bytes(self.hub.redactor, raw), name=diff_name(session),
+            inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
+        )
+        match package.kind:
+            case DeliveryKind.INLINE:
+                await self.threads.post_long(session.id, Card(package.text or ""), notify=False)
+            case DeliveryKind.DOCUMENT | DeliveryKind.ZIP:
+                await self.threads.send_file(session.id, package.filename or "changes.diff",
+                                      package.data or b"", diff_caption(session, package))
+            case DeliveryKind.TOO_LARGE:
+                await self.threads.post_long(session.id, Card(package.message or ""), notify=False)
+            case DeliveryKind.EMPTY:
+                if not quiet_when_empty:
+                    await self.threads.post_long(session.id, NO_CHANGES, notify=False)
