@@ -80,6 +80,11 @@ async def drain_stderr(read: Callable[[int], Awaitable[bytes]], tail: StderrTail
 
 class AgentProcess(Protocol):
     pid: int | None
+    # the connection to the process's host dropped (the agent may live on); never for a
+    # local process
+    disconnected: bool
+    # the host the process runs on, for messages; None for a local process
+    host_name: str | None
 
     async def write(self, data: bytes) -> None: ...
     async def read(self) -> bytes: ...  # b"" at end of output
@@ -102,6 +107,8 @@ class LocalProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
         self.pid: int | None = proc.pid
+        self.disconnected = False
+        self.host_name: str | None = None
         self._stderr = StderrTail()
         assert proc.stderr is not None
         self._stderr_task = asyncio.get_running_loop().create_task(

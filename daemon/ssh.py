@@ -60,6 +60,7 @@ class SshProcess:
         self.host = host
         self.pid: int | None = None
         self.disconnected = False
+        self.host_name: str | None = host.name
         self._stderr = StderrTail()
         self._stderr_task = asyncio.get_running_loop().create_task(
             drain_stderr(process.stderr.read, self._stderr), name=f"stderr-{host.name}")

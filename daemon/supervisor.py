@@ -197,8 +197,8 @@ class SessionRunner:
 
     async def _finish(self, code: int) -> None:
         async with self.lock:
-            disconnected = bool(getattr(self.process, "disconnected", False))
-            host = getattr(getattr(self.process, "host", None), "name", "the host")
+            disconnected = self.process.disconnected
+            host = self.process.host_name or "the host"
             facts = self.machine.exited(
                 code, self.process.stderr_tail(), self.clock(),
                 disconnected_from=host if disconnected else None,
