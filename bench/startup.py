@@ -13,8 +13,9 @@ in a temporary state dir. Every figure is the median (and max) of `--runs` runs.
   state dir (the database is created and migrated) and on the store with the sessions.
 - sessions: `agent-bridge sessions` (and `--json`) against that daemon: process start →
   exit, the full list printed to a pipe.
-- the store: `--sessions` sessions written through daemon/store.py (its migrations make
-  the schema; `insert_events` and `insert_approval` write the rows, in one transaction):
+- the store: `--sessions` sessions written through daemon/store/ (its migrations make
+  the schema; its private `_insert_events` and `_insert_approval` write the rows, in one
+  transaction, a benchmark fixture):
   projects, agents, branches and titles vary; 40 % archived (up to 90 days old), the rest
   open, completed, failed or stopped within the last 6 days (younger than the 7 days after
   which the daemon archives them itself; live ones would be ended by recovery at start),
@@ -88,7 +89,7 @@ def populate(database: Path, count: int, project: Path) -> float:
     async def write() -> None:
         store = await st.Store.open(database)
         try:
-            async with store.transaction() as db:
+            async with store._transaction() as db:
                 for n in range(count):
                     sid = f"s{n:05d}"
                     archived = rng.random() < 0.4
@@ -110,13 +111,13 @@ def populate(database: Path, count: int, project: Path) -> float:
                          rng.randint(1, 9), created, created + 600, created + 600,
                          created + 600, "telegram:1"),
                     )
-                    await st.insert_events(db, sid, [
+                    await store._insert_events(db, sid, [
                         (created + k, kind, json.dumps({"text": f"{kind} {k} of {sid}"}))
                         for k, kind in enumerate(["prompt", "session_started"]
                                                  + ["assistant_text"] * 8
                                                  + ["tool_started", "turn_completed"])
                     ])
-                    await st.insert_approval(db, Approval(
+                    await store._insert_approval(db, Approval(
                         id=f"a{n:05d}", session_id=sid, request_id=f"r{n}", tool="Bash",
                         input={"command": "pytest -q"}, offered=(DecisionKind.ALLOW_ONCE,),
                         requested_at=created + 5, state=ApprovalState.PENDING,
@@ -135,13 +136,13 @@ def populate(database: Path, count: int, project: Path) -> float:
 
 def raw_query(database: Path, runs: int) -> list[float]:
     """Seconds for the SELECT behind the list: every column of the open sessions."""
-    from daemon.store import _SESSION_COLUMNS
+    from daemon.store.sessions import SESSION_COLUMNS
 
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-        rows = db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE archived = 0 "
+        rows = db.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE archived = 0 "
                           "ORDER BY updated_at DESC").fetchall()
         db.close()
         times.append(time.perf_counter() - t0)

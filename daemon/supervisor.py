@@ -13,7 +13,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 from bridge.approvals import Actor, Decision
@@ -224,35 +223,17 @@ class SessionRunner:
     async def _commit(self, facts: Facts) -> bool:
         """Write `facts`, then tell the notifier; False (and nothing written) when a settled
         approval had already been settled."""
-        now = self.clock()
-        try:
-            facts = await self._write_facts(facts, now)
-        except _Lost:
+        written = await self.store.commit_facts(
+            self.session_id, facts, now=self.clock(), surfaces=self.notifier.surfaces(),
+            outbox=self.notifier.outbox_kinds)
+        if written is None:
             return False
-        if facts.state_changed:
+        if written.new_approvals != facts.new_approvals:
+            self.machine.stored(written.new_approvals)
+        if written.state_changed:
             self._watch_idle()
-        await self.notifier.committed(self.session_id, facts)
+        await self.notifier.committed(self.session_id, written)
         return True
-
-    async def _write_facts(self, facts: Facts, now: float) -> Facts:
-        """Commit `facts` in one transaction; the facts as stored (an approval whose drawn id
-        was taken is stored under a new one)."""
-        urgent = facts.urgent or bool(facts.new_approvals or facts.settled)
-        async with self.store.transaction(urgent=urgent) as db:
-            if facts.events:
-                await st.insert_events(db, self.session_id, list(facts.events))
-            stored = [await st.insert_approval(db, approval) for approval in facts.new_approvals]
-            if stored != list(facts.new_approvals):
-                self.machine.stored(stored)
-                facts = replace(facts, new_approvals=tuple(stored))
-            won = [await st.settle_in(db, approval) for approval in facts.settled]
-            if not all(won):
-                raise _Lost()
-            await st.update_session_in(db, self.session_id, {**facts.changes, "updated_at": now})
-            await st.add_to_session_in(db, self.session_id, facts.increments)
-            await st.enqueue_all_in(db, self.notifier.surfaces(), session_id=self.session_id,
-                                    items=self.notifier.outbox_kinds(facts), now=now)
-        return facts
 
     async def _flush(self) -> None:
         out = self.codec.data_to_send()
@@ -276,6 +257,3 @@ _PROTOCOL_NAMES = {
 def _protocol_name(codec: AgentCodec) -> str:
     return _PROTOCOL_NAMES.get(type(codec).__name__, "agent's")
 
-
-class _Lost(Exception):
-    """A conditional settle lost the race: the transaction is rolled back."""

@@ -6,6 +6,7 @@ import pytest
 
 from bridge.approvals import AccessPolicy, Actor, Approval, ApprovalState, Decision, decide
 from bridge.events import DecisionKind
+from bridge.machine import Facts
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
 from daemon.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -179,7 +180,7 @@ async def test_reads_see_only_what_is_committed(tmp_path):
     try:
         session = await store.create_session(project="p", agent="c", protocol="claude",
                                              cwd="/", host="local", title="a", now=1.0)
-        async with store.transaction() as db:
+        async with store._transaction() as db:
             await db.execute("UPDATE sessions SET state = 'idle' WHERE id = ?", (session.id,))
             # a reader in the middle of the batch sees none of it (not idle with 0 turns)
             assert (await store.session(session.id)).state is SessionState.STARTING
@@ -223,5 +224,60 @@ async def test_a_recorded_event_is_read_back_in_the_transcript(tmp_path):
         [event] = await store.events(session.id)
         assert (event.kind, event.ts, event.data) == ("prompt", 2.5, {"text": "héllo", "by": "a"})
         assert await store.count_events(session.id) == 1
+    finally:
+        await store.close()
+
+
+def rows_for(facts):
+    """What the hub's notifier would enqueue: one row per new approval, under its stored id."""
+    return [("post_approval", {"approval_id": a.id}) for a in facts.new_approvals]
+
+
+async def test_a_batch_of_facts_is_committed_together_under_the_ids_it_was_stored_with(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        session = await store.create_session(project="p", agent="c", protocol="claude",
+                                             cwd="/", host="local", title="t", now=1.0)
+        taken = await store.add_approval(Approval(
+            id="aaaaaa", session_id=session.id, request_id="r0", tool="Bash",
+            input={"command": "ls"}, offered=ALL, requested_at=1.0))
+        asked = replace(taken, request_id="r1")  # drawn the same id: stored under a new one
+        facts = Facts(events=((2.0, "tool_started", '{"tool": "Bash"}'),),
+                      new_approvals=(asked,), changes={"state": SessionState.RUNNING},
+                      increments={"turns": 2})
+        written = await store.commit_facts(session.id, facts, now=3.0, surfaces=["telegram"],
+                                           outbox=rows_for)
+        assert written is not None
+        (stored,) = written.new_approvals
+        assert stored.id != taken.id and (await store.approval(stored.id)).request_id == "r1"
+        after = await store.session(session.id)
+        assert after.state is SessionState.RUNNING and after.turns == 2
+        assert after.updated_at == 3.0
+        assert [e.kind for e in await store.events(session.id)] == ["tool_started"]
+        (row,) = await store.outbox_pending("telegram")
+        assert row.kind == "post_approval" and row.payload == {"approval_id": stored.id}
+    finally:
+        await store.close()
+
+
+async def test_a_batch_whose_settle_lost_the_race_writes_nothing(tmp_path):
+    store = await open_store(tmp_path)
+    try:
+        session = await store.create_session(project="p", agent="c", protocol="claude",
+                                             cwd="/", host="local", title="t", now=1.0)
+        approval = await store.add_approval(Approval(
+            id="aaaaaa", session_id=session.id, request_id="r", tool="Bash",
+            input={"command": "ls"}, offered=ALL, requested_at=1.0))
+        first = replace(approval, state=ApprovalState.DENIED, decision=DecisionKind.DENY)
+        assert await store.settle_approval(first)
+        late = replace(approval, state=ApprovalState.EXPIRED)
+        facts = Facts(events=((2.0, "note", "{}"),), settled=(late,),
+                      changes={"state": SessionState.IDLE})
+        assert await store.commit_facts(session.id, facts, now=3.0, surfaces=["telegram"],
+                                        outbox=rows_for) is None
+        assert (await store.approval(approval.id)).state is ApprovalState.DENIED
+        assert (await store.session(session.id)).state is SessionState.STARTING
+        assert await store.events(session.id) == []
+        assert await store.outbox_pending("telegram") == []
     finally:
         await store.close()
