@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
+from bridge.codecs.endpoint import JsonLinesEndpoint
 from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import (
     JSON,
@@ -37,7 +38,7 @@ from bridge.events import (
     TurnCompleted,
     UnknownEvent,
 )
-from bridge.framing import DEFAULT_MAX_LINE, LineFramer, json_line
+from bridge.framing import DEFAULT_MAX_LINE
 
 PROTOCOL_FLAGS: tuple[str, ...] = (
     "--output-format",
@@ -88,10 +89,11 @@ class _Pending:
     input: JSON
 
 
-class ClaudeCodec:
+class ClaudeCodec(JsonLinesEndpoint):
+    """Claude Code's messages routed on `type` over the shared JSON-lines framing."""
+
     def __init__(self, *, max_line: int = DEFAULT_MAX_LINE) -> None:
-        self._framer = LineFramer(max_line)
-        self._out: list[bytes] = []
+        super().__init__(max_line)
         self._pending: dict[str, _Pending] = {}
         self._ids = count(1)
         self._controls: dict[str, str] = {}  # our outstanding control requests → subtype
@@ -120,11 +122,6 @@ class ClaudeCodec:
                 )
             case AnswerApproval():
                 self._answer(command)
-
-    def data_to_send(self) -> bytes:
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
 
     def pending_requests(self) -> list[str]:
         return list(self._pending)
@@ -178,38 +175,22 @@ class ClaudeCodec:
             }
         )
 
-    def _write(self, message: JSON) -> None:
-        self._out.append(json.dumps(message, ensure_ascii=False).encode() + b"\n")
-
     # -- incoming -------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[AgentEvent]:
-        events: list[AgentEvent] = []
-        for line in self._framer.feed(data):
-            events.extend(self._line(line))
-        return events
+    def _asks_us(self, message: dict[str, Any]) -> bool:
+        """A request the bridge must answer (a person may decide it): kept exactly or
+        refused."""
+        return message.get("type") == "control_request"
 
-    def receive_eof(self) -> list[AgentEvent]:
-        rest = self._framer.finish()
-        if rest is not None:
-            raise ProtocolError("output ended in the middle of a line", rest)
-        return []
-
-    def _line(self, line: bytes) -> list[AgentEvent]:
-        message = json_line(line, is_request=_asks_us)
-        if message is None:
-            return []
-        if isinstance(message, str):
-            return [Notice(text=message)]
-        stripped = line.strip()
+    def _message(self, message: JSON, line: bytes) -> list[AgentEvent]:
         if not isinstance(message.get("type"), str):
-            raise ProtocolError("a message without a string 'type'", stripped)
+            raise ProtocolError("a message without a string 'type'", line)
         try:
-            return self._message(message)
+            return self._route(message)
         except (KeyError, TypeError, AttributeError) as e:
-            raise ProtocolError(f"malformed {message['type']} message: {e!r}", stripped) from e
+            raise ProtocolError(f"malformed {message['type']} message: {e!r}", line) from e
 
-    def _message(self, m: JSON) -> list[AgentEvent]:
+    def _route(self, m: JSON) -> list[AgentEvent]:
         kind: str = m["type"]
         if kind == "assistant":
             return list(self._assistant(m))
@@ -377,7 +358,3 @@ def _text_of(content: Any) -> str:
         return "\n".join(p for p in parts if isinstance(p, str))
     return json.dumps(content)
 
-
-def _asks_us(message: dict[str, Any]) -> bool:
-    """A request the bridge must answer (a person may decide it): kept exactly or refused."""
-    return message.get("type") == "control_request"

@@ -1,8 +1,8 @@
 """The JSON-RPC 2.0 half that the Codex and ACP codecs share (sans-IO).
 
-One object per line, in both directions. A line that does not start with `{` is stray output
-(kept as a `Notice`, as for Claude); one that starts with `{` and does not parse, or lacks
-what its kind requires, is a `ProtocolError` with the line attached. Each message is one of
+One object per line, in both directions, framed by `JsonLinesEndpoint` (stray output is a
+`Notice`, a corrupt line a `ProtocolError`, as for Claude); a message that lacks what its
+kind requires is a `ProtocolError` with the line attached. Each message is one of
 three kinds, routed to the subclass: a request from the agent (it has `method` and `id`; it
 must be answered), a notification (`method`, no `id`), or the answer to one of our requests
 (`id` with `result` or `error`; routed with the method we called). Our ids are integers
@@ -15,32 +15,26 @@ import json
 from itertools import count
 from typing import Any
 
+from bridge.codecs.endpoint import JsonLinesEndpoint
 from bridge.errors import ProtocolError
 from bridge.events import JSON, AgentEvent, Notice
-from bridge.framing import LineFramer, json_line
 
 METHOD_NOT_FOUND = -32601
 WireId = int | str
 
 
-class JsonRpcEndpoint:
-    """Framing, routing and our request ids. Subclasses implement the three `_on_*`
-    handlers; they raise KeyError/TypeError/ValueError on a malformed message."""
+class JsonRpcEndpoint(JsonLinesEndpoint):
+    """Routing and our request ids over the shared JSON-lines framing. Subclasses implement
+    the three `_on_*` handlers; they raise KeyError/TypeError/ValueError on a malformed
+    message."""
 
     def __init__(self, max_line: int, *, jsonrpc_member: bool) -> None:
-        self._framer = LineFramer(max_line)
+        super().__init__(max_line)
         self._jsonrpc_member = jsonrpc_member  # send `"jsonrpc": "2.0"` (ACP) or not (Codex)
-        self._out: list[bytes] = []
         self._ids = count()
         self._calls: dict[int, str] = {}  # our requests still unanswered → method
-        self._later: list[AgentEvent] = []  # owed by send(); emitted by the next receive()
 
     # -- outgoing -------------------------------------------------------------------
-
-    def data_to_send(self) -> bytes:
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
 
     def _request(self, method: str, params: JSON) -> int:
         wire_id = next(self._ids)
@@ -60,41 +54,27 @@ class JsonRpcEndpoint:
     def _write(self, message: JSON) -> None:
         if self._jsonrpc_member:
             message = {"jsonrpc": "2.0", **message}
-        self._out.append(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+        super()._write(message)
 
     # -- incoming -------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[AgentEvent]:
-        events, self._later = self._later, []
-        for line in self._framer.feed(data):
-            events.extend(self._line(line))
-        return events
+    def _asks_us(self, message: dict[str, Any]) -> bool:
+        """A request the bridge must answer (a person may decide it): kept exactly or
+        refused."""
+        return "method" in message and "id" in message
 
-    def receive_eof(self) -> list[AgentEvent]:
-        rest = self._framer.finish()
-        if rest is not None:
-            raise ProtocolError("output ended in the middle of a line", rest)
-        events, self._later = self._later, []
-        return events
-
-    def _line(self, line: bytes) -> list[AgentEvent]:
-        message = json_line(line, is_request=_asks_us)
-        if message is None:
-            return []
-        if isinstance(message, str):
-            return [Notice(text=message)]
-        stripped = line.strip()
+    def _message(self, message: JSON, line: bytes) -> list[AgentEvent]:
         wire = message.get("id")
         if "method" in message and isinstance(wire, int | str) and (
                 str(wire) in self.pending_requests()):
             # never an overwrite: the answer to the first request would go to the second
             raise ProtocolError(
-                f"request id {wire!r} reused while that request is still pending", stripped)
+                f"request id {wire!r} reused while that request is still pending", line)
         try:
             return self._route(message)
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             what = message.get("method") or "response"
-            raise ProtocolError(f"malformed {what} message: {e!r}", stripped) from e
+            raise ProtocolError(f"malformed {what} message: {e!r}", line) from e
 
     def _route(self, m: JSON) -> list[AgentEvent]:
         method = m.get("method")
@@ -165,7 +145,3 @@ def declined_note(declined: list[str]) -> str:
     lines = "\n".join(f"- {d}" for d in declined)
     return f"(agent-bridge) Earlier the user refused, with these reasons:\n{lines}"
 
-
-def _asks_us(message: dict[str, Any]) -> bool:
-    """A request the bridge must answer (a person may decide it): kept exactly or refused."""
-    return "method" in message and "id" in message
