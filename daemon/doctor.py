@@ -15,16 +15,12 @@ from pathlib import Path
 from bridge.config import Config
 from bridge.errors import ConfigError
 from daemon import paths
+from daemon.agents import AGENT_KINDS
 from daemon.errors import DaemonError
 
 # The agent versions the real-agent conformance tests pin. Found only next to a source checkout
 # (an installed wheel has no tests/); when it is absent nothing is compared.
 PINNED_FILE = Path(__file__).resolve().parent.parent / "tests" / "real_agents" / "package.json"
-# protocol → (npm package pinned in PINNED_FILE, what that agent's `--version` line contains)
-AGENT_PACKAGES = {
-    "claude": ("@anthropic-ai/claude-code", "(Claude Code)"),  # "2.1.331 (Claude Code)"
-    "codex": ("@openai/codex", "codex-cli"),  # "codex-cli 0.169.0"
-}
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -125,9 +121,10 @@ def pinned_versions(path: Path | None = None) -> dict[str, str]:
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     return {
-        protocol: dependencies[package]
-        for protocol, (package, _) in AGENT_PACKAGES.items()
-        if isinstance(dependencies, dict) and isinstance(dependencies.get(package), str)
+        protocol: dependencies[kind.package]
+        for protocol, kind in AGENT_KINDS.items()
+        if kind.package is not None and isinstance(dependencies, dict)
+        and isinstance(dependencies.get(kind.package), str)
     }
 
 
@@ -135,9 +132,10 @@ def version_drift(protocol: str, version_line: str, pinned: dict[str, str]) -> s
     """Why `version_line` is worth a warning: that protocol's agent at another version than the
     tests pin. None when it matches, nothing is pinned, or the line is not that agent's (a
     wrapper script or an interpreter answers `--version` too)."""
-    if protocol not in pinned or protocol not in AGENT_PACKAGES:
+    kind = AGENT_KINDS.get(protocol)
+    if protocol not in pinned or kind is None or kind.version_marker is None:
         return None
-    marker = AGENT_PACKAGES[protocol][1]
+    marker = kind.version_marker
     found = _VERSION.search(version_line)
     if marker not in version_line or found is None:
         return None

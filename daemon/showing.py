@@ -42,6 +42,7 @@ from bridge.render_outbox import (
     turn_summary,
 )
 from bridge.verify import last_check
+from daemon.agents import resume_command
 from daemon.changes import Changes
 from daemon.errors import NotFound
 from daemon.hub import Hub
@@ -166,7 +167,7 @@ class ItemShower:
             changes=changes_text(changes.summary, changes.note),
             verification=last_check(await self.store.turn_tools(session.id),
                                     redactor=self.hub.redactor),
-            resume_command=self.hub.resume_command(session),
+            resume_command=resume_command(session),
         )
         final = summary.final_text or ""
         attached = final_attachment(session, final, self.threads.piece_limit())

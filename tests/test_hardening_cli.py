@@ -20,6 +20,7 @@ from bridge.config import ConfigError, load_config
 from bridge.redact import Redactor
 from bridge.render import TurnSummary, render_summary_card
 from bridge.session import SessionState
+from daemon.agents import resume_command
 from daemon.hub import Hub
 from daemon.store import Store
 from tests.harness import Bridge, agent_bridge_argv, wait_until
@@ -84,7 +85,7 @@ async def test_the_at_your_desk_line_pastes_as_one_cd_and_one_resume(tmp_path):
                 session = await store.session(session.id)
                 card = render_summary_card(session, TurnSummary(
                     final_text="Done.", is_error=False,
-                    resume_command=hub.resume_command(session)), redactor=REDACTOR)
+                    resume_command=resume_command(session)), redactor=REDACTOR)
                 lines = [x for x in card.text.splitlines() if x.startswith("at your desk: ")]
                 assert bool(lines) is shown, (cwd.name, agent_session, card.text)
                 if not lines:

@@ -1,0 +1,98 @@
+"""After a restart: no process of the last run survives, so nothing is live.
+
+Pending approvals become expired (never approved); sessions that were working become failed
+with a reason that says how to continue, idle ones completed; whatever the last run's agents
+left running is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from bridge.approvals import Approval, ApprovalState
+from bridge.events import DecisionKind
+from bridge.outbox import RefreshStatus, UpdateApproval
+from bridge.session import DAEMON_STOPPED, LIVE_STATES, apply, closed_under
+from daemon.fanout import Fanout
+from daemon.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def recover(store: Store, fanout: Fanout, *, now: float,
+                  keep_rule: Callable[[Approval], None]) -> None:
+    """Bring the store in line with a daemon that has no agents running.
+
+    `keep_rule` is given every "allow for session" approval, so the rules people made are
+    rebuilt from them."""
+    for allowed in await store.approvals(state=ApprovalState.ALLOWED,
+                                         decision=DecisionKind.ALLOW_SESSION):
+        keep_rule(allowed)
+    stale = await store.sessions_in(LIVE_STATES)
+    for approval in await store.approvals(state=ApprovalState.PENDING):
+        expired = replace(
+            approval, state=ApprovalState.EXPIRED, decided_at=now,
+            reason="the daemon restarted; the agent no longer waits. Nothing was approved.",
+        )
+        await store.settle_approval(expired)
+        await fanout.enqueue(approval.session_id, UpdateApproval(approval_id=approval.id))
+    # every session whose process was recorded, whatever its state: a failed turn or
+    # a stop cut short by the crash leaves a live agent behind a session that is not live
+    recorded = await store.recorded_pids()
+    if recorded:
+        killed = await asyncio.to_thread(kill_leftovers, recorded)
+        if killed:
+            log.info("killed %d process(es) left by the last run: %s", len(killed),
+                     ", ".join(f"{pid} (session {sid})" for pid, sid in killed))
+    live = {s.id for s in stale}
+    for session_id in recorded.keys() - live:
+        await store.update_session(session_id, pid=None)
+    for session in stale:
+        trigger, error = closed_under(session.state, DAEMON_STOPPED)
+        state = apply(session.state, trigger)
+        await store.update_session(session.id, state=state, error=error, pid=None, updated_at=now)
+        await fanout.enqueue(session.id, RefreshStatus())
+
+
+def kill_leftovers(recorded: Mapping[str, int]) -> list[tuple[int, str]]:
+    """Kill what a crashed daemon left of the agents in `recorded` (session id → pid):
+    every process whose environment carries one of those sessions' ids (our agents and
+    whatever they started, even once the agent itself has exited), and its process group
+    when the group is the agent's. A process is only ever killed when its own environment
+    names the session: a recycled pid is left alone. Returns (pid, session id) killed."""
+    marker = b"AGENT_BRIDGE_SESSION="
+    killed: list[tuple[int, str]] = []
+    try:
+        entries = [e.name for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return killed
+    for name in entries:
+        pid = int(name)
+        if pid == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        for item in environ.split(b"\0"):
+            if not item.startswith(marker):
+                continue
+            session_id = item[len(marker):].decode("utf-8", "replace")
+            agent_pid = recorded.get(session_id)
+            if agent_pid is None:
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == agent_pid != os.getpgrp():  # never our own group
+                    os.killpg(agent_pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                killed.append((pid, session_id))
+            break
+    return killed

@@ -1,0 +1,280 @@
+"""Session commands: what a person asks of a session, whatever surface it came from.
+
+Resolves the project and agent, starts a session (its worktree, its thread, its process),
+sends to it (resuming the agent when it is not running), stops, archives and re-asks it,
+and keeps the runner of each session whose agent runs. What the daemon has to show goes
+through the fan-out; the runners report to the `Notifier` they are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.approvals import Actor
+from bridge.config import AgentConfig, Config
+from bridge.model import SessionView
+from bridge.outbox import OpenThread, PostDiff, PostText, RefreshStatus, SetArchived
+from bridge.redact import Redactor
+from bridge.render import shorten
+from bridge.session import (
+    DAEMON_STOPPED,
+    LIVE_STATES,
+    RESUMABLE_STATES,
+    SessionState,
+    Trigger,
+    apply,
+)
+from daemon.agents import agent_argv, configured_agent, make_codec
+from daemon.changes import ChangeTracker
+from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
+from daemon.fanout import Fanout
+from daemon.hosts import Hosts
+from daemon.store import Store
+from daemon.supervisor import Notifier, SessionRunner
+from daemon.tasks import Tasks
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    path: str
+    agent: str | None
+    worktree: bool
+    host: str  # "local" or a [hosts.NAME]
+
+
+class Sessions:
+    """The session commands, and the runner of every session whose agent runs."""
+
+    def __init__(self, *, config: Config, store: Store, fanout: Fanout, hosts: Hosts,
+                 changes: ChangeTracker, tasks: Tasks, notifier: Notifier,
+                 redactor: Redactor, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.fanout = fanout
+        self.hosts = hosts
+        self.changes = changes
+        self.tasks = tasks
+        self.notifier = notifier
+        self.redactor = redactor
+        self.clock = clock
+        self.runners: dict[str, SessionRunner] = {}
+
+    async def close(self) -> None:
+        """Stop every runner (the daemon is stopping) and wait a bounded time for them."""
+        runners = list(self.runners.values())
+        await asyncio.gather(
+            *(r.close(DAEMON_STOPPED) for r in runners), return_exceptions=True
+        )
+        await asyncio.gather(
+            *(asyncio.wait_for(r.done.wait(), 30) for r in runners), return_exceptions=True
+        )
+
+    def resolve_project(self, project: str) -> Project:
+        """A configured project by name, or a local directory given as a path."""
+        configured = self.config.project(project)
+        if configured is not None:
+            if configured.host != "local":  # a path on another machine: taken as written
+                return Project(configured.name, configured.path, configured.agent,
+                               configured.worktree, configured.host)
+            path = str(Path(configured.path).expanduser().resolve())
+            if not Path(path).is_dir():
+                raise NotFound(f"project {configured.name}: the directory {path} does not exist")
+            return Project(configured.name, path, configured.agent, configured.worktree, "local")
+        candidate = Path(project).expanduser()
+        # a relative path would be the daemon's directory, which is nobody's: the CLI sends
+        # absolute ones, a chat has no directory to be relative to
+        if candidate.is_absolute() and candidate.is_dir():
+            resolved = candidate.resolve()
+            return Project(resolved.name, str(resolved), None, False, "local")
+        names = ", ".join(p.name for p in self.config.projects) or "none configured"
+        what = "a directory" if candidate.is_absolute() else "an absolute path (or ~/…)"
+        raise NotFound(f"no project {project!r}: not a configured project ({names}) nor {what}")
+
+    async def new_session(
+        self, project: str, prompt: str, *, agent: str | None = None, actor: Actor,
+        worktree: bool | None = None,
+    ) -> SessionView:
+        if not prompt.strip():
+            raise Conflict("a new session needs a prompt")
+        target = self.resolve_project(project)
+        name, path = target.name, target.path
+        agent_name = agent or target.agent or self.config.default_agent
+        agent_config = configured_agent(self.config, agent_name)
+        session = await self.store.create_session(
+            project=name, agent=agent_name, protocol=agent_config.protocol, cwd=path,
+            host=target.host, now=self.clock(),
+            title=shorten(prompt.strip().splitlines()[0], 200, self.redactor),
+            owner=f"{actor.surface}:{actor.user_id}",
+        )
+        await self._record(session.id, "prompt", {"text": prompt, "by": actor.label})
+        try:
+            cwd = await self.changes.record_start(
+                session.id, path, host=target.host,
+                worktree=target.worktree if worktree is None else worktree,
+            )
+        except DaemonError as e:
+            await self.store.update_session(session.id, state=SessionState.FAILED,
+                                            error=f"could not prepare the worktree: {e.message}")
+            await self.fanout.enqueue(session.id, OpenThread())
+            raise
+        if cwd != path:
+            await self.store.update_session(session.id, cwd=cwd)
+        session = await self.store.session(session.id)
+        await self.fanout.enqueue(session.id, OpenThread())
+        await self._launch(session, agent_config, prompt=prompt, resume=None)
+        return await self.store.session(session.id)
+
+    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
+        """A reply to a session: continues it, resuming the agent if it is not running."""
+        session = await self.store.session(session_id)
+        if session.archived:
+            await self.set_archived(session_id, False, actor=actor)
+        await self.reviewed(session_id, clear_parked=True)
+        runner = self.runners.get(session_id)
+        if runner is not None and not runner.stopping and not runner.done.is_set():
+            await runner.send_prompt(text, actor)
+            return await self.store.session(session_id)
+        return await self.resume(session_id, text, actor=actor)
+
+    async def resume(
+        self, session_id: str, prompt: str | None = None, *, actor: Actor
+    ) -> SessionView:
+        session = await self.store.session(session_id)
+        runner = self.runners.get(session_id)
+        if runner is not None and not runner.done.is_set():
+            if runner.stopping:
+                await runner.done.wait()
+            elif prompt:
+                await runner.send_prompt(prompt, actor)
+                return await self.store.session(session_id)
+            elif session.state is SessionState.IDLE:
+                # its agent is up and waits for a prompt: resumed already, nothing to start
+                if session.archived:
+                    await self.set_archived(session_id, False, actor=actor)
+                return await self.store.session(session_id)
+            else:
+                raise Conflict(f"session {session_id} is {session.state.value}: its agent is "
+                               f"at work, there is nothing to resume (agent-bridge show "
+                               f"{session_id} shows what it does)")
+        session = await self.store.session(session_id)
+        if session.state not in RESUMABLE_STATES and session.state not in LIVE_STATES:
+            raise Conflict(f"session {session_id} cannot be resumed from {session.state.value}")
+        if not session.agent_session_id:
+            raise Conflict(
+                f"session {session_id} has no agent session id yet (the agent never started "
+                "it), so there is nothing to resume; start a new session"
+            )
+        if session.archived:
+            await self.set_archived(session_id, False, actor=actor)
+        await self.reviewed(session_id, clear_parked=True)
+        agent_config = configured_agent(self.config, session.agent)
+        await self.store.update_session(
+            session_id, state=apply(session.state, Trigger.RESUMED)
+            if session.state in RESUMABLE_STATES else SessionState.STARTING,
+            error=None, updated_at=self.clock(),
+        )
+        await self._record(
+            session_id, "resume", {"by": actor.label, "prompt": prompt,
+                                   "agent_session_id": session.agent_session_id},
+        )
+        session = await self.store.session(session_id)
+        await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id)
+        return await self.store.session(session_id)
+
+    async def stop(self, session_id: str, *, actor: Actor) -> SessionView:
+        session = await self.store.session(session_id)
+        runner = self.runners.get(session_id)
+        if runner is None or runner.done.is_set():
+            if session.state in LIVE_STATES:
+                await self.store.update_session(
+                    session_id, state=apply(session.state, Trigger.STOPPED),
+                    updated_at=self.clock(),
+                )
+                await self.fanout.enqueue(session_id, RefreshStatus())
+                return await self.store.session(session_id)
+            raise Conflict(f"session {session_id} is not running ({session.state.value})")
+        await runner.stop(actor)
+        await runner.done.wait()
+        return await self.store.session(session_id)
+
+    async def set_archived(self, session_id: str, archived: bool, *, actor: Actor) -> SessionView:
+        session = await self.store.session(session_id)
+        if session.archived == archived:
+            return session
+        await self.store.update_session(session_id, archived=int(archived), updated_at=self.clock(),
+                                        reviewed_at=self.clock())
+        await self._record(session_id, "archive" if archived else "unarchive", {"by": actor.label})
+        await self.fanout.enqueue(session_id, SetArchived(archived=archived))
+        if archived and session_id not in self.runners:
+            note = await self.changes.remove_worktree(session_id)
+            if note:
+                await self._record(session_id, "worktree", {"text": note})
+                await self.fanout.enqueue(session_id, PostText(text=f"{session_id}: {note}"))
+        return await self.store.session(session_id)
+
+    async def reask(self, session_id: str, *, actor: Actor) -> SessionView:
+        """Ask the agent again for what a timer denied (the digest's Re-ask button)."""
+        session = await self.store.session(session_id)
+        why = session.parked or "a request was denied while nobody answered"
+        prompt = (f"I am back. Earlier {why}. If it is still needed, please ask for it again; "
+                  "otherwise carry on.")
+        return await self.send(session_id, prompt, actor=actor)
+
+    async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
+        """A person looked at the session (replied, asked for the diff, archived, decided):
+        it leaves the digest's "finished, not reviewed" group."""
+        changes: dict[str, Any] = {"reviewed_at": self.clock()}
+        if clear_parked:
+            changes["parked"] = None
+        await self.store.update_session(session_id, **changes)
+
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
+        """Ask `surface` to post the session's current diff (delivered through the outbox)."""
+        await self.reviewed(session_id)
+        await self._record(session_id, "diff_requested", {"by": actor.label})
+        await self.fanout.enqueue(session_id, PostDiff(), only=surface)
+
+    async def _launch(
+        self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None
+    ) -> None:
+        codec = make_codec(agent, cwd=session.cwd, resume=resume,
+                           max_line=self.config.daemon.max_line_bytes)
+        # NO_COLOR: agents' logs land in the transcript; escape codes only make it unreadable
+        env = {"NO_COLOR": "1", **agent.env, "AGENT_BRIDGE_SESSION": session.id}
+        try:
+            process = await self.hosts.launcher_for(session.host).spawn(
+                agent_argv(agent, resume), cwd=session.cwd, env=env)
+        except LaunchError as e:
+            await self.store.update_session(
+                session.id, state=apply(session.state, Trigger.CRASHED), error=e.message,
+                updated_at=self.clock(),
+            )
+            await self._record(session.id, "error", {"text": e.message})
+            await self.fanout.enqueue(session.id, RefreshStatus())
+            raise
+        await self.store.update_session(session.id, pid=process.pid)
+        runner = SessionRunner(
+            store=self.store, notifier=self.notifier, session_id=session.id, state=session.state,
+            codec=codec, process=process, cwd=session.cwd,
+            grace=self.config.daemon.shutdown_grace, idle_exit=self.config.daemon.idle_exit,
+            clock=self.clock, redactor=self.redactor,
+        )
+        self.runners[session.id] = runner
+        self.tasks.spawn(self._run(runner), name=f"session-{session.id}")
+        await runner.start(prompt)
+
+    async def _run(self, runner: SessionRunner) -> None:
+        try:
+            await runner.run()
+        finally:
+            if self.runners.get(runner.session_id) is runner:
+                del self.runners[runner.session_id]
+
+    async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        await self.store.record_event(session_id, kind, data, now=self.clock())
