@@ -10,19 +10,23 @@ elsewhere, a private chat or another workspace decides nothing, whoever taps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
-from bridge.approvals import Actor
+from bridge.approvals import AccessPolicy, Actor, Approval
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
+from bridge.model import SessionView
+from bridge.redact import Redactor
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
 from daemon.errors import DaemonError
-from daemon.hub import Hub
+from daemon.hub import DecisionResult
 from daemon.redaction import redact_text
+from daemon.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +47,38 @@ def _nowhere() -> str | None:
     return None
 
 
+class ActionsHub(Protocol):
+    """What chat actions use of the daemon: who may act, the session commands, deciding
+    approvals, the digest, and what is read for replies (store, clock, redactor)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def redactor(self) -> Redactor: ...
+    @property
+    def policy(self) -> AccessPolicy: ...
+    @property
+    def runners(self) -> Mapping[str, object]: ...
+    def clock(self) -> float: ...
+    async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
+    async def decide(self, approval_id: str, kind: DecisionKind, *, actor: Actor,
+                     reason: str | None = None) -> DecisionResult: ...
+    async def new_session(self, project: str, prompt: str, *, agent: str | None = None,
+                          actor: Actor, worktree: bool | None = None) -> SessionView: ...
+    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView: ...
+    async def resume(self, session_id: str, prompt: str | None = None, *,
+                     actor: Actor) -> SessionView: ...
+    async def stop(self, session_id: str, *, actor: Actor) -> SessionView: ...
+    async def set_archived(self, session_id: str, archived: bool, *,
+                           actor: Actor) -> SessionView: ...
+    async def reask(self, session_id: str, *, actor: Actor) -> SessionView: ...
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None: ...
+    async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int: ...
+
+
 @dataclass
 class ActionHandler:
-    hub: Hub
+    hub: ActionsHub
     surface: str
     bot_username: str | None = None
     # the surface's home (where actions count), read when an action arrives: None refuses all

@@ -42,6 +42,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bridge.outbox import OutboxKind
 from bridge.session import LIVE_STATES
@@ -52,10 +53,9 @@ from bridge.surface import (
     SurfaceUnavailable,
     ThreadGone,
 )
-from daemon.hub import Hub
 from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, CARD_LANE, Pacer, backoff
 from daemon.redaction import Redacting
-from daemon.showing import ItemShower
+from daemon.showing import ItemShower, ShowingHub
 from daemon.store import OutboxItem
 from daemon.threads import SessionThreads, steps_of
 
@@ -65,8 +65,16 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # tries of one item before it is given up on
 
 
+class DeliveryHub(ShowingHub, Protocol):
+    """What delivery uses of the daemon beyond showing's needs: how many approval requests
+    were committed so far (a new one wakes the card lane)."""
+
+    @property
+    def approvals_requested(self) -> int: ...
+
+
 class Delivery:
-    def __init__(self, hub: Hub, surface: ChatSurface, *, status_interval: float = 2.0,
+    def __init__(self, hub: DeliveryHub, surface: ChatSurface, *, status_interval: float = 2.0,
                  reserve: float = 3.0) -> None:
         self.hub = hub
         self.store = hub.store

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.refs import DIGEST_LAST
-from daemon.hub import Hub
+from daemon.store import Store
 
 log = logging.getLogger(__name__)
 AUTO_ARCHIVE_EVERY = 600.0
@@ -41,8 +43,21 @@ def missed_since(trigger: CronTrigger, last: datetime | None, now: datetime) -> 
     return fire is not None and fire <= now
 
 
+class ScheduledWork(Protocol):
+    """What the schedules run and read: the digest, auto-archive, the config, the store
+    (when the last digest went out) and the clock."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def store(self) -> Store: ...
+    def clock(self) -> float: ...
+    async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int: ...
+    async def auto_archive(self) -> list[str]: ...
+
+
 class Scheduler:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: ScheduledWork) -> None:
         self.hub = hub
         cfg = hub.config
         self.trigger = digest_trigger(cfg.digest.cron, cfg.digest.timezone) if cfg.digest.cron \

@@ -7,10 +7,12 @@ the texts say is `bridge/render*`; where they go (a session's thread, its steps)
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from bridge.approvals import ApprovalState
+from bridge.config import Config
 from bridge.diffs import DeliveryKind, package_diff, summarize_diff
-from bridge.digest import render_digest
+from bridge.digest import DigestLine, render_digest
 from bridge.model import SessionView
 from bridge.outbox import (
     OpenThread,
@@ -43,20 +45,30 @@ from bridge.render_outbox import (
 )
 from bridge.verify import last_check
 from daemon.agents import resume_command
-from daemon.changes import Changes
+from daemon.changes import Changes, ChangeTracker
 from daemon.errors import NotFound
-from daemon.hub import Hub
 from daemon.redaction import redact_bytes, redact_text
 from daemon.store import OutboxItem
-from daemon.threads import SessionThreads
+from daemon.threads import SessionThreads, ThreadsHub
 
 log = logging.getLogger(__name__)
+
+
+class ShowingHub(ThreadsHub, Protocol):
+    """What showing an item uses of the daemon beyond the threads' needs: the approvals'
+    config (a card's timeout), the digest's lines and a session's changes."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def changes(self) -> ChangeTracker: ...
+    async def digest_lines(self) -> list[DigestLine]: ...
 
 
 class ItemShower:
     """Shows outbox items on one surface, in the sessions' threads."""
 
-    def __init__(self, hub: Hub, threads: SessionThreads) -> None:
+    def __init__(self, hub: ShowingHub, threads: SessionThreads) -> None:
         self.hub = hub
         self.store = hub.store
         self.threads = threads

@@ -17,16 +17,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
+from bridge.approvals import Approval
+from bridge.redact import Redactor
 from bridge.refs import MessageRef, StatusRef, ThreadRef
 from bridge.render import Card, render_status_card, split_text, topic_title
 from bridge.render_outbox import without_clock
 from bridge.surface import SurfaceError, SurfaceRetry, SurfaceUnavailable, ThreadGone
 from daemon.errors import NotFound
-from daemon.hub import Hub
 from daemon.pacing import CARD_LANE, Pacer
 from daemon.redaction import Redacting
-from daemon.store import OutboxItem
+from daemon.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,23 @@ def steps_of(item: OutboxItem) -> Iterator[None]:
         _PROGRESS.set(None)
 
 
+class ThreadsHub(Protocol):
+    """What the threads use of the daemon: the store, the clock, the redactor, and how many
+    approvals a session waits on (for its status card)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def redactor(self) -> Redactor: ...
+    def clock(self) -> float: ...
+    async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
+
+
 class SessionThreads:
     """The sessions' threads on one surface (see the module's docstring). `on_sent` is
     called whenever a message is out (the platform is reachable again)."""
 
-    def __init__(self, hub: Hub, surface: Redacting, pacer: Pacer, *, reserve: float,
+    def __init__(self, hub: ThreadsHub, surface: Redacting, pacer: Pacer, *, reserve: float,
                  status_interval: float, on_sent: Callable[[], None]) -> None:
         self.hub = hub
         self.store = hub.store
