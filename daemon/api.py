@@ -126,9 +126,6 @@ class ControlServer:
             "digest": self._digest,
         }
 
-    def register(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
-        self._ops[op] = handler
-
     async def start(self) -> None:
         self._clear_place()
         old = os.umask(0o177)
