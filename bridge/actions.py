@@ -7,8 +7,11 @@ store when the tap arrives, so a forged or stale payload can name, at most, an i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from bridge.events import DecisionKind
 
 MAX_PAYLOAD_BYTES = 64
 _ID = re.compile(r"^[a-z0-9]{4,16}$")
@@ -31,9 +34,25 @@ class Verb(StrEnum):
     REASK = "rq"  # ask the agent again for what a timer denied
 
 
-APPROVAL_VERBS = frozenset(
-    {Verb.ALLOW_ONCE, Verb.ALLOW_SESSION, Verb.DENY, Verb.DENY_REASON, Verb.STOP_APPROVAL}
+@dataclass(frozen=True, slots=True)
+class DecisionButton:
+    """A button of an approval card: its verb, the decision it makes, its label."""
+
+    verb: Verb
+    decision: DecisionKind
+    label: str
+
+
+# the one verb ↔ decision table, in the order a card shows its buttons
+DECISION_BUTTONS: tuple[DecisionButton, ...] = (
+    DecisionButton(Verb.ALLOW_ONCE, DecisionKind.ALLOW_ONCE, "Allow once"),
+    DecisionButton(Verb.ALLOW_SESSION, DecisionKind.ALLOW_SESSION, "Allow for session"),
+    DecisionButton(Verb.DENY, DecisionKind.DENY, "Deny"),
+    DecisionButton(Verb.DENY_REASON, DecisionKind.DENY, "Deny with reason…"),
+    DecisionButton(Verb.STOP_APPROVAL, DecisionKind.STOP, "Stop"),
 )
+VERB_DECISIONS: Mapping[Verb, DecisionKind] = {b.verb: b.decision for b in DECISION_BUTTONS}
+APPROVAL_VERBS = frozenset(VERB_DECISIONS)
 
 
 @dataclass(frozen=True, slots=True)

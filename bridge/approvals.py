@@ -1,15 +1,23 @@
 """Approvals: who may decide, exactly once, and what a timer may do (never approve).
 
-An approval is a request from an agent to use a tool. `decide()` is the pure check that a
-person's tap may settle it; the store then commits the decision with a conditional update
-(`state = 'pending'`), so two taps racing on two surfaces still settle it once. Timers go
-through `expire()`, which can only deny.
+An approval is a request from an agent to use a tool. Every change of its state is made
+here, through the `APPROVAL_TRANSITIONS` table (`settle()` raises on any other move):
+
+    pending ──decide()──▶ allowed | denied     a person's (or a rule's) tap
+    pending ──expire()──▶ denied               the timer: never an allow
+    pending ──stop_all()──▶ denied (stop)      a person stops the session
+    pending ──withdraw()──▶ withdrawn          the agent cancelled the request
+    pending ──abandon()──▶ expired             the agent no longer waits (exit, restart)
+
+The store commits a settled approval with one conditional update (`state = 'pending'`),
+so two taps racing on two surfaces still settle it once. `describe_outcome()` is the one
+text a person reads about how an approval was settled.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -43,6 +51,7 @@ APPROVAL_TRANSITIONS: dict[ApprovalState, frozenset[ApprovalState]] = {
 
 
 def settle(current: ApprovalState, target: ApprovalState) -> ApprovalState:
+    """`target`, when the table allows the move from `current`; else IllegalTransition."""
     if target not in APPROVAL_TRANSITIONS[current]:
         raise IllegalTransition("approval", current.value, target.value)
     return target
@@ -155,15 +164,47 @@ def decide(
     # the agent always hears why; the card keeps only a reason the person gave (a plain
     # deny would otherwise read "Denied by X: Denied by X")
     message = None if allowed else (given or default_deny_message(kind, actor))
-    settled = replace(
-        approval,
-        state=settle(approval.state, ApprovalState.ALLOWED if allowed else ApprovalState.DENIED),
-        decision=kind,
-        decided_by=actor.label,
-        decided_at=now,
-        reason=given,
-    )
+    settled = _settled(approval, ApprovalState.ALLOWED if allowed else ApprovalState.DENIED,
+                       decision=kind, decided_by=actor.label, now=now, reason=given)
     return Decision(approval=settled, kind=kind, message=message)
+
+
+def stop_all(
+    approvals: Iterable[Approval], actor: Actor, *, now: float
+) -> list[Decision]:
+    """A person stops the session: everything that waits is denied with `stop`. The card
+    says who stopped it (no reason kept); the agent hears "Stopped by …"."""
+    return [
+        Decision(
+            approval=_settled(approval, ApprovalState.DENIED, decision=DecisionKind.STOP,
+                              decided_by=actor.label, now=now, reason=None),
+            kind=DecisionKind.STOP,
+            message=default_deny_message(DecisionKind.STOP, actor),
+        )
+        for approval in approvals
+    ]
+
+
+def withdraw(approval: Approval, *, now: float) -> Approval:
+    """The agent itself cancelled the request: nothing is answered, nothing approved."""
+    return _settled(approval, ApprovalState.WITHDRAWN, decided_by="the agent", now=now,
+                    reason="withdrawn by the agent")
+
+
+def abandon(approval: Approval, *, now: float, reason: str) -> Approval:
+    """The agent no longer waits for the request (it exited, the daemon restarted, its
+    request was answered on the wire already): expired, and nothing was approved."""
+    return _settled(approval, ApprovalState.EXPIRED, now=now, reason=reason)
+
+
+def _settled(
+    approval: Approval, target: ApprovalState, *, now: float,
+    decision: DecisionKind | None = None, decided_by: str | None = None,
+    reason: str | None = None,
+) -> Approval:
+    """`approval` settled in `target`: the one place a state changes (through the table)."""
+    return replace(approval, state=settle(approval.state, target), decision=decision,
+                   decided_by=decided_by, decided_at=now, reason=reason)
 
 
 # what a tool input says about a call without being the call: left out of exact matching
@@ -262,30 +303,34 @@ def expire(
     kind = DecisionKind.DENY if DecisionKind.DENY in approval.offered else DecisionKind.STOP
     minutes = max(1, round(timeout / 60))
     message = f"No answer within {minutes} min: denied automatically. Resume to ask again."
-    settled = replace(
-        approval,
-        state=settle(approval.state, ApprovalState.DENIED),
-        decision=kind,
-        decided_by=TIMER.label,
-        decided_at=now,
-        reason=message,
-    )
+    settled = _settled(approval, ApprovalState.DENIED, decision=kind,
+                       decided_by=TIMER.label, now=now, reason=message)
     return Decision(approval=settled, kind=kind, message=message)
 
 
-def describe_outcome(approval: Approval) -> str:
-    """One line a person reads about a settled approval."""
+def decided_how(approval: Approval) -> str:
+    """How a decided approval was settled, in words: "allowed once", "allowed for the
+    session", "denied" or "stopped" (every outcome text is built from these)."""
+    if approval.state is ApprovalState.ALLOWED:
+        how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
+        return f"allowed {how}"
+    return "stopped" if approval.decision is DecisionKind.STOP else "denied"
+
+
+def describe_outcome(approval: Approval, *, mine: bool = False) -> str:
+    """One line a person reads about a settled approval: `mine` for the one who settled it
+    ("Allowed once."), else for anyone else who asks ("Already allowed once by ana.")."""
+    if mine and approval.state in (ApprovalState.ALLOWED, ApprovalState.DENIED):
+        return f"{decided_how(approval).capitalize()}."
     match approval.state:
         case ApprovalState.PENDING:
             return "Waiting for a decision."
         case ApprovalState.ALLOWED:
-            how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
-            return f"Already allowed {how} by {approval.decided_by}."
+            return f"Already {decided_how(approval)} by {approval.decided_by}."
         case ApprovalState.DENIED:
             if approval.decided_by == TIMER.label:
                 return "Already denied automatically: nobody answered in time."
-            verb = "stopped" if approval.decision is DecisionKind.STOP else "denied"
-            return f"Already {verb} by {approval.decided_by}."
+            return f"Already {decided_how(approval)} by {approval.decided_by}."
         case ApprovalState.EXPIRED:
             return "Expired: the agent is no longer waiting for this. Nothing was approved."
         case ApprovalState.WITHDRAWN:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bridge.approvals import Actor, Approval, ApprovalState, Decision
+from bridge.approvals import Actor, Approval, Decision, abandon, stop_all, withdraw
 from bridge.errors import IllegalTransition, ProtocolError
 from bridge.events import (
     AgentCommand,
@@ -30,7 +30,6 @@ from bridge.events import (
     ApprovalRequested,
     ApprovalWithdrawn,
     ControlAnswered,
-    DecisionKind,
     Interrupt,
     Notice,
     SessionStarted,
@@ -213,10 +212,7 @@ class SessionMachine:
             case ApprovalWithdrawn(request_id=request_id):
                 withdrawn = self.pending.pop(request_id, None)
                 if withdrawn is not None:
-                    draft.settled.append(replace(
-                        withdrawn, state=ApprovalState.WITHDRAWN, decided_at=now,
-                        decided_by="the agent", reason="withdrawn by the agent",
-                    ))
+                    draft.settled.append(withdraw(withdrawn, now=now))
                     if not self.pending:
                         self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
             case UsageUpdated(total_tokens=tokens):
@@ -299,15 +295,11 @@ class SessionMachine:
         self.stopped_by = actor.label
         draft = _Draft()
         draft.record(now, "stop", {"by": actor.label})
-        for request_id, approval in self.pending.items():
-            draft.settled.append(replace(
-                approval, state=ApprovalState.DENIED, decision=DecisionKind.STOP,
-                decided_by=actor.label, decided_at=now,
-                reason=None,  # the card says who stopped it; the agent is told so on the wire
-            ))
+        for stopped in stop_all(self.pending.values(), actor, now=now):
+            draft.settled.append(stopped.approval)
             draft.to_agent.append(AnswerApproval(
-                request_id=request_id, decision=DecisionKind.STOP,
-                message=f"Stopped by {actor.label}.",
+                request_id=stopped.approval.request_id, decision=stopped.kind,
+                message=stopped.message,
             ))
         self.pending.clear()
         self._move(draft, Trigger.STOPPED)
@@ -343,10 +335,7 @@ class SessionMachine:
                else self.closed[0] if self.closed is not None
                else "the agent exited")
         for approval in self.pending.values():
-            draft.settled.append(replace(
-                approval, state=ApprovalState.EXPIRED, decided_at=now, decided_by=None,
-                reason=f"{why}; nothing was approved",
-            ))
+            draft.settled.append(abandon(approval, now=now, reason=f"{why}; nothing was approved"))
         self.pending.clear()
         if disconnected:
             self._move(draft, Trigger.DISCONNECTED)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.actions import ButtonAction, Verb
-from bridge.approvals import FILE_TOOLS, Approval, ApprovalState
+from bridge.actions import DECISION_BUTTONS, ButtonAction, Verb
+from bridge.approvals import FILE_TOOLS, TIMER, Approval, ApprovalState, decided_how
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
@@ -189,15 +189,6 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
     return Card("\n".join(lines), session_buttons(session))
 
 
-_DECISION_BUTTONS: tuple[tuple[DecisionKind, Verb, str], ...] = (
-    (DecisionKind.ALLOW_ONCE, Verb.ALLOW_ONCE, "Allow once"),
-    (DecisionKind.ALLOW_SESSION, Verb.ALLOW_SESSION, "Allow for session"),
-    (DecisionKind.DENY, Verb.DENY, "Deny"),
-    (DecisionKind.DENY, Verb.DENY_REASON, "Deny with reason…"),
-    (DecisionKind.STOP, Verb.STOP_APPROVAL, "Stop"),
-)
-
-
 def render_approval_card(approval: Approval, session: SessionView, *,
                          redactor: Redactor) -> Card:
     preview, cut = _preview(approval.tool, approval.input, PREVIEW_CHARS, redactor)
@@ -220,25 +211,26 @@ def render_approval_card(approval: Approval, session: SessionView, *,
         lines.append(f"(shortened: no \"allow for session\"; agent-bridge show {session.id}"
                      " has the whole request)")
     buttons = [
-        Button(label, ButtonAction(verb, approval.id))
-        for kind, verb, label in _DECISION_BUTTONS
-        if kind in offered
+        Button(button.label, ButtonAction(button.verb, approval.id))
+        for button in DECISION_BUTTONS
+        if button.decision in offered
     ]
     rows = (tuple(buttons[:2]), tuple(buttons[2:]))
     return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), tuple(r for r in rows if r))
 
 
 def render_outcome(approval: Approval) -> str:
+    """How a settled approval's card ends: who decided, when, and why (`describe_outcome`
+    words, with the time and the reason a person gave)."""
     when = f" at {clock(approval.decided_at)}" if approval.decided_at else ""
     match approval.state:
         case ApprovalState.ALLOWED:
-            how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
-            return f"✅ Allowed {how} by {approval.decided_by}{when}"
+            return f"✅ {decided_how(approval).capitalize()} by {approval.decided_by}{when}"
         case ApprovalState.DENIED:
-            if approval.decided_by == "timeout":  # the timer's reason says it all
+            if approval.decided_by == TIMER.label:  # the timer's reason says it all
                 return f"⌛ Timed out{when}: {approval.reason or 'denied automatically'}"
             stopped = approval.decision is DecisionKind.STOP
-            said = f"{'Stopped' if stopped else 'Denied'} by {approval.decided_by}"
+            said = f"{decided_how(approval).capitalize()} by {approval.decided_by}"
             # only a reason the person gave (older rows kept the default one: not echoed)
             given = approval.reason if (approval.reason or said).rstrip(".") != said else None
             reason = f": {given}" if given else ""

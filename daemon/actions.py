@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from bridge.actions import APPROVAL_VERBS, ButtonAction, Verb, decode_button
+from bridge.actions import APPROVAL_VERBS, VERB_DECISIONS, ButtonAction, Verb, decode_button
 from bridge.approvals import AccessPolicy, Actor, Approval
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
@@ -30,12 +30,6 @@ from daemon.store import Store
 
 log = logging.getLogger(__name__)
 
-_VERB_DECISIONS = {
-    Verb.ALLOW_ONCE: DecisionKind.ALLOW_ONCE,
-    Verb.ALLOW_SESSION: DecisionKind.ALLOW_SESSION,
-    Verb.DENY: DecisionKind.DENY,
-    Verb.STOP_APPROVAL: DecisionKind.STOP,
-}
 # how long a reply to a message of ours not stored yet waits for its reference
 REF_WAIT = 3.0
 NOT_ALLOWED = "You are not allowed to act on this bridge."
@@ -188,7 +182,7 @@ class ActionHandler:
             self.awaiting_reason[(incoming.actor.user_id, incoming.thread)] = action.target
             return Reply(text="Send the reason as your next message here.",
                          force_reply=True)
-        kind = _VERB_DECISIONS[action.verb]
+        kind = VERB_DECISIONS[action.verb]
         result = await self.hub.decide(action.target, kind, actor=incoming.actor)
         return Reply(text=result.message, alert=not result.ok)
 
