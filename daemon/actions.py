@@ -23,8 +23,8 @@ from bridge.redact import Redactor
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
+from daemon.approvals import DecisionResult
 from daemon.errors import DaemonError
-from daemon.hub import DecisionResult
 from daemon.redaction import redact_text
 from daemon.store import Store
 

@@ -22,9 +22,9 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.redact import Redactor
+from daemon.approvals import DecisionResult
 from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
-from daemon.hub import DecisionResult
 from daemon.paths import socket_place_finding
 from daemon.store import Store
 

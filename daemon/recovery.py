@@ -1,8 +1,8 @@
 """After a restart: no process of the last run survives, so nothing is live.
 
-Pending approvals become expired (never approved); sessions that were working become failed
-with a reason that says how to continue, idle ones completed; whatever the last run's agents
-left running is killed.
+Sessions that were working become failed with a reason that says how to continue, idle ones
+completed; whatever the last run's agents left running is killed. Pending approvals are
+expired by the approval service (`daemon/approvals.py`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 
-from bridge.approvals import Approval, ApprovalState
-from bridge.events import DecisionKind
-from bridge.outbox import RefreshStatus, UpdateApproval
+from bridge.outbox import RefreshStatus
 from bridge.session import DAEMON_STOPPED, LIVE_STATES, apply, closed_under
 from daemon.fanout import Fanout
 from daemon.store import Store
@@ -26,23 +23,10 @@ from daemon.store import Store
 log = logging.getLogger(__name__)
 
 
-async def recover(store: Store, fanout: Fanout, *, now: float,
-                  keep_rule: Callable[[Approval], None]) -> None:
-    """Bring the store in line with a daemon that has no agents running.
-
-    `keep_rule` is given every "allow for session" approval, so the rules people made are
-    rebuilt from them."""
-    for allowed in await store.approvals(state=ApprovalState.ALLOWED,
-                                         decision=DecisionKind.ALLOW_SESSION):
-        keep_rule(allowed)
+async def recover(store: Store, fanout: Fanout, *, now: float) -> None:
+    """Bring the sessions in line with a daemon that has no agents running (their pending
+    approvals are the approval service's: `ApprovalService.recover`)."""
     stale = await store.sessions_in(LIVE_STATES)
-    for approval in await store.approvals(state=ApprovalState.PENDING):
-        expired = replace(
-            approval, state=ApprovalState.EXPIRED, decided_at=now,
-            reason="the daemon restarted; the agent no longer waits. Nothing was approved.",
-        )
-        await store.settle_approval(expired)
-        await fanout.enqueue(approval.session_id, UpdateApproval(approval_id=approval.id))
     # every session whose process was recorded, whatever its state: a failed turn or
     # a stop cut short by the crash leaves a live agent behind a session that is not live
     recorded = await store.recorded_pids()

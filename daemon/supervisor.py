@@ -23,6 +23,7 @@ from bridge.machine import Facts, SessionMachine
 from bridge.redact import Redactor
 from bridge.session import SessionState
 from daemon import store as st
+from daemon.approvals import Answered
 from daemon.launch import AgentProcess, shutdown
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class SessionRunner:
         self.idle_exit = idle_exit
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     @property
     def state(self) -> SessionState:
@@ -95,24 +97,36 @@ class SessionRunner:
             await self._commit(facts)
             await self._flush()
 
-    async def answer(self, decision: Decision) -> bool:
-        """Commit `decision` and pass it to the agent; False if someone settled it first."""
+    async def answer(self, decision: Decision) -> Answered:
+        """Commit `decision` (the store's conditional settle is in that transaction) and
+        return; the answer's bytes go to the agent in a task right after, so whoever
+        decided hears back without waiting on the agent's stdin."""
         async with self.lock:
             if decision.approval.request_id not in self.codec.pending_requests():
-                return False
+                return Answered.GONE  # answered on the wire already (the process closes)
             facts = self.machine.decided(decision, self.clock())
             if facts is None:
-                return False  # the agent's request under this id is not the one decided
+                return Answered.GONE  # the agent's request under this id is another one
             if not await self._commit(facts):
                 self.machine.undo()
-                return False
+                return Answered.LOST
             try:
                 for command in facts.to_agent:
                     self.codec.send(command)
             except ApprovalError:
-                return True  # recorded; the agent had just withdrawn the request
-            await self._flush()
-            return True
+                return Answered.COMMITTED  # recorded; the agent had just withdrawn it
+        self._send_soon()
+        return Answered.COMMITTED
+
+    def _send_soon(self) -> None:
+        """Write what the codec holds for the agent, in a kept task, in lock order."""
+        async def send() -> None:
+            async with self.lock:
+                await self._flush()
+
+        task = asyncio.get_running_loop().create_task(send(), name=f"send-{self.session_id}")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def stop(self, actor: Actor, reason: str | None = None) -> None:
         """Stop the session: deny what waits (and interrupt), then close the process."""
