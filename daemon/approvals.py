@@ -67,7 +67,7 @@ class DecisionResult:
     approval: Approval
 
 
-RULE_EXPIRED = "the agent is no longer running; nothing was approved"
+NOT_RUNNING = "the agent is no longer running; nothing was approved"
 AGENT_GONE = "the agent no longer waits for this; nothing was approved"
 RESTARTED = "the daemon restarted; the agent no longer waits. Nothing was approved."
 
@@ -133,7 +133,7 @@ class ApprovalService:
     async def _commit(self, pending: Approval, verdict: Decision,
                       runner: AnsweringRunner | None) -> DecisionResult:
         if runner is None:
-            return await self._abandon(pending, RULE_EXPIRED)
+            return await self._abandon(pending, NOT_RUNNING)
         match await runner.answer(verdict):
             case Answered.COMMITTED:
                 settled = verdict.approval
