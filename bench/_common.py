@@ -322,8 +322,8 @@ class TappingFake(FakeTelegram):
         self.queries: dict[str, Key] = {}  # callback query id → key
 
     def _record(self, method: str, params: dict[str, Any], token: str, status: int,
-                result: Any, description: str | None) -> None:
-        super()._record(method, params, token, status, result, description)
+                result: Any, description: str | None, *, lost: bool = False) -> None:
+        super()._record(method, params, token, status, result, description, lost=lost)
         now = self.calls[-1].time
         if method == "answerCallbackQuery":
             step = self.queries.get(str(params.get("callback_query_id")))
