@@ -10,23 +10,21 @@ elsewhere, a private chat or another workspace decides nothing, whoever taps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bridge.actions import APPROVAL_VERBS, VERB_DECISIONS, ButtonAction, Verb, decode_button
-from bridge.approvals import AccessPolicy, Actor, Approval
+from bridge.approvals import AccessPolicy, Actor
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
 from bridge.model import SessionView
-from bridge.redact import Redactor
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
-from daemon.approvals import DecisionResult
 from daemon.errors import DaemonError
+from daemon.frontdoor import FrontDoor
 from daemon.redaction import redact_text
-from daemon.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +39,14 @@ def _nowhere() -> str | None:
     return None
 
 
-class ActionsHub(Protocol):
-    """What chat actions use of the daemon: who may act, the session commands, deciding
-    approvals, the digest, and what is read for replies (store, clock, redactor)."""
+class ActionsHub(FrontDoor, Protocol):
+    """What chat actions use of the daemon beyond the front door's: who may act, re-asking,
+    and diffs on request."""
 
     @property
-    def store(self) -> Store: ...
-    @property
-    def redactor(self) -> Redactor: ...
-    @property
     def policy(self) -> AccessPolicy: ...
-    @property
-    def runners(self) -> Mapping[str, object]: ...
-    def clock(self) -> float: ...
-    async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
-    async def decide(self, approval_id: str, kind: DecisionKind, *, actor: Actor,
-                     reason: str | None = None) -> DecisionResult: ...
-    async def new_session(self, project: str, prompt: str, *, agent: str | None = None,
-                          actor: Actor, worktree: bool | None = None) -> SessionView: ...
-    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView: ...
-    async def resume(self, session_id: str, prompt: str | None = None, *,
-                     actor: Actor) -> SessionView: ...
-    async def stop(self, session_id: str, *, actor: Actor) -> SessionView: ...
-    async def set_archived(self, session_id: str, archived: bool, *,
-                           actor: Actor) -> SessionView: ...
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView: ...
     async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None: ...
-    async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int: ...
 
 
 @dataclass

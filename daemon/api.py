@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,12 +21,10 @@ from bridge.approvals import Actor, Approval
 from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
-from bridge.redact import Redactor
-from daemon.approvals import DecisionResult
 from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
+from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
-from daemon.store import Store
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 1024 * 1024
@@ -77,32 +75,13 @@ def approval_json(a: Approval) -> dict[str, Any]:
 CLI_ACTOR = Actor(surface="cli", user_id=os.environ.get("USER", "local"), name="local CLI")
 
 
-class ApiHub(Protocol):
-    """What the control API uses of the daemon: the session commands, deciding approvals,
-    the digest, a session's changes, and what is read for answers."""
+class ApiHub(FrontDoor, Protocol):
+    """What the control API uses of the daemon beyond the front door's: a session's changes
+    and the digest's lines."""
 
     @property
-    def store(self) -> Store: ...
-    @property
-    def redactor(self) -> Redactor: ...
-    @property
     def changes(self) -> ChangeTracker: ...
-    @property
-    def runners(self) -> Mapping[str, object]: ...
-    def clock(self) -> float: ...
-    async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
-    async def decide(self, approval_id: str, kind: DecisionKind, *, actor: Actor,
-                     reason: str | None = None) -> DecisionResult: ...
-    async def new_session(self, project: str, prompt: str, *, agent: str | None = None,
-                          actor: Actor, worktree: bool | None = None) -> SessionView: ...
-    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView: ...
-    async def resume(self, session_id: str, prompt: str | None = None, *,
-                     actor: Actor) -> SessionView: ...
-    async def stop(self, session_id: str, *, actor: Actor) -> SessionView: ...
-    async def set_archived(self, session_id: str, archived: bool, *,
-                           actor: Actor) -> SessionView: ...
     async def digest_lines(self) -> list[DigestLine]: ...
-    async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int: ...
 
 
 class ControlServer:
