@@ -12,6 +12,8 @@ with a `result`) and records, in a side file (JSON lines, `--times`):
   {"ev": "flood", "t": T, "wall": W}           before and after the --flood lines
   {"ev": "flooded", "t": T, "wall": W}
   {"ev": "done", "lines": L, "asks": A}         at the end of the turn
+  {"ev": "tool", "i": N, "t": T, "ask": B}      --tools-for: a tool call written (B: it asks)
+  {"ev": "user", "text": S, "t": T}             --tools-for: a person's message read mid-turn
 
 time.monotonic() is CLOCK_MONOTONIC, one clock for every process on Linux, so the bench can
 subtract these from times taken in its own process (the fake Bot API's).
@@ -26,6 +28,11 @@ Options:
   --jitter          randomise the pause (seeded by --seed and $AGENT_BRIDGE_SESSION, so that
                     sessions sharing one command line still pause independently)
   --seed S
+  --tools-for S     instead of the above: for S seconds, a tool call every --tool-gap seconds
+                    (uniform), each asking for approval with probability --ask-ratio (the
+                    others run at once); messages sent during the turn are noted, not answered
+  --tool-gap A,B    (default 1,3)
+  --ask-ratio P     (default 0.3)
 Every other argument (the real CLI's flags the daemon passes) is ignored.
 Standard library only.
 """
@@ -67,6 +74,7 @@ class Agent:
         self.rng = random.Random(f"{opts.seed}/{os.environ.get('AGENT_BRIDGE_SESSION', '')}")
         self.lines_written = 0
         self.asks = 0
+        self.in_turn = False
 
     # -- side file ------------------------------------------------------------------
 
@@ -136,6 +144,11 @@ class Agent:
                 if box is not None:
                     box.put(message)
                     continue
+            if message.get("type") == "user" and self.in_turn and self.opts.tools_for:
+                content = (message.get("message") or {}).get("content")
+                text = content if isinstance(content, str) else json.dumps(content)
+                self.note({"ev": "user", "text": text, "t": now})
+                continue
             self.inbox.put(message)
 
     def next_message(self) -> JSON:
@@ -185,9 +198,40 @@ class Agent:
             "content": "(Bash completed with no output)" if allowed else "denied",
         }]}, "parent_tool_use_id": None, "session_id": self.session_id})
 
+    def tool_call(self, i: int) -> None:
+        """A tool call that needs no approval: tool_use, then its result at once."""
+        tool_id = f"toolu_{uuid.uuid4().hex[:20]}"
+        tool_input = {"command": f"echo {i} > bench.txt", "description": f"bench step {i}"}
+        self.write_now({"type": "assistant", "message": {
+            "id": f"msg_{i}", "type": "message", "role": "assistant", "model": "bench",
+            "content": [{"type": "tool_use", "id": tool_id, "name": "Bash", "input": tool_input}],
+        }, "parent_tool_use_id": None, "session_id": self.session_id})
+        self.write_now({"type": "user", "message": {"role": "user", "content": [{
+            "tool_use_id": tool_id, "type": "tool_result", "is_error": False,
+            "content": "(Bash completed with no output)",
+        }]}, "parent_tool_use_id": None, "session_id": self.session_id})
+
+    def tools(self) -> None:
+        opts = self.opts
+        low, high = (float(x) for x in opts.tool_gap.split(","))
+        end = time.monotonic() + opts.tools_for
+        i = 0
+        while True:
+            time.sleep(self.rng.uniform(low, high))
+            if time.monotonic() >= end:
+                return
+            asks = self.rng.random() < opts.ask_ratio
+            self.note({"ev": "tool", "i": i, "t": time.monotonic(), "ask": asks})
+            if asks:
+                self.ask(i)
+            else:
+                self.tool_call(i)
+            i += 1
+
     def turn(self) -> None:
         opts = self.opts
         started = time.monotonic()
+        self.in_turn = True
         self.write_now({"type": "system", "subtype": "init", "session_id": self.session_id,
                         "cwd": str(Path.cwd()), "model": "bench", "tools": ["Bash"],
                         "claude_code_version": "bench"})
@@ -195,6 +239,8 @@ class Agent:
             self.note({"ev": "flood", "t": time.monotonic(), "wall": time.time()})
             self.text_lines(opts.flood)
             self.note({"ev": "flooded", "t": time.monotonic(), "wall": time.time()})
+        if opts.tools_for:
+            self.tools()
         for i in range(opts.approvals):
             if opts.lines:
                 self.text_lines(opts.lines)
@@ -208,6 +254,7 @@ class Agent:
             "duration_ms": int(elapsed * 1000), "num_turns": 1, "result": "bench done",
             "session_id": self.session_id, "total_cost_usd": 0.0, "terminal_reason": "completed",
         })
+        self.in_turn = False
         self.note({"ev": "done", "lines": self.lines_written, "asks": self.asks,
                    "elapsed": elapsed})
 
@@ -240,6 +287,9 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=0.0)
     parser.add_argument("--jitter", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tools-for", type=float, default=0.0)
+    parser.add_argument("--tool-gap", default="1,3")
+    parser.add_argument("--ask-ratio", type=float, default=0.3)
     opts, _ = parser.parse_known_args()
     agent = Agent(opts)
     try:
