@@ -17,6 +17,7 @@ from typing import Any
 
 from bridge.approvals import Actor
 from bridge.config import AgentConfig, Config
+from bridge.errors import IllegalTransition
 from bridge.model import SessionView
 from bridge.outbox import OpenThread, PostDiff, PostText, RefreshStatus, SetArchived
 from bridge.redact import Redactor
@@ -137,8 +138,8 @@ class Sessions:
             await self.set_archived(session_id, False, actor=actor)
         await self.reviewed(session_id, clear_parked=True)
         runner = self.runners.get(session_id)
-        if runner is not None and not runner.stopping and not runner.done.is_set():
-            await runner.send_prompt(text, actor)
+        if (runner is not None and not runner.stopping and not runner.done.is_set()
+                and await _prompted(runner, text, actor)):
             return await self.store.session(session_id)
         return await self.resume(session_id, text, actor=actor)
 
@@ -151,8 +152,9 @@ class Sessions:
             if runner.stopping:
                 await runner.done.wait()
             elif prompt:
-                await runner.send_prompt(prompt, actor)
-                return await self.store.session(session_id)
+                if await _prompted(runner, prompt, actor):
+                    return await self.store.session(session_id)
+                # the agent ended meanwhile and its runner is done: resumed below
             elif session.state is SessionState.IDLE:
                 # its agent is up and waits for a prompt: resumed already, nothing to start
                 if session.archived:
@@ -278,3 +280,23 @@ class Sessions:
 
     async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         await self.store.record_event(session_id, kind, data, now=self.clock())
+
+
+# how long a prompt that met an agent just ending waits for its runner to finish
+FINISH_WAIT = 30.0
+
+
+async def _prompted(runner: SessionRunner, text: str, actor: Actor) -> bool:
+    """Give `text` to a running agent; False when the agent ended in this instant (its
+    session no longer takes a prompt) and the runner has finished since: the caller then
+    resumes the session with the prompt, so nothing typed is lost."""
+    try:
+        await runner.send_prompt(text, actor)
+    except IllegalTransition:
+        try:
+            await asyncio.wait_for(runner.done.wait(), FINISH_WAIT)
+        except TimeoutError as e:
+            raise Conflict(f"session {runner.session_id} is ending; send it again in a moment"
+                           ) from e
+        return False
+    return True
