@@ -47,6 +47,7 @@ from bridge.surface import (
     Incoming,
     IncomingKind,
     Limits,
+    Rate,
     Reply,
     SurfaceError,
     SurfaceRetry,
@@ -56,15 +57,17 @@ from bridge.surface import (
 
 log = logging.getLogger(__name__)
 
-# Slack allows about one chat.postMessage a second per channel with short bursts, and
-# chat.update is Tier 3 (about 50 a minute). Delivery's pacer is a sliding window over both:
-# 10 in any 12 s keeps the 50-a-minute average and never bursts more than 10 messages into the
-# channel at once (a 50-in-60 s window would let 50 go out in one second and earn 429s).
+# Slack allows about one chat.postMessage a second per channel, with short bursts (10 in any
+# 10 s); chat.update is Tier 3, about 50 a minute in the workspace, whichever the channel (10 in
+# any 12 s keeps that average without a burst of 50 in one second). Ephemeral answers are Tier
+# 4 (100 a minute) and spend no channel's budget.
 # A section block holds 3000 characters: longer texts (up to 3900, under the 4000 Slack
 # advises for `text`) are split over several sections of one message. Slack takes files up to
 # 1 GB; 50 MB is plenty for a diff. A diff up to 2900 characters fits one section inline.
 LIMITS = Limits(text=3900, caption=3000, file_bytes=50 * 1024 * 1024, inline_diff=2900,
-                max_messages=10, window=12.0)
+                thread_titles=False)
+POST_RATES = (Rate(10, 10.0),)
+UPDATE_RATES = (Rate(50, 60.0), Rate(10, 12.0))
 SECTION_CHARS = 3000
 HTTP_PATH = "/slack/events"
 CONNECT_TIMEOUT = 30.0
@@ -256,7 +259,7 @@ class SlackSurface:
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         # set by the daemon: waits for a slot in the channel's budget (shared with delivery)
-        self.throttle: Callable[[], Awaitable[None]] | None = None
+        self.throttle: Callable[[str], Awaitable[None]] | None = None
         self.app.middleware(self._once)
         self.app.command("/agent")(self._on_agent)
         self.app.command("/sessions")(self._on_sessions)
@@ -415,6 +418,13 @@ class SlackSurface:
                 raise ThreadGone(str(e)) from e
             raise
 
+    def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
+        """Posts spend their channel's budget; updates the workspace's (Tier 3)."""
+        if edit:
+            return "updates", UPDATE_RATES
+        channel = json.loads(ref)["c"] if ref else self.channel
+        return f"channel {channel}", POST_RATES
+
     def thread_of(self, message: str) -> str | None:
         ref = json.loads(message)
         return thread_ref(ref["c"], ref["t"]) if "t" in ref else None
@@ -566,9 +576,9 @@ class SlackSurface:
             log.warning("could not answer %s in %s: %s", user, channel, e)
 
     async def _post_in_thread(self, thread: str, reply: Reply) -> None:
-        if self.throttle is not None:
-            await self.throttle()
         try:
+            if self.throttle is not None:
+                await self.throttle(thread)
             await self.post(thread, Card(slack_commands(reply.text), reply.buttons),
                             notify=False)
         except (SurfaceError, SurfaceRetry, SurfaceUnavailable, ThreadGone) as e:

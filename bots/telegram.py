@@ -50,6 +50,7 @@ from bridge.surface import (
     Incoming,
     IncomingKind,
     Limits,
+    Rate,
     SurfaceError,
     SurfaceRetry,
     SurfaceUnavailable,
@@ -59,11 +60,13 @@ from bridge.surface import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Telegram: 20 messages a minute in a group, about one a second in a private chat
-GROUP_LIMITS = Limits(text=4096, caption=1024, file_bytes=50 * 1024 * 1024, inline_diff=3000,
-                      max_messages=20, window=60.0)
-PRIVATE_LIMITS = Limits(text=4096, caption=1024, file_bytes=50 * 1024 * 1024,
-                        inline_diff=3000, max_messages=40, window=60.0)
+# Telegram's limits (its FAQ; Telegram's developers add that edits share them, and that making a
+# forum topic is sending the message about it): about one message a second in a chat, 20 a
+# minute in a group, 30 a second in all. answerCallbackQuery has no chat and spends nothing.
+LIMITS = Limits(text=4096, caption=1024, file_bytes=50 * 1024 * 1024, inline_diff=3000,
+                overall=(Rate(30, 1.0),))
+GROUP_RATES = (Rate(20, 60.0), Rate(1, 1.0))
+PRIVATE_RATES = (Rate(1, 1.0),)
 SEEN_UPDATES = 10_000  # update ids remembered, to act on each once
 _GONE = ("message thread not found", "topic_deleted", "topic_id_invalid", "thread not found")
 
@@ -129,7 +132,7 @@ class TelegramSurface:
         self.chat_id = config.chat_id
         self.home: str | None = str(config.chat_id)  # the one chat where taps and commands count
         self._webhook_secret = webhook_secret
-        self.limits = GROUP_LIMITS if config.chat_id < 0 else PRIVATE_LIMITS
+        self.limits = LIMITS
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(token)
@@ -145,7 +148,7 @@ class TelegramSurface:
         self._inbox: Inbox | None = None
         self._topics: bool | None = None  # None: not known yet
         # set by the daemon: waits for a slot in the chat's rate budget (shared with delivery)
-        self.throttle: Callable[[], Awaitable[None]] | None = None
+        self.throttle: Callable[[str], Awaitable[None]] | None = None
         # Telegram re-sends an update it thinks was not received (a webhook answered late, a
         # poll whose offset was lost): each update_id acts once
         self._seen_updates: OrderedDict[int, None] = OrderedDict()
@@ -281,6 +284,11 @@ class TelegramSurface:
     def thread_of(self, message: str) -> str | None:
         return None
 
+    def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
+        """Each chat has its budget, sends, edits and topic changes together."""
+        chat = int(json.loads(ref)["c"]) if ref else self.chat_id
+        return f"chat {chat}", GROUP_RATES if chat < 0 else PRIVATE_RATES
+
     # -- incoming ---------------------------------------------------------------------
 
     def _actor(self, user: Any) -> Actor:
@@ -361,16 +369,16 @@ class TelegramSurface:
         markup: Any = keyboard(buttons)
         if force_reply:
             markup = ForceReply(selective=True)
-        if self.throttle is not None:
-            await self.throttle()
         try:
+            if self.throttle is not None:
+                await self.throttle(thread_ref(to.chat.id))
             sent: Message = await self.app.bot.send_message(
                 to.chat.id, text[: self.limits.text], reply_markup=markup,
                 reply_parameters=ReplyParameters(to.message_id, allow_sending_without_reply=True),
                 parse_mode="HTML" if html else None, **kwargs,
             )
             return sent
-        except TelegramError as e:
+        except (TelegramError, SurfaceUnavailable) as e:
             log.warning("could not answer in chat %s: %s", to.chat.id, e)
             return None
 

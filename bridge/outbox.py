@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from bridge.errors import BridgeError
@@ -36,6 +36,28 @@ class OutboxKind(StrEnum):
     TEXT = "text"
     FILE = "file"
     DIGEST = "digest"
+
+
+class Priority(IntEnum):
+    """Who waits for an item (or a call to a chat platform), the most urgent first: the
+    order in which a chat's rate budget is spent (daemon/pacing.py)."""
+
+    ANSWER = 0  # a person asked for it: the answer to a command or a tap
+    CARD = 1  # a new approval card: an agent and a person wait for it
+    STORY = 2  # what tells the story: decided cards, summaries, texts, files, new threads
+    STATUS = 3  # status cards and thread titles, coalesced to the latest state
+
+
+def priority_of(kind: str, payload: Mapping[str, Any]) -> Priority:
+    """How urgent an outbox row is: a diff is only ever asked for by a person, and so is
+    a digest marked `requested` (by /digest); a new approval card is a card."""
+    if kind == OutboxKind.DIFF or (kind == OutboxKind.DIGEST and payload.get("requested")):
+        return Priority.ANSWER
+    if kind == OutboxKind.APPROVAL:
+        return Priority.CARD
+    if kind == OutboxKind.STATUS:
+        return Priority.STATUS
+    return Priority.STORY
 
 
 class UnknownIntent(BridgeError):

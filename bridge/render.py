@@ -183,6 +183,8 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
         facts.append(f"{compact(session.tokens)} tokens")
     if pending:
         facts.append(f"{pending} approval{'s' if pending > 1 else ''} waiting")
+    # when the chat's budget holds an edit back, the card says how old it is
+    facts.append(f"as of {datetime.fromtimestamp(now, UTC).strftime('%H:%M:%S')} UTC")
     lines.append(" · ".join(facts))
     if session.error and session.state in (SessionState.FAILED, SessionState.DISCONNECTED):
         lines.append(f"reason: {shorten(session.error, 500, redactor)}")

@@ -97,5 +97,6 @@ def render_diff_reply(session: SessionView, summary: DiffSummary,
 
 
 def without_clock(status_text: str) -> str:
-    """A status card without its clock, so a ticking 'elapsed' alone is not an edit."""
-    return re.sub(r"elapsed [^·\n]*(· )?", "", status_text)
+    """A status card without its clock, so a ticking 'elapsed' (or the time it was drawn)
+    alone is not an edit."""
+    return re.sub(r"(elapsed|as of) [^·\n]*(· )?", "", status_text)

@@ -40,13 +40,23 @@ class ThreadGone(BridgeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `calls` in any `per` seconds (a sliding window, the way the platforms count)."""
+
+    calls: int
+    per: float
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     text: int  # characters in one message
     caption: int
     file_bytes: int  # largest attachment
     inline_diff: int  # a diff up to this size goes inline in a message
-    max_messages: int  # new messages and edits in any `window` seconds, per chat or channel
-    window: float
+    # what every call of the bot counts against, whichever chat it is in (Telegram: 30 a
+    # second); each chat's own limits are `ChatSurface.budget_of`'s
+    overall: tuple[Rate, ...] = ()
+    thread_titles: bool = True  # threads have titles that can change (Telegram's topics)
 
 
 class IncomingKind(StrEnum):
@@ -91,9 +101,10 @@ class ChatSurface(Protocol):
     home: str | None
     # the bot's own name, which commands may address (`/new@name`); None where there is none
     bot_username: str | None
-    # awaited before each answer to an action, so answers share the chat's rate budget with
-    # delivery (set by the daemon); None: answers are not paced
-    throttle: Callable[[], Awaitable[None]] | None
+    # awaited before each answer to an action that spends the budget of the chat `ref` (a
+    # thread or message reference, as `budget_of` takes), so that answers share it with
+    # delivery, first in line (set by the daemon); None: answers are not paced
+    throttle: Callable[[str], Awaitable[None]] | None
 
     async def start(self, inbox: Inbox) -> None: ...
     async def stop(self) -> None: ...
@@ -122,6 +133,12 @@ class ChatSurface(Protocol):
         ...
 
     async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None: ...
+
+    def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
+        """The rate budget a call about `ref` (a thread or message reference; "" the home
+        chat or channel) spends: its name, and the platform's limits on it. `edit`: the
+        call changes a message (or a thread's title) rather than posting one."""
+        ...
 
     def thread_of(self, message: str) -> str | None:
         """The thread a message reference belongs to, if the reference says so."""

@@ -125,9 +125,9 @@ class Daemon:
             for surface in surfaces:
                 delivery = Delivery(hub, surface)
                 hub.add_surface(surface.name, delivery.notify)
-                surface.throttle = delivery.pacer.take
+                surface.throttle = delivery.answer_slot
                 deliveries.append((surface, delivery))
-                started.push_async_callback(_stop_surface, surface)
+                started.push_async_callback(_stop_surface, surface, delivery)
             server = ControlServer(hub, paths.socket_path(self.state_dir))
             scheduler = Scheduler(hub)
             started.callback(scheduler.stop)
@@ -180,7 +180,8 @@ class Daemon:
         await delivery.run()
 
 
-async def _stop_surface(surface: ChatSurface) -> None:
+async def _stop_surface(surface: ChatSurface, delivery: Delivery) -> None:
+    delivery.budgets.close()  # an answer waiting for its slot must not hold up the stop
     with contextlib.suppress(Exception):
         await asyncio.wait_for(surface.stop(), 10)
 

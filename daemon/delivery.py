@@ -4,12 +4,14 @@ Everything a surface shows was first written to the outbox in the same transacti
 event behind it, so nothing is lost to a crash or an outage: rows are marked delivered only
 after the platform accepted them, and an unreachable platform is retried with backoff, in
 order. Status edits are not queued one by one: a session is marked dirty and its card is
-edited at most every `status_interval` seconds, and only while the rate budget keeps a
-reserve for approval cards.
+edited at most every `status_interval` seconds, with what the rate budget has left.
 
-Approval cards always go first. They have a lane of their own, woken by each new request:
-it sends them side by side (each session's in order) while the main lane goes on with the
-rest, and they take the next slot of the rate budget before anything else. A card still
+Every call takes its slot of the rate budget in order of priority (`daemon/pacing.py`):
+the answers to a person's actions, then new approval cards, then the rest of the story,
+then status cards (`bridge.outbox.priority_of`). The urgent items — approval cards, and the
+answers a person asked for through the outbox (a diff, the digest) — have a lane of their
+own, woken by each new one: it sends them side by side (each session's in order) while the
+main lane goes on with the rest. An urgent item (a "card" below) still
 waits for what its own session was sent before it (but not for its thread's opening or
 status: the card opens the thread itself), and what its session sends after it waits for
 the card. What a delivery leaves to remember (message references) is stored in the same
@@ -22,7 +24,7 @@ session's later items wait for it meanwhile, other sessions' go on. An item of s
 messages (a long summary, its diff) records each message as a step once it is out, so a
 retry resumes after the last one sent. While the platform is unreachable, both lanes back
 off per failure, exponentially up to BACKOFF_CAP, and each success starts the count again;
-a 429 pauses both lanes for exactly what the platform asked.
+a 429 pauses the budget it hit for exactly what the platform asked.
 
 A send whose response was lost (a timeout, a dropped connection after the platform took
 it) cannot be told from one that never arrived: neither Telegram nor Slack takes an
@@ -31,8 +33,9 @@ that can be repeated safely is: edits, renames, a thread already recorded, a ste
 sent.
 
 This module holds the lanes (which item goes when, and what a failure does); the rate
-budget is `daemon/pacing.py`, the sessions' threads and status cards `daemon/threads.py`,
-what each item shows `daemon/showing.py`, and its texts `bridge/render_outbox.py`.
+budgets are `daemon/pacing.py` (spent in `daemon/outbound.py`), the sessions' threads and
+status cards `daemon/threads.py`, what each item shows `daemon/showing.py`, and its texts
+`bridge/render_outbox.py`.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bridge.outbox import OutboxKind
+from bridge.outbox import OutboxKind, priority_of
 from bridge.session import LIVE_STATES
 from bridge.surface import (
     ChatSurface,
@@ -53,42 +56,40 @@ from bridge.surface import (
     SurfaceUnavailable,
     ThreadGone,
 )
-from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, CARD_LANE, Pacer, backoff
-from daemon.redaction import Redacting
+from daemon.outbound import Outbound
+from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, PRIORITY, Budgets, Priority, backoff
 from daemon.showing import ItemShower, ShowingHub
 from daemon.store import OutboxItem
 from daemon.threads import SessionThreads, steps_of
 
-__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "MAX_ATTEMPTS", "Delivery", "Pacer", "backoff"]
+__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "MAX_ATTEMPTS", "Delivery", "backoff"]
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # tries of one item before it is given up on
 
 
 class DeliveryHub(ShowingHub, Protocol):
-    """What delivery uses of the daemon beyond showing's needs: how many approval requests
-    were committed so far (a new one wakes the card lane)."""
+    """What delivery uses of the daemon beyond showing's needs: how many urgent items were
+    queued so far (a new one wakes the urgent lane)."""
 
     @property
-    def approvals_requested(self) -> int: ...
+    def urgent_queued(self) -> int: ...
 
 
 class Delivery:
-    def __init__(self, hub: DeliveryHub, surface: ChatSurface, *, status_interval: float = 2.0,
-                 reserve: float = 3.0) -> None:
+    def __init__(self, hub: DeliveryHub, surface: ChatSurface, *,
+                 status_interval: float = 2.0) -> None:
         self.hub = hub
         self.store = hub.store
         self.name = surface.name
-        limits = surface.limits
-        self.reserve = min(reserve, max(0.0, limits.max_messages - 2))
-        self.pacer = Pacer(limits.max_messages, limits.window)
-        self.threads = SessionThreads(hub, Redacting(surface, hub.redactor), self.pacer,
-                                      reserve=self.reserve, status_interval=status_interval,
+        self.budgets = Budgets(surface.limits.overall)
+        self.outbound = Outbound(surface, hub.redactor, self.budgets)
+        self.threads = SessionThreads(hub, self.outbound, status_interval=status_interval,
                                       on_sent=self._sent)
         self.shower = ItemShower(hub, self.threads)
         self.wakeup = asyncio.Event()
         self.cards_wakeup = asyncio.Event()
-        self._cards_seen = 0  # hub.approvals_requested when the card lane last looked
+        self._cards_seen = 0  # hub.urgent_queued when the urgent lane last looked
         self._claimed: set[int] = set()  # outbox rows a lane is delivering right now
         self._failures = 0  # platform unreachable this many times in a row
         self._retry_at: dict[int, float] = {}  # item → not retried before (monotonic)
@@ -102,9 +103,13 @@ class Delivery:
     def _sent(self) -> None:
         self._failures = 0
 
+    async def answer_slot(self, ref: str) -> None:
+        """Wait for the slot of an answer to a person's action (first in line)."""
+        await self.outbound.answer_slot(ref)
+
     def notify(self) -> None:
         self.wakeup.set()
-        if self.hub.approvals_requested != self._cards_seen:
+        if self.hub.urgent_queued != self._cards_seen:
             self.cards_wakeup.set()
 
     async def run(self) -> None:
@@ -116,7 +121,7 @@ class Delivery:
             lanes.create_task(self._card_lane())
 
     async def _card_lane(self) -> None:
-        CARD_LANE.set(True)
+        PRIORITY.set(Priority.CARD)
         await self._serve(self._card_round, self.cards_wakeup, self._retry_wait)
 
     async def _serve(self, round_: Callable[[], Awaitable[bool]], wakeup: asyncio.Event,
@@ -134,12 +139,11 @@ class Delivery:
                 self._failures += 1
                 delay = backoff(self._failures)
                 log.warning("%s unreachable (%s); retrying in %.2fs", self.name, e, delay)
-                self.pacer.block(delay)  # the other lane waits too
+                self.budgets.block_all(delay)  # the other lane waits too
                 await asyncio.sleep(delay)
                 continue
-            except SurfaceRetry as e:
+            except SurfaceRetry as e:  # its budget is stopped for that long (`Outbound`)
                 log.info("%s asked to wait %.1fs", self.name, e.after)
-                self.pacer.block(e.after)
                 continue
             except Exception:  # a bug or the store: delivery must go on
                 errors += 1
@@ -164,14 +168,14 @@ class Delivery:
             return self._retry_wait()
         now = time.monotonic()
         return min(self._retry_wait(),
-                   max(0.05, due - now, self.pacer.wait_time(self.reserve)))
+                   max(0.05, due - now, self.budgets.wait_time(Priority.STATUS)))
 
     def _backing_off(self, item: OutboxItem, now: float) -> bool:
         return self._retry_at.get(item.id, 0.0) > now
 
     async def _card_round(self) -> bool:
-        """The approval cards that may go now (see the module's docstring)."""
-        self._cards_seen = self.hub.approvals_requested
+        """The urgent items that may go now (see the module's docstring)."""
+        self._cards_seen = self.hub.urgent_queued
         # the cards, and what they wait for: not the rows they need not wait for, which
         # may be many (a status row per state change) and would push the cards off the page
         items = await self.store.outbox_pending(self.name, limit=100,
@@ -209,7 +213,7 @@ class Delivery:
             if self._backing_off(item, now):
                 waiting.add(item.session_id)  # it failed a moment ago: the session waits
                 continue
-            if item.kind == OutboxKind.APPROVAL or item.id in self._claimed:
+            if _urgent(item) or item.id in self._claimed:
                 waiting.add(item.session_id)
                 held_cards = True
                 self.cards_wakeup.set()  # what it waited for is out (or it is under way)
@@ -236,13 +240,9 @@ class Delivery:
 
         async def deliver_in_order(queue: list[OutboxItem]) -> None:
             for item in queue:
-                await self.pacer.take_in_lane()
-                try:
-                    with steps_of(item):
-                        refs.update(await self.shower.show(item))
-                except SurfaceRetry as e:
-                    self.pacer.block(e.after)  # at once: the other sessions' posts wait too
-                    raise
+                PRIORITY.set(priority_of(item.kind, item.payload))  # this task's own
+                with steps_of(item):
+                    refs.update(await self.shower.show(item))
                 done.append(item.id)
                 self._failures = 0
 
@@ -308,15 +308,19 @@ _CARD_NEED_NOT_WAIT = frozenset({OutboxKind.SESSION_OPENED, OutboxKind.STATUS,
                                  OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER})
 
 
+def _urgent(item: OutboxItem) -> bool:
+    return priority_of(item.kind, item.payload) <= Priority.CARD
+
+
 def _cards_first(items: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem]]:
-    """The approval cards that go before the rest of the outbox — each one unless an
-    earlier item of its own session must be seen before it (a turn's summary, a text, a
-    file) — and the rest, in order."""
+    """The urgent items (approval cards, answers) that go before the rest of the outbox —
+    each one unless an earlier item of its own session must be seen before it (a turn's
+    summary, a text, a file) — and the rest, in order."""
     first: list[OutboxItem] = []
     rest: list[OutboxItem] = []
     held: set[str | None] = set()  # sessions whose order must be kept from here on
     for item in items:
-        if item.kind == OutboxKind.APPROVAL and item.session_id not in held:
+        if _urgent(item) and (item.session_id is None or item.session_id not in held):
             first.append(item)
             continue
         rest.append(item)

@@ -17,9 +17,11 @@ from bridge.outbox import (
     Intent,
     PostApproval,
     PostSummary,
+    Priority,
     RefreshStatus,
     UpdateApproval,
     encode,
+    priority_of,
 )
 from daemon.store import Store
 
@@ -32,6 +34,9 @@ class Fanout:
         self.clock = clock
         self._surfaces: list[str] = []
         self._wakers: list[Callable[[], Any]] = []
+        # how many answers to a person (a diff, a digest asked for) were queued: deliveries
+        # compare it to what they last saw and send those at once, beside the rest
+        self.answers_queued = 0
 
     def add_surface(self, name: str, wake: Callable[[], Any] | None = None) -> None:
         """Send outbox items to surface `name`; `wake()` is called whenever there are new ones."""
@@ -54,6 +59,8 @@ class Fanout:
             kind, payload = encode(intent)
             await self.store.enqueue(targets, session_id=session_id, kind=kind,
                                      payload=payload, now=self.clock())
+            if priority_of(kind, payload) <= Priority.CARD:
+                self.answers_queued += 1
             self.wake_surfaces()
 
     def outbox_kinds(self, batch: Facts) -> list[tuple[str, dict[str, Any]]]:

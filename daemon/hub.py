@@ -57,8 +57,7 @@ class Hub:
                                  notifier=self, redactor=self.redactor, clock=clock)
         self.digests = Digests(config=config, store=store, fanout=self.fanout,
                                sessions=self.sessions, redactor=self.redactor, clock=clock)
-        # how many approval requests have been committed: deliveries compare it to what they
-        # last saw, and put a new approval card before the status edits they were busy with
+        # how many approval requests have been committed (see `urgent_queued`)
         self.approvals_requested = 0
         allowed: dict[str, frozenset[str]] = {}
         if config.telegram is not None:
@@ -71,6 +70,13 @@ class Hub:
             clock=clock, redactor=self.redactor, runners=self.sessions.runners,
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
+
+    @property
+    def urgent_queued(self) -> int:
+        """How many urgent outbox rows (approval cards, answers to a person) were queued:
+        deliveries compare it to what they last saw, and send those at once, first in the
+        rate budget, beside whatever else they were busy with."""
+        return self.approvals_requested + self.fanout.answers_queued
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -1,22 +1,57 @@
-"""Pacing: how fast delivery may call a chat platform.
+"""Pacing: which call to a chat platform goes next, within the platform's limits.
 
-A `Pacer` is a chat's rate budget (a sliding window, and a hard stop while the platform
-asked us to wait); the card lane takes its slots before anyone else (`CARD_LANE`, set in
-its task). `backoff()` is how long to wait after failures in a row.
+Every chat (or channel, or Slack's workspace-wide budget for edits) has a `Pacer`: sliding
+windows as the platform counts them (Telegram in a group: 20 a minute and one a second), a
+hard stop while the platform asked us to wait, and a queue in order of `Priority` — what a
+person waits for first:
+
+1. ANSWER: the answer to a person's command or tap;
+2. CARD: a new approval card (it opens its thread if it has none);
+3. STORY: what tells the story — decided cards, summaries, texts, files, new threads;
+4. STATUS: status cards and thread titles, coalesced to the latest state by their owner
+   (`daemon/threads.py`), spending only what is left.
+
+A call waits while any call of a higher (or the same, earlier) priority waits, and each
+priority below ANSWER leaves a share of each window free (`RESERVE`) so that what comes
+before it finds a slot at once: an answer never waits for the window that cards filled, and
+status edits never take the slot the next card needs. `Budgets` holds a surface's pacers by
+name (`ChatSurface.budget_of`), all of them also counting against the surface's overall limits.
+The priority of a call is its task's (`PRIORITY`, set by the delivery lanes).
+
+`backoff()` is how long to wait after failures in a row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
+import itertools
+import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from bridge.outbox import Priority
+from bridge.surface import Rate, SurfaceUnavailable
+
+__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "PRIORITY", "Budgets", "Pacer", "Priority", "Window",
+           "backoff"]
 
 BACKOFF_FIRST = 0.25  # seconds after the first failure in a row; doubled for each next one
 BACKOFF_CAP = 30.0
-# set in the card lane's task: the rate budget it takes is taken before anyone else's
-CARD_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("card_lane", default=False)
+# a call is counted when it is sent, the platform counts it when it arrives: the next one
+# waits this much longer than the window, so that a slower trip of the first cannot bring
+# the two closer together than the platform allows
+MARGIN = 0.1
+
+
+# the share of each window a call of this priority leaves free for those before it
+RESERVE = {Priority.ANSWER: 0.0, Priority.CARD: 0.15, Priority.STORY: 0.25,
+           Priority.STATUS: 0.4}
+# the priority of the calls this task makes (set by the lane, or around a call)
+PRIORITY: contextvars.ContextVar[Priority] = contextvars.ContextVar(
+    "priority", default=Priority.STORY)
 
 
 def backoff(failures: int) -> float:
@@ -24,57 +59,160 @@ def backoff(failures: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
 
 
-class Pacer:
-    """A sliding window: at most `max_calls` in any `window` seconds (the way Telegram
-    counts "20 messages per minute in a group"), and a hard stop while the platform asked
-    us to wait. `reserve` keeps slots free for what matters more (approval cards)."""
+class Window:
+    """At most `rate.calls` calls in any `rate.per` seconds; may be shared by pacers (a
+    surface's overall limit)."""
 
-    def __init__(self, max_calls: int, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_calls = max_calls
-        self.window = window
-        self.clock = clock
-        self.recent: deque[float] = deque()
-        self.blocked_until = 0.0
-        self.urgent_waiting = 0
+    def __init__(self, rate: Rate) -> None:
+        self.calls = rate.calls
+        self.per = rate.per
+        self.times: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
-        while self.recent and self.recent[0] <= now - self.window:
-            self.recent.popleft()
+        while self.times and self.times[0] <= now - self.per - MARGIN:
+            self.times.popleft()
 
-    def try_take(self, reserve: float = 0.0) -> bool:
-        now = self.clock()
+    def reserve(self, priority: Priority) -> int:
+        return min(self.calls - 1, int(self.calls * RESERVE[priority]))
+
+    def wait(self, priority: Priority, now: float) -> float:
+        """Seconds until a call of `priority` fits (0: now)."""
         self._expire(now)
-        if now < self.blocked_until or len(self.recent) + 1 + reserve > self.max_calls:
+        over = len(self.times) + 1 + self.reserve(priority) - self.calls
+        if over <= 0:
+            return 0.0
+        return self.times[over - 1] + self.per + MARGIN - now
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+
+
+class Pacer:
+    """One budget's windows and queue (see the module's docstring)."""
+
+    def __init__(self, windows: Iterable[Window],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.windows = list(windows)
+        self.clock = clock
+        self.blocked_until = 0.0
+        self._queue: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        """The daemon is stopping: every call waiting, and every later one, is refused
+        (`SurfaceUnavailable`) instead of holding up the shutdown."""
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, _, granted in self._queue:
+            if not granted.done():
+                granted.set_exception(SurfaceUnavailable("the daemon is stopping"))
+        self._queue.clear()
+
+    def _first_waiting(self) -> Priority | None:
+        while self._queue and self._queue[0][2].done():  # cancelled: no longer waiting
+            heapq.heappop(self._queue)
+        return self._queue[0][0] if self._queue else None
+
+    def wait_time(self, priority: Priority) -> float:
+        """Seconds until the windows (and the platform's pause) let a call of `priority`
+        go, not counting the calls waiting before it."""
+        now = self.clock()
+        waits = [w.wait(priority, now) for w in self.windows]
+        return max([self.blocked_until - now, 0.0, *waits])
+
+    def room(self, priority: Priority) -> bool:
+        """Whether a call of `priority` could go at once."""
+        first = self._first_waiting()
+        return (first is None or first > priority) and self.wait_time(priority) <= 0.0
+
+    def try_take(self, priority: Priority) -> bool:
+        """Take a slot if one is free for `priority` now, else nothing."""
+        if not self.room(priority):
             return False
-        self.recent.append(now)
+        self._record()
         return True
 
-    def wait_time(self, reserve: float = 0.0) -> float:
-        now = self.clock()
-        self._expire(now)
-        blocked = max(0.0, self.blocked_until - now)
-        over = len(self.recent) + 1 + int(reserve) - self.max_calls
-        if over <= 0:
-            return blocked
-        index = min(over - 1, len(self.recent) - 1)
-        return max(blocked, self.recent[index] + self.window - now + 0.01)
-
-    async def take(self, *, urgent: bool = False) -> None:
-        """Wait for a slot; an urgent taker gets the next one before the others waiting."""
-        if urgent:
-            self.urgent_waiting += 1
+    async def take(self, priority: Priority | None = None) -> None:
+        """Wait for a slot: after every call of a higher priority, and the earlier ones of
+        the same, that are waiting (`priority` defaults to the task's `PRIORITY`)."""
+        priority = PRIORITY.get() if priority is None else priority
+        if self.closed:
+            raise SurfaceUnavailable("the daemon is stopping")
+        if self.try_take(priority):
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (priority, next(self._order), granted))
+        self._grant()
         try:
-            while (self.urgent_waiting and not urgent) or not self.try_take():  # noqa: ASYNC110
-                # (waiting on time, not on an event)
-                await asyncio.sleep(max(self.wait_time(), 0.0 if urgent else 0.005))
+            await granted
         finally:
-            if urgent:
-                self.urgent_waiting -= 1
+            if not granted.done():
+                granted.cancel()
+            if not self.closed:
+                self._grant()  # the next in line may go (or wait for a new time)
 
     def block(self, seconds: float) -> None:
+        """The platform asked us to wait: nothing goes for `seconds`."""
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)
+        self._grant()
 
-    async def take_in_lane(self) -> None:
-        """A slot for the lane this task is in: urgent in the card lane."""
-        await self.take(urgent=CARD_LANE.get())
+    def _record(self) -> None:
+        now = self.clock()
+        for w in self.windows:
+            w.record(now)
+
+    def _grant(self) -> None:
+        """Let the first in line go while they fit; else wake up when the first will."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while (first := self._first_waiting()) is not None:
+            if self.wait_time(first) > 0.0:
+                delay = self.wait_time(first)
+                self._timer = asyncio.get_running_loop().call_later(
+                    max(delay, 0.001) if math.isfinite(delay) else 1.0, self._grant)
+                return
+            _, _, granted = heapq.heappop(self._queue)
+            self._record()
+            granted.set_result(None)
+
+
+class Budgets:
+    """A surface's pacers by name (`ChatSurface.budget_of`), made when first needed; each
+    counts also against the surface's overall limits (`Limits.overall`)."""
+
+    def __init__(self, overall: Iterable[Rate] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.overall = [Window(rate) for rate in overall]
+        self.clock = clock
+        self.pacers: dict[str, Pacer] = {}
+        self.closed = False
+
+    def pacer(self, name: str, rates: Iterable[Rate]) -> Pacer:
+        pacer = self.pacers.get(name)
+        if pacer is None:
+            pacer = Pacer([*(Window(rate) for rate in rates), *self.overall], self.clock)
+            pacer.closed = self.closed
+            self.pacers[name] = pacer
+        return pacer
+
+    def close(self) -> None:
+        """The daemon is stopping: nothing waits for a slot any more (`Pacer.close`)."""
+        self.closed = True
+        for pacer in self.pacers.values():
+            pacer.close()
+
+    def block_all(self, seconds: float) -> None:
+        """Nothing goes anywhere for `seconds` (the platform is unreachable)."""
+        for pacer in self.pacers.values():
+            pacer.block(seconds)
+
+    def wait_time(self, priority: Priority) -> float:
+        """Until some known budget has room for `priority` (0 when one has now)."""
+        if not self.pacers:
+            return 0.0
+        return min(p.wait_time(priority) for p in self.pacers.values())

@@ -3,7 +3,9 @@
 `SessionThreads` makes a session's thread with its status card the first time it is
 needed, posts into it (long texts in pieces, files), and edits the status cards that are
 due (a session is marked dirty; its card is edited at most every `status_interval`
-seconds, and only while the rate budget keeps a reserve). An item of several messages
+seconds, to its latest state, and only with what the rate budget has left after everything
+else: `Priority.STATUS`, least recently edited first). A thread made for an approval card
+gets its status card the same way, after the card. An item of several messages
 records each as a step once it is out, so that a retry resumes after the last one sent
 (`steps_of`). Which items go when, and what happens when they fail, is the lanes'
 business (`daemon/delivery.py`); what an item shows is `daemon/showing.py`."""
@@ -26,22 +28,22 @@ from bridge.render import Card, render_status_card, split_text, topic_title
 from bridge.render_outbox import without_clock
 from bridge.surface import SurfaceError, SurfaceRetry, SurfaceUnavailable, ThreadGone
 from daemon.errors import NotFound
-from daemon.pacing import CARD_LANE, Pacer
-from daemon.redaction import Redacting
+from daemon.outbound import Outbound
+from daemon.pacing import PRIORITY, Priority
 from daemon.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
+STATUS_POST_TRIES = 5  # a status card the platform keeps refusing to post is given up on
 
 
 @dataclass(slots=True)
 class _Progress:
     """The steps (messages) of the item being delivered: `done` were sent by an earlier
-    attempt and are skipped; `sent` says whether this attempt has sent one yet."""
+    attempt and are skipped."""
 
     item: OutboxItem
     done: int
     next: int = 0
-    sent: bool = False
 
 
 # set while an item is delivered, in the task delivering it
@@ -75,21 +77,20 @@ class SessionThreads:
     """The sessions' threads on one surface (see the module's docstring). `on_sent` is
     called whenever a message is out (the platform is reachable again)."""
 
-    def __init__(self, hub: ThreadsHub, surface: Redacting, pacer: Pacer, *, reserve: float,
-                 status_interval: float, on_sent: Callable[[], None]) -> None:
+    def __init__(self, hub: ThreadsHub, surface: Outbound, *, status_interval: float,
+                 on_sent: Callable[[], None]) -> None:
         self.hub = hub
         self.store = hub.store
         self.surface = surface
         self.name = surface.name
-        self.pacer = pacer
-        self.reserve = reserve
         self.status_interval = status_interval
         self.on_sent = on_sent
         self.dirty: set[str] = set()  # sessions whose status card may need an edit
         self._status_text: dict[str, str] = {}
         self.titles: dict[str, str] = {}  # session → the thread title last set
         self._status_at: dict[str, float] = {}
-        self._threads: dict[str, str] = {}  # session → its thread, once it has its status card
+        self._threads: dict[str, str] = {}  # session → its thread, once made
+        self._refused: dict[str, int] = {}  # session → times its status card's post was refused
         # session → held while its thread is made (kept: a lock dropped while another task
         # waits on it would let a third make a second thread beside the second)
         self._making: dict[str, asyncio.Lock] = {}
@@ -106,9 +107,6 @@ class SessionThreads:
         self._threads.pop(sid, None)
         await self.store.set_refs(self.name, {ThreadRef(session_id=sid).key: "",
                                               StatusRef(session_id=sid).key: ""})
-
-    async def _take_budget(self) -> None:
-        await self.pacer.take_in_lane()
 
     async def thread(self, sid: str) -> str:
         """The session's thread, made (with its status card) the first time it is needed.
@@ -129,8 +127,10 @@ class SessionThreads:
             return known
         thread = await self.store.get_ref(self.name, ThreadRef(session_id=sid).key)
         status = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
-        if thread and status:
+        if thread and (status or PRIORITY.get() <= Priority.CARD):
             self._threads[sid] = thread
+            if not status:
+                self.dirty.add(sid)  # its status card is still to come
             return thread
         session = await self.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
@@ -143,16 +143,21 @@ class SessionThreads:
                 thread, status = await self.surface.open_thread(session, title, card)
                 made[ThreadRef(session_id=sid).key] = thread
                 self.titles[sid] = title
-            if not status:
-                await self._take_budget()
+            if status:
+                made[StatusRef(session_id=sid).key] = status
+                made[MessageRef(session_id=sid, message=status).key] = status
+            elif PRIORITY.get() > Priority.CARD:
                 status = await self.surface.post(thread, card, notify=False)
-            made[StatusRef(session_id=sid).key] = status
-            made[MessageRef(session_id=sid, message=status).key] = status
+                made[StatusRef(session_id=sid).key] = status
+                made[MessageRef(session_id=sid, message=status).key] = status
+            # else: a card waits for the thread; the status card follows with what the
+            # budget has left (`flush_status`)
         finally:
             if made:  # urgent: a card (or the person who started the session) waits for it
                 await self.store.set_refs(self.name, made, urgent=True)
-        self._status_text[sid] = without_clock(card.text)
-        self._status_at[sid] = time.monotonic()
+        if StatusRef(session_id=sid).key in made:
+            self._status_text[sid] = without_clock(card.text)
+            self._status_at[sid] = time.monotonic()
         self._threads[sid] = thread
         self.dirty.add(sid)  # the card was drawn before the thread was made: check it again
         return thread
@@ -183,20 +188,13 @@ class SessionThreads:
 
     async def _step_begins(self) -> bool:
         """Whether the item's next message is to be sent (False: an earlier attempt sent
-        it); when so, its slot of the rate budget is taken (the item's first message has
-        the slot the item took)."""
+        it)."""
         progress = _PROGRESS.get()
         if progress is None:
-            await self._take_budget()
             return True
         index = progress.next
         progress.next += 1
-        if index < progress.done:
-            return False
-        if progress.sent:
-            await self._take_budget()
-        progress.sent = True
-        return True
+        return index >= progress.done
 
     async def _step_done(self, refs: dict[str, str]) -> None:
         """The message a step sent is out: remembered with its references, so that a retry
@@ -208,66 +206,86 @@ class SessionThreads:
                 await self.store.set_refs(self.name, refs)
             return
         await self.store.record_step(self.name, progress.item.id, progress.next, refs=refs,
-                                     urgent=CARD_LANE.get())
+                                     urgent=PRIORITY.get() <= Priority.CARD)
 
     async def flush_status(self) -> bool:
-        """Edit the status cards that are due and changed, while the budget has room
-        beside its reserve; whether any was edited."""
+        """Edit the status cards (and titles) that are due and changed, with what the rate
+        budget has left after everything else, the card edited longest ago first; whether
+        any was edited."""
         did = False
         now = time.monotonic()
-        for sid in sorted(self.dirty):
-            if now - self._status_at.get(sid, 0.0) < self.status_interval:
-                continue
-            try:
-                flushed = await self._flush_one(sid)
-            except (SurfaceRetry, SurfaceUnavailable):
-                raise
-            except Exception:  # one session's card must not stop the others' (or delivery)
-                log.exception("%s: could not update the status of %s", self.name, sid)
-                self._status_at[sid] = time.monotonic()
-                self.dirty.discard(sid)
-                continue
-            if flushed is None:
-                return did  # out of budget
-            did = did or flushed
+        token = PRIORITY.set(Priority.STATUS)
+        try:
+            for sid in sorted(self.dirty, key=lambda s: self._status_at.get(s, 0.0)):
+                if now - self._status_at.get(sid, 0.0) < self.status_interval:
+                    continue
+                try:
+                    flushed = await self._flush_one(sid)
+                except (SurfaceRetry, SurfaceUnavailable):
+                    raise
+                except Exception:  # one session's card must not stop the others' (or delivery)
+                    log.exception("%s: could not update the status of %s", self.name, sid)
+                    self._status_at[sid] = time.monotonic()
+                    self.dirty.discard(sid)
+                    continue
+                did = did or flushed
+        finally:
+            PRIORITY.reset(token)
         return did
 
-    async def _flush_one(self, sid: str) -> bool | None:
-        """Edit the session's status card (and title) if they changed: whether it did, or
-        None when the rate budget has no room now."""
+    async def _flush_one(self, sid: str) -> bool:
+        """Bring the session's status card (and title) up to date where the budget has room
+        now: whether a call was made. What had no room stays due."""
         try:
             session = await self.store.session(sid)
         except NotFound:
             self.dirty.discard(sid)
             return False
-        ref = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
-        if not ref:
+        thread = await self.store.get_ref(self.name, ThreadRef(session_id=sid).key)
+        if not thread:
             self.dirty.discard(sid)  # no thread yet: it is made with a fresh card
             return False
+        ref = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
         pending = len(await self.hub.pending_approvals(sid))
         card = render_status_card(session, now=self.hub.clock(), pending=pending,
                                   redactor=self.hub.redactor)
         title = topic_title(session, redactor=self.hub.redactor)
-        changed_text = self._status_text.get(sid) != without_clock(card.text)
-        changed_title = self.titles.get(sid) != title
+        changed_text = not ref or self._status_text.get(sid) != without_clock(card.text)
+        changed_title = self.surface.limits.thread_titles and self.titles.get(sid) != title
         if not changed_text and not changed_title:
             self.dirty.discard(sid)
             return False
-        if not self.pacer.try_take(self.reserve):
-            return None
+        did = False
         try:
-            if changed_text:
-                await self.surface.edit(ref, card)
-            if changed_title:
-                thread = await self.store.get_ref(self.name, ThreadRef(session_id=sid).key)
-                if thread:
-                    await self.surface.set_thread(thread, title=title, open=None)
+            if changed_text and self.surface.pacer(ref or thread, edit=bool(ref)).room(
+                    Priority.STATUS):
+                if ref:
+                    await self.surface.edit(ref, card)
+                else:  # the thread was made for a card: its status card comes now
+                    made = await self.surface.post(thread, card, notify=False)
+                    await self.store.set_refs(self.name, {
+                        StatusRef(session_id=sid).key: made,
+                        MessageRef(session_id=sid, message=made).key: made})
+                self._status_text[sid] = without_clock(card.text)
+                changed_text, did = False, True
+            if changed_title and self.surface.pacer(thread, edit=True).room(Priority.STATUS):
+                await self.surface.set_thread(thread, title=title, open=None)
+                self.titles[sid] = title
+                changed_title, did = False, True
         except ThreadGone as e:  # the next item for the session makes a new thread
             await self.forget_thread(sid, e)
+            changed_text = changed_title = False
         except SurfaceError as e:  # e.g. the card was deleted: the summary still comes
             log.warning("%s: could not update the status of %s: %s", self.name, sid, e)
-        self._status_text[sid] = without_clock(card.text)
-        self.titles[sid] = title
-        self._status_at[sid] = time.monotonic()
-        self.dirty.discard(sid)
-        return True
+            if ref or self._refused.get(sid, 0) >= STATUS_POST_TRIES:
+                self._status_text[sid] = without_clock(card.text)
+                self.titles[sid] = title
+                changed_text = changed_title = False
+            else:  # a status card not posted yet: tried again in a while
+                self._refused[sid] = self._refused.get(sid, 0) + 1
+            self._status_at[sid] = time.monotonic()
+        if did:
+            self._status_at[sid] = time.monotonic()
+        if not changed_text and not changed_title:
+            self.dirty.discard(sid)
+        return did

@@ -77,3 +77,5 @@ def test_a_diff_that_could_not_be_read_is_said_and_not_attached():
 def test_the_clock_alone_is_not_a_change_of_the_status_card():
     assert without_clock("running · elapsed 3s · $0.10") == without_clock(
         "running · elapsed 4m 2s · $0.10")
+    assert without_clock("elapsed 3s · as of 10:00:01 UTC") == without_clock(
+        "elapsed 4s · as of 10:00:09 UTC")

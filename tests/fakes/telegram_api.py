@@ -83,6 +83,9 @@ CHAT_ACTIONS = frozenset(
 
 SEND_METHODS = frozenset({"sendMessage", "sendDocument"})
 EDIT_METHODS = frozenset({"editMessageText", "editMessageReplyMarkup"})
+# each posts a service message in the chat ("… created the topic", "… changed the topic name")
+TOPIC_METHODS = frozenset({"createForumTopic", "editForumTopic", "closeForumTopic",
+                           "reopenForumTopic"})
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -446,6 +449,7 @@ class FakeTelegram:
         edit_limit: RateLimit | None = RateLimit(60, 60.0),
         global_limit: RateLimit | None = RateLimit(30, 1.0),
         chat_limit: RateLimit | None = None,
+        shared_budget: bool = False,
         callback_query_ttl: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -456,6 +460,9 @@ class FakeTelegram:
             "edit": edit_limit,
             "chat": chat_limit,
         }
+        # True: edits and topic changes count against the chat and group limits together with
+        # sends (as Telegram's developers describe it; tdlib/td#2592, #3034), not apart
+        self.shared_budget = shared_budget
         self.callback_query_ttl = callback_query_ttl
         self._required_token = token
         self._clock = clock
@@ -924,7 +931,8 @@ class FakeTelegram:
         if not isinstance(chat_id, int):
             return []
         keys: list[tuple[str, int | None]] = [("global", None)]
-        if method in SEND_METHODS:
+        shared = self.shared_budget and (method in EDIT_METHODS or method in TOPIC_METHODS)
+        if method in SEND_METHODS or shared:
             keys.append(("chat", chat_id))
             if chat_id < 0:
                 keys.append(("group", chat_id))
