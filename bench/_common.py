@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from daemon.client import call as api_call  # noqa: E402
+from tests.fakes.slack_api import APP_TOKEN as SLACK_APP_TOKEN  # noqa: E402
+from tests.fakes.slack_api import BOT_TOKEN as SLACK_BOT_TOKEN  # noqa: E402
 from tests.fakes.telegram_api import FORUM_CHAT_ID as FORUM_CHAT_ID  # noqa: E402
 from tests.fakes.telegram_api import USER_ID, FakeTelegram  # noqa: E402
 from tests.harness import agent_bridge_argv as agent_bridge_argv  # noqa: E402
@@ -105,13 +108,14 @@ def wait_until(check: Callable[[], T], timeout: float, what: str,
 class Daemon:
     """`agent-bridge run` with its own config and state dir under `tmp`.
 
-    `agents` maps an agent name to its argv; `raise_limits` and `profile` run the daemon
-    through bench/_daemon.py, which lifts the surface's own message budget or records a
-    cProfile of the whole run (see there).
+    `agents` maps an agent name to its argv; `telegram` and `slack` are config sections
+    (with `slack`, the fake's tokens are in the environment); `raise_limits` and `profile` run
+    the daemon through bench/_daemon.py, which lifts the surface's own message budget or
+    records a cProfile of the whole run (see there).
     """
 
     def __init__(self, tmp: Path, *, agents: dict[str, list[str]] | None = None,
-                 telegram: str = "", raise_limits: int | None = None,
+                 telegram: str = "", slack: str = "", raise_limits: int | None = None,
                  profile: Path | None = None, log_level: str = "info") -> None:
         self.tmp = tmp
         self.tag = uuid.uuid4().hex
@@ -130,6 +134,8 @@ class Daemon:
             "TELEGRAM_BOT_TOKEN": TOKEN,
         }
         self.env.pop("AGENT_BRIDGE_CONFIG", None)
+        if slack:
+            self.env.update(SLACK_BOT_TOKEN=SLACK_BOT_TOKEN, SLACK_APP_TOKEN=SLACK_APP_TOKEN)
         if raise_limits is not None:
             self.env["BENCH_RAISE_LIMITS"] = str(raise_limits)
         if profile is not None:
@@ -146,7 +152,7 @@ class Daemon:
         for name, argv in (agents or {}).items():
             lines += [f"[agents.{name}]", 'protocol = "claude"', f"command = {json.dumps(argv)}"]
         lines += ["[[projects]]", 'name = "demo"', f"path = {json.dumps(str(self.project))}",
-                  telegram]
+                  telegram, slack]
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -475,3 +481,64 @@ def max_in_window(times: Sequence[float], window: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
+
+
+# --------------------------------------------------------------------------- responsiveness
+
+# bench/responsiveness.py, both platforms: the person, the agents, the targets (issue 16)
+TAP_DELAY = 1.0
+ASK_RATIO = 0.3
+ANSWER_WAIT = 60.0
+TARGET_COMMAND_S = 2.0
+TARGET_CARD_S = 5.0
+TARGET_STALE_S = 60.0
+LAST_TOOL = re.compile(r"last tool: Bash echo (\d+) > bench\.txt")
+
+
+def window_floor(arrivals: Sequence[float], windows: Sequence[tuple[int, float]]) -> list[float]:
+    """Each message's delay (in arrival order) if only these were sent, first come first
+    served, each one call counted in every rolling window (at most `count` per `seconds`)."""
+    kept: list[deque[float]] = [deque() for _ in windows]
+    delays = []
+    for t in sorted(arrivals):
+        at = t
+        while True:
+            waits = []
+            for (count, seconds), sent in zip(windows, kept, strict=True):
+                while sent and sent[0] <= at - seconds:
+                    sent.popleft()
+                if len(sent) >= count:
+                    waits.append(sent[0] + seconds)
+            if not waits:
+                break
+            at = max(waits)
+        for sent in kept:
+            sent.append(at)
+        delays.append(at - t)
+    return delays
+
+
+def staleness(shown: str | None, tools: Sequence[dict[str, Any]], now: float,
+              began: float) -> float:
+    """How long a status card showing `shown` (None: no card yet) has not been true at `now`:
+    0 while its "last tool" is the agent's latest call (`tools`: the agent's "tool" records up
+    to now), else since the agent's next call after the one shown; before any card, since the
+    session began."""
+    if shown is None:
+        return now - began
+    match = LAST_TOOL.search(shown)
+    step = int(match[1]) if match else -1
+    if not tools or tools[-1]["i"] <= step:
+        return 0.0
+    return now - next(r["t"] for r in tools if r["i"] > step)
+
+
+def p(values: Sequence[float], q: float) -> float:
+    return percentile(values, q) if values else float("nan")
+
+
+def fmt(values: Sequence[float]) -> str:
+    """p50 / p99, or — without values."""
+    if not values:
+        return "—"
+    return f"{p(values, 50):.2f} / {p(values, 99):.2f}"
