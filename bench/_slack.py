@@ -49,6 +49,7 @@ from _common import (
     STEP,
     TAP_DELAY,
     Daemon,
+    Key,
     read_times,
     staleness,
     window_floor,
@@ -62,7 +63,6 @@ POSTS = RateLimit(10, 10.0)  # chat.postMessage, per channel
 UPDATES = RateLimit(50, 60.0)  # chat.update
 EPHEMERALS = RateLimit(100, 60.0)  # chat.postEphemeral
 SPENDING = ("chat.postMessage", "chat.update")
-Key = tuple[str, int]
 
 
 def section_text(blocks: Any) -> str:
@@ -181,8 +181,8 @@ def run_slack(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
                     cards = slack.on(status_cards)
                     if sid in cards:
                         marker = f"note {step}"
-                        slack.say(marker, thread_ts=cards[sid][1])
                         replies.append((sid, marker, time.monotonic()))
+                        slack.say(marker, thread_ts=cards[sid][1])
                 else:
                     sent, rid = command(kind, sid)
                     sent_commands.append((kind, sid, sent, rid))

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Responsiveness under Telegram's real limits: is a person's action answered in seconds?
+"""Responsiveness under the platforms' real limits: is a person's action answered in seconds?
 
-    python bench/responsiveness.py [--sessions 1,5,20] [--duration 60] [--seed 1]
+    python bench/responsiveness.py [--platform telegram|slack|both] [--sessions 1,5,20]
+                                   [--duration 60] [--seed 1]
 
-Setup (issue 16): the fake Bot API enforces Telegram's limits as the platform states them,
-with 429 + retry_after when they are exceeded — 20 messages a minute per group, sends and
-edits counted together (a subclass of the fake here; the fake alone counts edits apart), one
-message a second per chat (sends and edits), 30 chat calls a second overall. The daemon is the
-plain `agent-bridge run` with its own budget untouched (unlike bench/scale.py). N sessions run
-in one forum supergroup (a topic each); each agent (bench/bench_agent.py --tools-for) makes a
-tool call every 1–3 s (uniform, seeded per session), asking for approval with probability 0.3
-and waiting for it. A person, through the real long poll:
+Telegram is the default; Slack's setup, figures and floors are in bench/_slack.py (the same
+load, person and targets). Telegram's setup (issue 16): the fake Bot API enforces Telegram's
+limits as the platform states them, with 429 + retry_after when they are exceeded — 20
+messages a minute per group, sends and edits counted together (a subclass of the fake here;
+the fake alone counts edits apart), one message a second per chat (sends and edits), 30 chat
+calls a second overall. The daemon is the plain `agent-bridge run` with its own budget
+untouched (unlike bench/scale.py). N sessions run in one forum supergroup (a topic each);
+each agent (bench/bench_agent.py --tools-for) makes a tool call every 1–3 s (uniform, seeded
+per session), asking for approval with probability 0.3 and waiting for it. A person, through
+the real long poll:
 - taps "Allow once" on every approval card 1 s after it arrives;
 - every 3–6 s does the next of: `/status ID` and `/sessions` in the General topic, a reply
   in a session's topic (which the daemon passes to the agent without answering: its figure is
@@ -34,8 +37,7 @@ Figures per N, each next to its floor, the earliest the platform's budget allows
 
 Targets (issue 16), for N = 20: command answers p99 ≤ 2 s, approval cards p99 ≤ 5 s, status
 staleness p99 ≤ 60 s, no 429. They are checked for the largest N run (with N < 20 a PASS is
-only indicative). Slack (about 1 post a second per channel, chat.update by tier) is out of scope
-for now: the fake Slack API does not enforce its limits yet.
+only indicative). Slack's are the same, checked the same way.
 """
 
 from __future__ import annotations
@@ -60,8 +62,6 @@ from _common import (
     TARGET_STALE_S,
     USER_ID,
     Daemon,
-    FakeThread,
-    TappingFake,
     fmt,
     harness_without_gc,
     machine,
@@ -74,6 +74,7 @@ from _common import (
     window_floor,
 )
 from _slack import EPHEMERALS, POSTS, UPDATES, run_slack
+from _telegram import FakeThread, TappingFake
 
 from tests.fakes.telegram_api import EDIT_METHODS, SEND_METHODS, RateLimit
 
