@@ -386,7 +386,7 @@ ANSWER_WAIT = 60.0
 TARGET_COMMAND_S = 2.0
 TARGET_CARD_S = 5.0
 TARGET_STALE_S = 60.0
-LAST_TOOL = re.compile(r"last tool: Bash echo (\d+) > bench\.txt")
+LAST_TOOL = re.compile(r"last tool: Bash (?:\$ )?echo (\d+) > bench\.txt")  # "Bash $ echo 3 …"
 
 
 def window_floor(arrivals: Sequence[float], windows: Sequence[tuple[int, float]]) -> list[float]:
