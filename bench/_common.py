@@ -1,5 +1,6 @@
-"""What the bench scripts share: a daemon in a temporary state dir, the fake Bot API on its own
-event loop in a thread, the bench agent's side files, /proc readings and statistics.
+"""What the bench scripts share: a daemon in a temporary state dir, the bench agent's side
+files and approval cards, /proc readings, statistics, and what responsiveness.py measures on
+both platforms. The fakes live in bench/_telegram.py and bench/_slack.py.
 
 The approach is the one `tests/harness.py` takes (a real `agent-bridge run` subprocess, a temp
 config and state dir, fake agents, the control socket), without pytest. Every process a bench
@@ -8,7 +9,6 @@ starts carries BENCH_TAG in its environment, so teardown finds and ends every on
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
@@ -19,10 +19,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,8 +48,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from daemon.client import call as api_call  # noqa: E402
+from tests.fakes.slack_api import APP_TOKEN as SLACK_APP_TOKEN  # noqa: E402
+from tests.fakes.slack_api import BOT_TOKEN as SLACK_BOT_TOKEN  # noqa: E402
 from tests.fakes.telegram_api import FORUM_CHAT_ID as FORUM_CHAT_ID  # noqa: E402
-from tests.fakes.telegram_api import USER_ID, FakeTelegram  # noqa: E402
+from tests.fakes.telegram_api import USER_ID as USER_ID  # noqa: E402
 from tests.harness import agent_bridge_argv as agent_bridge_argv  # noqa: E402
 from tests.harness import tagged_pids as _tagged_pids  # noqa: E402
 
@@ -105,13 +107,14 @@ def wait_until(check: Callable[[], T], timeout: float, what: str,
 class Daemon:
     """`agent-bridge run` with its own config and state dir under `tmp`.
 
-    `agents` maps an agent name to its argv; `raise_limits` and `profile` run the daemon
-    through bench/_daemon.py, which lifts the surface's own message budget or records a
-    cProfile of the whole run (see there).
+    `agents` maps an agent name to its argv; `telegram` and `slack` are config sections
+    (with `slack`, the fake's tokens are in the environment); `raise_limits` and `profile` run
+    the daemon through bench/_daemon.py, which lifts the surface's own message budget or
+    records a cProfile of the whole run (see there).
     """
 
     def __init__(self, tmp: Path, *, agents: dict[str, list[str]] | None = None,
-                 telegram: str = "", raise_limits: int | None = None,
+                 telegram: str = "", slack: str = "", raise_limits: int | None = None,
                  profile: Path | None = None, log_level: str = "info") -> None:
         self.tmp = tmp
         self.tag = uuid.uuid4().hex
@@ -130,6 +133,8 @@ class Daemon:
             "TELEGRAM_BOT_TOKEN": TOKEN,
         }
         self.env.pop("AGENT_BRIDGE_CONFIG", None)
+        if slack:
+            self.env.update(SLACK_BOT_TOKEN=SLACK_BOT_TOKEN, SLACK_APP_TOKEN=SLACK_APP_TOKEN)
         if raise_limits is not None:
             self.env["BENCH_RAISE_LIMITS"] = str(raise_limits)
         if profile is not None:
@@ -146,7 +151,7 @@ class Daemon:
         for name, argv in (agents or {}).items():
             lines += [f"[agents.{name}]", 'protocol = "claude"', f"command = {json.dumps(argv)}"]
         lines += ["[[projects]]", 'name = "demo"', f"path = {json.dumps(str(self.project))}",
-                  telegram]
+                  telegram, slack]
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -246,117 +251,12 @@ def print_profile(path: Path, limit: int = 25) -> None:
     pstats.Stats(str(path), stream=sys.stdout).sort_stats("cumulative").print_stats(limit)
 
 
-# --------------------------------------------------------------------------- the fake API
+# --------------------------------------------------------------------------- cards
 
-
-class FakeThread:
-    """A FakeTelegram (or subclass) on its own event loop in a thread."""
-
-    def __init__(self, factory: Callable[[], FakeTelegram]) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def make() -> FakeTelegram:
-            fake = factory()
-            await fake.start()
-            return fake
-
-        self.fake = self.run(make())
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def on(self, fn: Callable[..., T], *args: Any) -> T:
-        async def call() -> T:
-            return fn(*args)
-
-        return self.run(call())
-
-    def wait_for(self, method: str, since: int = 0, timeout: float = 30.0,
-                 predicate: Callable[[Any], bool] | None = None) -> Any:
-        return self.run(self.fake.wait_for(method, predicate, timeout, ok=None, since=since),
-                        timeout + 5)
-
-    def calls_count(self) -> int:
-        return self.on(lambda: len(self.fake.calls))
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.run(self.fake.stop(), 10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def config(self, chat: int = USER_ID, poll_timeout: int = 1) -> str:
-        return (
-            "[telegram]\n"
-            f"chat_id = {chat}\n"
-            f"allowed_user_ids = [{USER_ID}]\n"
-            f'base_url = "{self.fake.base_url}"\n'
-            f'base_file_url = "{self.fake.base_file_url}"\n'
-            f"poll_timeout = {poll_timeout}\n"
-        )
-
-
+# an approval card of bench_agent.py's (either platform): its session and the agent's step
 APPROVAL_CARD = re.compile(r"Approval needed · (\w+) ·")
 STEP = re.compile(r"echo (\d+) > bench\.txt")
 Key = tuple[str, int]
-
-
-class TappingFake(FakeTelegram):
-    """The fake Bot API, tapping "Allow once" on every approval card it receives and noting
-    when each tap leaves in a getUpdates answer."""
-
-    def __init__(self, tap_delay: float = 0.05, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.tap_delay = tap_delay
-        self.reset()
-
-    def reset(self) -> None:
-        # keys are (session id, the agent's step number), from the card's text
-        self.cards: dict[Key, float] = {}  # when the card's sendMessage was recorded
-        self.injected: dict[Key, float] = {}  # when the tap was queued
-        self.delivered: dict[Key, float] = {}  # when a getUpdates answer carried the tap
-        self.answered: dict[Key, float] = {}  # when the bot answered the callback query
-        self.queries: dict[str, Key] = {}  # callback query id → key
-
-    def _record(self, method: str, params: dict[str, Any], token: str, status: int,
-                result: Any, description: str | None, *, lost: bool = False) -> None:
-        super()._record(method, params, token, status, result, description, lost=lost)
-        now = self.calls[-1].time
-        if method == "answerCallbackQuery":
-            step = self.queries.get(str(params.get("callback_query_id")))
-            if step is not None:
-                self.answered.setdefault(step, now)
-            return
-        if method != "sendMessage" or status != 200:
-            return
-        text = str(params.get("text", ""))
-        card = APPROVAL_CARD.search(text)
-        match = STEP.search(text)
-        if card is None or match is None:
-            return
-        step = (card[1], int(match[1]))
-        self.cards[step] = now
-        data = next(b["callback_data"] for row in params["reply_markup"]["inline_keyboard"]
-                    for b in row if str(b.get("callback_data", "")).startswith("ao:"))
-        asyncio.get_running_loop().call_later(
-            self.tap_delay, self._tap, step, result["message_id"], result["chat"]["id"], data)
-
-    def _tap(self, step: Key, message_id: int, chat_id: int, data: str) -> None:
-        query = self.inject_callback(message_id, chat_id, USER_ID, data)
-        self.injected[step] = self._clock()
-        self.queries[query] = step
-
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        batch = await super()._get_updates(params)
-        now = self._clock()
-        for update in batch:
-            query = update.get("callback_query")
-            if query is not None and query["id"] in self.queries:
-                self.delivered.setdefault(self.queries[query["id"]], now)
-        return batch
 
 
 # --------------------------------------------------------------------------- side files
@@ -475,3 +375,64 @@ def max_in_window(times: Sequence[float], window: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
+
+
+# --------------------------------------------------------------------------- responsiveness
+
+# bench/responsiveness.py, both platforms: the person, the agents, the targets (issue 16)
+TAP_DELAY = 1.0
+ASK_RATIO = 0.3
+ANSWER_WAIT = 60.0
+TARGET_COMMAND_S = 2.0
+TARGET_CARD_S = 5.0
+TARGET_STALE_S = 60.0
+LAST_TOOL = re.compile(r"last tool: Bash (?:\$ )?echo (\d+) > bench\.txt")  # "Bash $ echo 3 …"
+
+
+def window_floor(arrivals: Sequence[float], windows: Sequence[tuple[int, float]]) -> list[float]:
+    """Each message's delay (in arrival order) if only these were sent, first come first
+    served, each one call counted in every rolling window (at most `count` per `seconds`)."""
+    kept: list[deque[float]] = [deque() for _ in windows]
+    delays = []
+    for t in sorted(arrivals):
+        at = t
+        while True:
+            waits = []
+            for (count, seconds), sent in zip(windows, kept, strict=True):
+                while sent and sent[0] <= at - seconds:
+                    sent.popleft()
+                if len(sent) >= count:
+                    waits.append(sent[0] + seconds)
+            if not waits:
+                break
+            at = max(waits)
+        for sent in kept:
+            sent.append(at)
+        delays.append(at - t)
+    return delays
+
+
+def staleness(shown: str | None, tools: Sequence[dict[str, Any]], now: float,
+              began: float) -> float:
+    """How long a status card showing `shown` (None: no card yet) has not been true at `now`:
+    0 while its "last tool" is the agent's latest call (`tools`: the agent's "tool" records up
+    to now), else since the agent's next call after the one shown; before any card, since the
+    session began."""
+    if shown is None:
+        return now - began
+    match = LAST_TOOL.search(shown)
+    step = int(match[1]) if match else -1
+    if not tools or tools[-1]["i"] <= step:
+        return 0.0
+    return now - next(r["t"] for r in tools if r["i"] > step)
+
+
+def p(values: Sequence[float], q: float) -> float:
+    return percentile(values, q) if values else float("nan")
+
+
+def fmt(values: Sequence[float]) -> str:
+    """p50 / p99, or — without values."""
+    if not values:
+        return "—"
+    return f"{p(values, 50):.2f} / {p(values, 99):.2f}"

@@ -39,8 +39,6 @@ from _common import (
     AGENT,
     USER_ID,
     Daemon,
-    FakeThread,
-    TappingFake,
     harness_without_gc,
     http_round_trips,
     machine,
@@ -53,6 +51,7 @@ from _common import (
     verdict,
     wait_until,
 )
+from _telegram import FakeThread, TappingFake
 
 TARGET_MS = 25.0
 CHAT_METHODS = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendDocument"}

@@ -38,8 +38,6 @@ from _common import (
     AGENT,
     FORUM_CHAT_ID,
     Daemon,
-    FakeTelegram,
-    FakeThread,
     cpu_seconds,
     machine,
     max_in_window,
@@ -48,6 +46,7 @@ from _common import (
     verdict,
     wait_until,
 )
+from _telegram import FakeTelegram, FakeThread
 
 TARGET_RATE = 20_000
 SENDS_PER_MIN = 20

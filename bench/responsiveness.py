@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Responsiveness under Telegram's real limits: is a person's action answered in seconds?
+"""Responsiveness under the platforms' real limits: is a person's action answered in seconds?
 
-    python bench/responsiveness.py [--sessions 1,5,20] [--duration 60] [--seed 1]
+    python bench/responsiveness.py [--platform telegram|slack|both] [--sessions 1,5,20]
+                                   [--duration 60] [--seed 1]
 
-Setup (issue 16): the fake Bot API enforces Telegram's limits as the platform states them,
-with 429 + retry_after when they are exceeded — 20 messages a minute per group, sends and
-edits counted together (a subclass of the fake here; the fake alone counts edits apart), one
-message a second per chat (sends and edits), 30 chat calls a second overall. The daemon is the
-plain `agent-bridge run` with its own budget untouched (unlike bench/scale.py). N sessions run
-in one forum supergroup (a topic each); each agent (bench/bench_agent.py --tools-for) makes a
-tool call every 1–3 s (uniform, seeded per session), asking for approval with probability 0.3
-and waiting for it. A person, through the real long poll:
+Telegram is the default; Slack's setup, figures and floors are in bench/_slack.py (the same
+load, person and targets). Telegram's setup (issue 16): the fake Bot API enforces Telegram's
+limits as the platform states them, with 429 + retry_after when they are exceeded — 20
+messages a minute per group, sends and edits counted together (a subclass of the fake here;
+the fake alone counts edits apart), one message a second per chat (sends and edits), 30 chat
+calls a second overall. The daemon is the plain `agent-bridge run` with its own budget
+untouched (unlike bench/scale.py). N sessions run in one forum supergroup (a topic each);
+each agent (bench/bench_agent.py --tools-for) makes a tool call every 1–3 s (uniform, seeded
+per session), asking for approval with probability 0.3 and waiting for it. A person, through
+the real long poll:
 - taps "Allow once" on every approval card 1 s after it arrives;
 - every 3–6 s does the next of: `/status ID` and `/sessions` in the General topic, a reply
   in a session's topic (which the daemon passes to the agent without answering: its figure is
@@ -34,8 +37,7 @@ Figures per N, each next to its floor, the earliest the platform's budget allows
 
 Targets (issue 16), for N = 20: command answers p99 ≤ 2 s, approval cards p99 ≤ 5 s, status
 staleness p99 ≤ 60 s, no 429. They are checked for the largest N run (with N < 20 a PASS is
-only indicative). Slack (about 1 post a second per channel, chat.update by tier) is out of scope
-for now: the fake Slack API does not enforce its limits yet.
+only indicative). Slack's are the same, checked the same way.
 """
 
 from __future__ import annotations
@@ -46,38 +48,39 @@ import re
 import sys
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 from _common import (
     AGENT,
+    ANSWER_WAIT,
+    ASK_RATIO,
     FORUM_CHAT_ID,
+    TAP_DELAY,
+    TARGET_CARD_S,
+    TARGET_COMMAND_S,
+    TARGET_STALE_S,
     USER_ID,
     Daemon,
-    FakeThread,
-    TappingFake,
+    fmt,
     harness_without_gc,
     machine,
-    percentile,
+    p,
     read_times,
+    staleness,
     table,
     verdict,
     wait_until,
+    window_floor,
 )
+from _slack import EPHEMERALS, POSTS, UPDATES, run_slack
+from _telegram import FakeThread, TappingFake
 
 from tests.fakes.telegram_api import EDIT_METHODS, SEND_METHODS, RateLimit
 
 GROUP = RateLimit(20, 60.0)  # sends and edits together, per group
 PER_CHAT = RateLimit(1, 1.0)  # "about one message a second" in a chat
 GLOBAL = RateLimit(30, 1.0)
-TAP_DELAY = 1.0
-ASK_RATIO = 0.3
-ANSWER_WAIT = 60.0
-TARGET_COMMAND_S = 2.0
-TARGET_CARD_S = 5.0
-TARGET_STALE_S = 60.0
-LAST_TOOL = re.compile(r"last tool: Bash echo (\d+) > bench\.txt")
 
 
 class RealLimitsFake(TappingFake):
@@ -94,43 +97,6 @@ class RealLimitsFake(TappingFake):
             if chat_id < 0:
                 keys.append(("group", chat_id))
         return [key for key in keys if self.limits[key[0]] is not None]
-
-
-def floor_delays(arrivals: list[float]) -> list[float]:
-    """Delays if only these messages were sent, first come first served, through the group
-    and per-chat windows (each message one call)."""
-    group: deque[float] = deque()
-    chat: deque[float] = deque()
-    delays = []
-    for t in sorted(arrivals):
-        at = t
-        while True:
-            while group and group[0] <= at - GROUP.window:
-                group.popleft()
-            while chat and chat[0] <= at - PER_CHAT.window:
-                chat.popleft()
-            waits = []
-            if len(group) >= GROUP.count:
-                waits.append(group[0] + GROUP.window)
-            if len(chat) >= PER_CHAT.count:
-                waits.append(chat[0] + PER_CHAT.window)
-            if not waits:
-                break
-            at = max(waits)
-        group.append(at)
-        chat.append(at)
-        delays.append(at - t)
-    return delays
-
-
-def p(values: list[float], q: float) -> float:
-    return percentile(values, q) if values else float("nan")
-
-
-def fmt(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{p(values, 50):.2f} / {p(values, 99):.2f}"
 
 
 def run(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
@@ -232,16 +198,8 @@ def run(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
                 for sid in sids:
                     tools = [r for r in read_times(times_dir / f"{sid}.jsonl")
                              if r["ev"] == "tool" and r["t"] <= now]
-                    shown_text = cards.get(sid, ("", None))[0]
-                    match = LAST_TOOL.search(shown_text)
-                    shown = int(match[1]) if match else -1
-                    if sid not in cards:
-                        stale.append(now - began[sid])
-                    elif not tools or tools[-1]["i"] <= shown:
-                        stale.append(0.0)
-                    else:
-                        nxt = next(r["t"] for r in tools if r["i"] > shown)
-                        stale.append(now - nxt)
+                    stale.append(staleness(cards[sid][0] if sid in cards else None, tools,
+                                           now, began[sid]))
             time.sleep(0.05)
         # the load has stopped; the last answers may still come
         last_sent = max((c[2] for c in sent_commands), default=0.0)
@@ -277,7 +235,8 @@ def run(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
     command_lat = [a - s for _, s, a in answered]
     reply_lat = [received[(sid, m)] - s if (sid, m) in received else float("inf")
                  for sid, m, s in replies]
-    floors = floor_delays([s for _, s, _ in answered] + asks)
+    floors = window_floor([s for _, s, _ in answered] + asks,
+                          [(GROUP.count, GROUP.window), (PER_CHAT.count, PER_CHAT.window)])
     arrivals = sorted([(s, "c") for _, s, _ in answered] + [(t, "a") for t in asks])
     delay_of = dict(zip(range(len(arrivals)), floors, strict=True))
     command_floor = [delay_of[i] for i, (_, k) in enumerate(arrivals) if k == "c"]
@@ -295,38 +254,23 @@ def run(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
         "cards": card_lat, "card_floor": card_floor, "stale": stale,
         "stale_floor": (refresh / 2, refresh), "replies": reply_lat,
         "429": len(violations), "scopes": scopes, "leftovers": leftovers,
-        "calls": len(calls), "asks": len(asks),
+        "calls": len(calls), "asks": len(asks), "api": "Bot API", "spent": "sends+edits",
         "sends_edits": sum(1 for m, ok in calls if ok and (m in SEND_METHODS or
                                                            m in EDIT_METHODS)),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sessions", default="1,5,20",
-                        help="comma-separated N (default 1,5,20; about 6 min in all)")
-    parser.add_argument("--duration", type=float, default=60.0,
-                        help="seconds of load per N (default 60)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    counts = [int(x) for x in args.sessions.split(",")]
-    harness_without_gc()
-    started = time.monotonic()
-    print(f"responsiveness: {machine()}")
-    print(f"  N sessions in one forum group, {args.duration:g} s each; limits: group "
-          f"{GROUP.count}/{GROUP.window:g} s (sends+edits), chat {PER_CHAT.count}/"
-          f"{PER_CHAT.window:g} s, overall {GLOBAL.count}/{GLOBAL.window:g} s")
-    results = []
-    for n in counts:
-        with tempfile.TemporaryDirectory(prefix=f"bench-resp-{n}-") as name:
-            results.append(run(n, args.duration, args.seed, Path(name)))
+def report(platform: str, results: list[dict[str, Any]], duration: float) -> bool:
+    """Print the figures of one platform's runs and its targets at the largest N; whether
+    every target is met."""
     rows = []
     for r in results:
         lo, hi = r["stale_floor"]
+        wrong = f", {r['wrong']} answered wrongly" if r.get("wrong") else ""
         rows += [
             [f"N={r['n']}: command answer p50 / p99 (s)", fmt(r["commands"]),
              fmt(r["command_floor"]), f"{len(r['commands'])} ({r['unanswered']} unanswered "
-             f"in {ANSWER_WAIT:g} s)"],
+             f"in {ANSWER_WAIT:g} s{wrong})"],
             ["  approval card p50 / p99 (s)", fmt(r["cards"]), fmt(r["card_floor"]),
              str(r["asks"])],
             ["  status staleness p50 / p99 (s)", fmt(r["stale"]), f"≈ {lo:.2f} / {hi:.2f}",
@@ -336,9 +280,9 @@ def main() -> int:
              ", ".join(f"{k} {v}" for k, v in sorted(r["scopes"].items())) or ""],
         ]
     print()
-    print(table(rows, ["", "measured", "floor", "n"]))
+    print(table(rows, [platform, "measured", "floor", "n"]))
     last = results[-1]
-    capped = p(last["stale"], 99) >= 0.9 * args.duration
+    capped = p(last["stale"], 99) >= 0.9 * duration
     checks = [
         ("command answers p99", p(last["commands"], 99), TARGET_COMMAND_S, None),
         ("approval cards p99", p(last["cards"], 99), TARGET_CARD_S, None),
@@ -351,16 +295,53 @@ def main() -> int:
     print()
     print(table([[what, f"{value:.2f}", f"≤ {target:g}", verdict(ok)]
                  for (what, value, target, _), ok in zip(checks, verdicts, strict=True)],
-                [f"targets (issue 16, N=20) at N={last['n']}", "measured", "target", ""]))
+                [f"{platform} targets (issue 16, N=20) at N={last['n']}", "measured",
+                 "target", ""]))
     if capped:
-        print(f"  status staleness p99 is about as old as the run ({args.duration:g} s): the "
+        print(f"  status staleness p99 is about as old as the run ({duration:g} s): the "
               "cards hardly move and a longer run would show more, so it counts as a MISS")
     for r in results:
-        print(f"N={r['n']}: {r['calls']:,} Bot API calls, {r['sends_edits']} sends+edits "
-              f"accepted ({r['sends_edits'] / args.duration * 60:.0f}/min)")
-    leftovers = sum(len(r["leftovers"]) for r in results)
+        print(f"N={r['n']}: {r['calls']:,} {r['api']} calls, {r['sends_edits']} {r['spent']} "
+              f"accepted ({r['sends_edits'] / duration * 60:.0f}/min)")
+    return all(verdicts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--platform", choices=("telegram", "slack", "both"), default="telegram")
+    parser.add_argument("--sessions", default="1,5,20",
+                        help="comma-separated N (default 1,5,20; about 6 min in all)")
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="seconds of load per N (default 60)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    counts = [int(x) for x in args.sessions.split(",")]
+    platforms = ["telegram", "slack"] if args.platform == "both" else [args.platform]
+    harness_without_gc()
+    started = time.monotonic()
+    print(f"responsiveness: {machine()}")
+    ok = True
+    leftovers = 0
+    for platform in platforms:
+        if platform == "telegram":
+            print(f"  telegram: N sessions in one forum group, {args.duration:g} s each; "
+                  f"limits: group {GROUP.count}/{GROUP.window:g} s (sends+edits), chat "
+                  f"{PER_CHAT.count}/{PER_CHAT.window:g} s, overall {GLOBAL.count}/"
+                  f"{GLOBAL.window:g} s")
+        else:
+            print(f"  slack: N sessions in one channel (a thread each), {args.duration:g} s "
+                  f"each; limits: chat.postMessage {POSTS.count}/{POSTS.window:g} s per "
+                  f"channel, chat.update {UPDATES.count}/{UPDATES.window:g} s, "
+                  f"chat.postEphemeral {EPHEMERALS.count}/{EPHEMERALS.window:g} s; commands "
+                  "answered on their response_url (ephemeral, not limited)")
+        bench = run if platform == "telegram" else run_slack
+        results = []
+        for n in counts:
+            with tempfile.TemporaryDirectory(prefix=f"bench-resp-{platform}-{n}-") as name:
+                results.append(bench(n, args.duration, args.seed, Path(name)))
+        ok = report(platform, results, args.duration) and ok
+        leftovers += sum(len(r["leftovers"]) for r in results)
     print(f"processes left behind: {leftovers}; elapsed {time.monotonic() - started:.1f} s")
-    ok = all(verdicts)
     return 0 if ok and not leftovers else 1
 
 

@@ -42,8 +42,6 @@ from _common import (
     AGENT,
     FORUM_CHAT_ID,
     Daemon,
-    FakeThread,
-    TappingFake,
     cpu_seconds,
     harness_without_gc,
     machine,
@@ -56,6 +54,7 @@ from _common import (
     verdict,
     wait_until,
 )
+from _telegram import FakeThread, TappingFake
 
 TARGET_RSS_MB = 200
 TARGET_PUSH_MS = 50.0

@@ -45,12 +45,11 @@ from pathlib import Path
 
 from _common import (
     Daemon,
-    FakeTelegram,
-    FakeThread,
     machine,
     table,
     verdict,
 )
+from _telegram import FakeTelegram, FakeThread
 
 READY_TARGET = 1.5
 SESSIONS_TARGET = 0.5
