@@ -249,7 +249,7 @@ class Agent:
             self.tools()
         steps = range(opts.approvals) if not opts.until else itertools.count()
         for i in steps:
-            if opts.until and os.path.exists(opts.until):
+            if opts.until and Path(opts.until).exists():
                 break
             if opts.lines:
                 self.text_lines(opts.lines)

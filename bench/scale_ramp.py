@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scale, ramped: 1, 100, 250, 500 concurrent sessions on one daemon, and what each costs.
 
-    python bench/scale_ramp.py [--steps 1,100,250,500] [--window 10] [--gap-ms 3000]
+    python bench/scale_ramp.py [--steps 1,100,250,500] [--window 15] [--gap-ms 15000]
                                [--lines 50] [--profile daemon.prof]
 
 The companion of bench/scale.py (same daemon, fake Bot API, tapping and checks; limits raised
@@ -9,10 +9,11 @@ the same way, see its --help). Instead of a fixed batch of sessions that each as
 every session here keeps working until the bench ends it: `--lines` assistant lines, a pause
 of 0..2x`--gap-ms` (seeded, per session), an approval it waits for (tapped "Allow once" on
 the fake 50 ms after the card arrives), again and again. The bench starts sessions on the
-control socket until N are running, waits until each has read its prompt, then measures
-a `--window` of seconds at that N, and ramps to the next N. Every session is its own agent
-process, bench/bench_agent.py started with `python -S` (no site-packages: ~12 MB and ~20 ms
-of CPU to start instead of ~14 MB and ~40 ms), supervised by the daemon as any agent is.
+control socket until N are running, waits until each has read its prompt and has its forum
+topic, then measures a `--window` of seconds at that N, and ramps to the next N. Every
+session is its own agent process, bench/bench_agent.py started with `python -S` (no
+site-packages: ~12 MB and ~20 ms of CPU to start instead of ~14 MB and ~40 ms), supervised
+by the daemon as any agent is.
 
 Per N (in the window): the daemon's VmRSS at its end, its CPU (ms per second of wall time),
 open file descriptors and threads, approval push latency (agent writes the request → the
@@ -125,10 +126,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="1,100,250,500",
                         help="session counts to measure at, ascending (default 1,100,250,500)")
-    parser.add_argument("--window", type=float, default=10.0,
-                        help="seconds measured at each step (default 10)")
-    parser.add_argument("--gap-ms", type=float, default=3000.0,
-                        help="mean pause before each request (default 3000)")
+    parser.add_argument("--window", type=float, default=15.0,
+                        help="seconds measured at each step (default 15)")
+    parser.add_argument("--gap-ms", type=float, default=15000.0,
+                        help="mean pause before each request (default 15000: at 500 sessions, "
+                        "33 approvals a second)")
     parser.add_argument("--lines", type=int, default=50,
                         help="assistant lines before each request (default 50)")
     parser.add_argument("--profile", type=Path,
@@ -173,6 +175,10 @@ def main() -> int:
                              status_kb(daemon.pid, "Threads"), tg.calls_count() - calls0,
                              {k: kinds1[k] - kinds0.get(k, 0.0) for k in kinds1})
 
+            def topics() -> int:
+                return tg.on(lambda: sum(1 for c in tg.fake.calls
+                                         if c.method == "createForumTopic" and c.ok))
+
             idle = measure(0, 0.0)
             # push baseline: one session asking 20 times in a row, nothing else running
             alone = daemon.api("new", project="demo", prompt="alone", agent="single",
@@ -193,6 +199,10 @@ def main() -> int:
                     return not waiting
 
                 wait_until(all_working, 60, f"{n} sessions to begin their turn", 0.1)
+                # and their threads (a topic and a status card each) are open: the window
+                # measures sessions at work, not the opening of the last ones
+                wait_until(lambda: topics() >= len(sids) + 1, 120, f"{n} topics", 0.25)
+                time.sleep(1.0)
                 points.append(measure(n, started_in))
                 p = points[-1]
                 split = ", ".join(f"{k} {v / (p.t1 - p.t0) * 1000:.0f}"
