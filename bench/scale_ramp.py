@@ -30,6 +30,7 @@ lost.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -157,7 +158,7 @@ def main() -> int:
                         agents={"single": single,
                                 "load": lean_agent(times_dir, stop, args.gap_ms, args.lines)},
                         telegram=tg.config(chat=FORUM_CHAT_ID), raise_limits=RAISED_BUDGET,
-                        profile=args.profile)
+                        profile=args.profile, gc_log=base / "gc.json")
         sids: list[str] = []
         try:
             daemon.start()
@@ -230,6 +231,8 @@ def main() -> int:
             leftovers = daemon.cleanup()
             tg.close()
         expected, found, bad = lost_events(daemon.database, times_dir, [alone, *sids])
+        gc_file = base / "gc.json"
+        gc_pauses = json.loads(gc_file.read_text()) if gc_file.exists() else {}
 
     def window(p: Point) -> list[float]:
         return [v for v, t in zip(lat["push"], lat["asked"], strict=True) if p.t0 <= t < p.t1]
@@ -268,7 +271,7 @@ def main() -> int:
         ["daemon peak RSS, VmHWM (MB)", f"{hwm / 1024:.1f}", f"≤ {TARGET_RSS_MB}",
          verdict(rss_ok), f"idle VmRSS {idle.rss_kb / 1024:.1f} MB"],
         ["  cost of a session: RSS (MB), slope N ≥ 1", f"{mb:.3f}", "", "",
-         f"N = 1: {points[0].rss_kb / 1024:.1f} MB" if points else ""],
+         f"N = {points[0].n}: {points[0].rss_kb / 1024:.1f} MB" if points else ""],
         ["  cost of a session: CPU (ms/s), slope", f"{ms:.2f}", "", "",
          f"idle {idle.cpu_ms_per_s:.1f} ms/s"],
         [f"approval push at N = {last.n}: p50 / p99 / max (ms)",
@@ -282,6 +285,9 @@ def main() -> int:
     ], ["scale_ramp", "measured", "target", "", "baseline (same run)"]))
     for line in bad[:5]:
         print("  lost:", line)
+    print("daemon's garbage collections over the run, by generation: " + "; ".join(
+        f"{g}: {v['count']} taking {v['total_ms']:.0f} ms, max {v['max_ms']:.1f} ms, "
+        f"{v['over_10ms']} over 10 ms" for g, v in gc_pauses.items()))
     print(f"sessions listed {live}; agent processes at the end {len(agent_pids)} (+ "
           f"{agents_alive} before the ramp), their CPU {agents_cpu:.1f} s, their RSS summed "
           f"{agents_rss / 1024:.0f} MB (shared pages counted in each)")
