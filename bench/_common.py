@@ -115,7 +115,8 @@ class Daemon:
 
     def __init__(self, tmp: Path, *, agents: dict[str, list[str]] | None = None,
                  telegram: str = "", slack: str = "", raise_limits: int | None = None,
-                 profile: Path | None = None, log_level: str = "info") -> None:
+                 profile: Path | None = None, gc_log: Path | None = None,
+                 log_level: str = "info") -> None:
         self.tmp = tmp
         self.tag = uuid.uuid4().hex
         self.project = tmp / "project"
@@ -139,7 +140,9 @@ class Daemon:
             self.env["BENCH_RAISE_LIMITS"] = str(raise_limits)
         if profile is not None:
             self.env["BENCH_PROFILE"] = str(profile.resolve())
-        self.wrapped = raise_limits is not None or profile is not None
+        if gc_log is not None:
+            self.env["BENCH_GC_LOG"] = str(gc_log.resolve())
+        self.wrapped = raise_limits is not None or profile is not None or gc_log is not None
         lines = [
             "[daemon]",
             f"state_dir = {json.dumps(str(self.state))}",

@@ -11,6 +11,7 @@ with a `result`) and records, in a side file (JSON lines, `--times`):
                                                 line was read from stdin
   {"ev": "flood", "t": T, "wall": W}           before and after the --flood lines
   {"ev": "flooded", "t": T, "wall": W}
+  {"ev": "turn", "t": T}                       --until: the turn began (the prompt was read)
   {"ev": "done", "lines": L, "asks": A}         at the end of the turn
   {"ev": "tool", "i": N, "t": T, "ask": B}      --tools-for: a tool call written (B: it asks)
   {"ev": "user", "text": S, "t": T}             --tools-for: a person's message read mid-turn
@@ -28,6 +29,8 @@ Options:
   --jitter          randomise the pause (seeded by --seed and $AGENT_BRIDGE_SESSION, so that
                     sessions sharing one command line still pause independently)
   --seed S
+  --until PATH      instead of --approvals: ask, one after the other (with --lines and --gap-ms
+                    before each), until PATH exists, then end the turn (bench/scale_ramp.py)
   --tools-for S     instead of the above: for S seconds, a tool call every --tool-gap seconds
                     (uniform), each asking for approval with probability --ask-ratio (the
                     others run at once); messages sent during the turn are noted, not answered
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import queue
@@ -232,6 +236,8 @@ class Agent:
         opts = self.opts
         started = time.monotonic()
         self.in_turn = True
+        if opts.until:
+            self.note({"ev": "turn", "t": started})
         self.write_now({"type": "system", "subtype": "init", "session_id": self.session_id,
                         "cwd": str(Path.cwd()), "model": "bench", "tools": ["Bash"],
                         "claude_code_version": "bench"})
@@ -241,7 +247,10 @@ class Agent:
             self.note({"ev": "flooded", "t": time.monotonic(), "wall": time.time()})
         if opts.tools_for:
             self.tools()
-        for i in range(opts.approvals):
+        steps = range(opts.approvals) if not opts.until else itertools.count()
+        for i in steps:
+            if opts.until and Path(opts.until).exists():
+                break
             if opts.lines:
                 self.text_lines(opts.lines)
             if opts.gap_ms:
@@ -290,6 +299,7 @@ def main() -> None:
     parser.add_argument("--tools-for", type=float, default=0.0)
     parser.add_argument("--tool-gap", default="1,3")
     parser.add_argument("--ask-ratio", type=float, default=0.3)
+    parser.add_argument("--until")
     opts, _ = parser.parse_known_args()
     agent = Agent(opts)
     try:

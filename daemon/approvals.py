@@ -102,6 +102,10 @@ class ApprovalService:
         # "allow for the session" as the daemon keeps it: session → rule subjects → who
         self.session_rules: dict[str, dict[RuleSubject, str]] = {}
         self._timer_wakeup = asyncio.Event()
+        # when the timer, asleep, will next look (None: it has nothing to wait for, or is
+        # awake): a new approval only wakes it to move that earlier, so that the timer's
+        # scan of every pending approval is per deadline, not per request (500 sessions)
+        self._timer_deadline: float | None = None
 
     @property
     def config(self) -> ApprovalsConfig:
@@ -190,7 +194,10 @@ class ApprovalService:
                 if granted_by is not None:
                     self._spawn(self._allow_by_rule(approval.id, granted_by),
                                 name=f"rule-{approval.id}")
-        self._timer_wakeup.set()
+        sooner = self.next_deadline(approvals, approvals)
+        asleep_until = self._timer_deadline
+        if asleep_until is None or (sooner is not None and sooner < asleep_until):
+            self._timer_wakeup.set()
 
     async def _allow_by_rule(self, approval_id: str, granted_by: str) -> None:
         actor = Actor(surface="rule", user_id="rule",
@@ -268,6 +275,8 @@ class ApprovalService:
 
     async def _timer(self) -> None:
         while True:
+            # cleared before the reads: a request committed while they run wakes the wait
+            self._timer_wakeup.clear()
             await self.expire_due()
             await self.remind_due()
             pending = await self.pending()
@@ -275,6 +284,10 @@ class ApprovalService:
             unreminded = [a for a in pending if a.id not in reminded]
             deadline = self.next_deadline(pending, unreminded)
             wait = 3600.0 if deadline is None else max(0.05, deadline - self.clock())
-            self._timer_wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait)
+            # awake (None) until the wait begins: what is requested meanwhile wakes it
+            self._timer_deadline = deadline
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait)
+            finally:
+                self._timer_deadline = None

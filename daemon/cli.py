@@ -8,6 +8,7 @@ Commands that print data accept `--json`. Exit codes: 0 done, 1 refused or faile
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -127,12 +128,27 @@ def _main(args: argparse.Namespace) -> int:
         # collector's sight, a full collection takes ~8 ms instead of ~50 ms, a pause
         # that approval cards under load would otherwise wait out (bench/scale.py)
         gc.freeze()
+        _open_files_for_sessions()
         return run(args.config)
     if args.command == "doctor":
         from daemon.doctor import doctor
 
         return doctor(args.config, as_json=args.json)
     return _remote(args)
+
+
+def _open_files_for_sessions(cap: int = 65536) -> None:
+    """Raise the soft limit of open files to the hard one (at most `cap`). Each session's
+    agent holds three pipes in the daemon: 500 sessions are ~1,500 descriptors, and the soft
+    limit is often 1,024 (systemd's default for a service) though the hard one is far above,
+    so the daemon would refuse sessions from ~330 on (bench/scale_ramp.py)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def project_argument(project: str, config: Config, cwd: str | None = None) -> str:
