@@ -6,14 +6,14 @@
 
 Telegram is the default; Slack's setup, figures and floors are in bench/_slack.py (the same
 load, person and targets). Telegram's setup (issue 16): the fake Bot API enforces Telegram's
-limits as the platform states them, with 429 + retry_after when they are exceeded — 20
-messages a minute per group, sends and edits counted together (a subclass of the fake here;
-the fake alone counts edits apart), one message a second per chat (sends and edits), 30 chat
-calls a second overall. The daemon is the plain `agent-bridge run` with its own budget
-untouched (unlike bench/scale.py). N sessions run in one forum supergroup (a topic each);
-each agent (bench/bench_agent.py --tools-for) makes a tool call every 1–3 s (uniform, seeded
-per session), asking for approval with probability 0.3 and waiting for it. A person, through
-the real long poll:
+limits as the platform states them, with 429 + retry_after when they are exceeded — 20 messages
+a minute per group and one a second per chat, sends, edits and topic changes counted together
+(`shared_budget`: Telegram's developers say edits share the limit and a new topic is a message
+about it; tdlib/td#2592), 30 chat calls a second overall. The daemon is the plain `agent-bridge
+run` with its own budget untouched (unlike bench/scale.py). N sessions run in one forum
+supergroup (a topic each); each agent (bench/bench_agent.py --tools-for) makes a tool call
+every 1–3 s (uniform, seeded per session), asking for approval with probability 0.3 and waiting
+for it. A person, through the real long poll:
 - taps "Allow once" on every approval card 1 s after it arrives;
 - every 3–6 s does the next of: `/status ID` and `/sessions` in the General topic, a reply
   in a session's topic (which the daemon passes to the agent without answering: its figure is
@@ -83,27 +83,12 @@ PER_CHAT = RateLimit(1, 1.0)  # "about one message a second" in a chat
 GLOBAL = RateLimit(30, 1.0)
 
 
-class RealLimitsFake(TappingFake):
-    """The tapping fake with Telegram's group limit counting edits together with sends, and
-    the per-chat limit applied to both."""
-
-    def _rate_keys(self, method: str, params: dict[str, Any]) -> list[tuple[str, int | None]]:
-        chat_id = params.get("chat_id")
-        if not isinstance(chat_id, int):
-            return []
-        keys: list[tuple[str, int | None]] = [("global", None)]
-        if method in SEND_METHODS or method in EDIT_METHODS:
-            keys.append(("chat", chat_id))
-            if chat_id < 0:
-                keys.append(("group", chat_id))
-        return [key for key in keys if self.limits[key[0]] is not None]
-
-
 def run(n: int, duration: float, seed: int, base: Path) -> dict[str, Any]:
     times_dir = base / "times"
     times_dir.mkdir()
-    tg = FakeThread(lambda: RealLimitsFake(TAP_DELAY, group_limit=GROUP, edit_limit=None,
-                                           global_limit=GLOBAL, chat_limit=PER_CHAT))
+    tg = FakeThread(lambda: TappingFake(TAP_DELAY, group_limit=GROUP, edit_limit=None,
+                                        global_limit=GLOBAL, chat_limit=PER_CHAT,
+                                        shared_budget=True))
     agent = [sys.executable, str(AGENT), "--times-dir", str(times_dir), "--tools-for",
              str(duration), "--tool-gap", "1,3", "--ask-ratio", str(ASK_RATIO), "--seed",
              str(seed)]
