@@ -237,7 +237,7 @@ class SlackSurface:
         if config.mode == "socket" and not app_token:
             raise ConfigError("slack.app_token_env", "Socket Mode needs an app-level token")
         self.config = config
-        self.channel = config.channel
+        self.channel = config.channel  # the home channel (projects may be routed to others)
         self._app_token = app_token
         # no rate-limit retry handler: delivery paces itself and must see 429s
         self.client = AsyncWebClient(token=bot_token, base_url=config.base_url)
@@ -250,8 +250,7 @@ class SlackSurface:
         )
         self.bot_user_id: str | None = None
         self.team_url: str | None = None
-        # workspace/channel where taps, commands and replies count; known after auth.test
-        self.home: str | None = None
+        self.team: str | None = None  # the workspace, known after auth.test
         self.bot_username: str | None = None  # commands name the app, not a bot user
         self._seen: OrderedDict[str, float] = OrderedDict()  # delivery key → first seen
         self._inbox: Inbox | None = None
@@ -275,7 +274,7 @@ class SlackSurface:
         auth = await call(self.client.auth_test())
         self.bot_user_id = auth.get("user_id")
         self.team_url = auth.get("url")
-        self.home = place(str(auth.get("team_id") or ""), self.channel)
+        self.team = str(auth.get("team_id") or "")
         if self.config.mode == "http":
             await self._serve_http()
         else:
@@ -350,15 +349,16 @@ class SlackSurface:
     # -- outgoing ---------------------------------------------------------------------
 
     async def open_thread(
-        self, session: SessionView, title: str, card: Card
+        self, session: SessionView, title: str, card: Card, chat: str | None = None
     ) -> tuple[str, str | None]:
         # Slack threads have no title: the parent, the status card, names the session
+        channel = chat or self.channel
         response = await call(self.client.chat_postMessage(
-            channel=self.channel, text=_fallback(card.text),
+            channel=channel, text=_fallback(card.text),
             blocks=blocks_for(card.text, card.buttons), unfurl_links=False,
         ))
         ts = str(response["ts"])
-        return thread_ref(self.channel, ts), message_ref(self.channel, ts, ts)
+        return thread_ref(channel, ts), message_ref(channel, ts, ts)
 
     async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
         """Slack threads have no title and cannot be closed: the status card shows both."""
@@ -424,6 +424,14 @@ class SlackSurface:
             return "updates", UPDATE_RATES
         channel = json.loads(ref)["c"] if ref else self.channel
         return f"channel {channel}", POST_RATES
+
+    def chat_ref(self, chat: str) -> str:
+        return json.dumps({"c": chat})
+
+    def place_of(self, chat: str | None = None) -> str | None:
+        if self.team is None:
+            return None
+        return place(self.team, chat or self.channel)
 
     def thread_of(self, message: str) -> str | None:
         ref = json.loads(message)

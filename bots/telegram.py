@@ -129,8 +129,7 @@ class TelegramSurface:
                               "webhook mode needs the secret token Telegram sends with "
                               "each update")
         self.config = config
-        self.chat_id = config.chat_id
-        self.home: str | None = str(config.chat_id)  # the one chat where taps and commands count
+        self.chat_id = config.chat_id  # the home chat (projects may be routed to others)
         self._webhook_secret = webhook_secret
         self.limits = LIMITS
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
@@ -146,7 +145,7 @@ class TelegramSurface:
         )
         self.bot_username: str | None = None
         self._inbox: Inbox | None = None
-        self._topics: bool | None = None  # None: not known yet
+        self._topics: dict[int, bool] = {}  # chat → whether it has topics, once known
         # set by the daemon: waits for a slot in the chat's rate budget (shared with delivery)
         self.throttle: Callable[[str], Awaitable[None]] | None = None
         # Telegram re-sends an update it thinks was not received (a webhook answered late, a
@@ -196,25 +195,27 @@ class TelegramSurface:
     # -- outgoing ---------------------------------------------------------------------
 
     async def open_thread(
-        self, session: SessionView, title: str, card: Card
+        self, session: SessionView, title: str, card: Card, chat: str | None = None
     ) -> tuple[str, str | None]:
         bot = self.app.bot
-        if self._topics is not False:
+        chat_id = int(chat) if chat is not None else self.chat_id
+        topics = self._topics.get(chat_id)
+        if topics is not False:
             try:
-                topic = await call(bot.create_forum_topic(self.chat_id, name=title[:128]))
-                self._topics = True
-                return thread_ref(self.chat_id, thread_id=topic.message_thread_id), None
+                topic = await call(bot.create_forum_topic(chat_id, name=title[:128]))
+                self._topics[chat_id] = True
+                return thread_ref(chat_id, thread_id=topic.message_thread_id), None
             except SurfaceError as e:
-                if self._topics:
+                if topics:
                     raise
-                log.info("chat %s has no topics (%s): using reply chains", self.chat_id, e)
-                self._topics = False
+                log.info("chat %s has no topics (%s): using reply chains", chat_id, e)
+                self._topics[chat_id] = False
         message = await call(bot.send_message(
-            self.chat_id, card.text, reply_markup=keyboard(card.buttons),
+            chat_id, card.text, reply_markup=keyboard(card.buttons),
             disable_notification=True,
         ))
-        return thread_ref(self.chat_id, reply_to=message.message_id), message_ref(
-            self.chat_id, message.message_id)
+        return thread_ref(chat_id, reply_to=message.message_id), message_ref(
+            chat_id, message.message_id)
 
     async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
         ref = json.loads(thread)
@@ -283,6 +284,12 @@ class TelegramSurface:
 
     def thread_of(self, message: str) -> str | None:
         return None
+
+    def chat_ref(self, chat: str) -> str:
+        return thread_ref(int(chat))
+
+    def place_of(self, chat: str | None = None) -> str | None:
+        return str(int(chat)) if chat is not None else str(self.chat_id)
 
     def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
         """Each chat has its budget, sends, edits and topic changes together."""

@@ -27,6 +27,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what a shell takes as a variable
 _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?")
 _USER = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,256}")
+_SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,}")  # an id (C…, G…), not a #name
 # a duration longer than this is a typo, and would overflow the event loop's timers
 _LONGEST = 10 * 366 * 86400.0
 
@@ -61,6 +62,19 @@ class ProjectConfig:
     agent: str | None = None
     host: str = "local"
     worktree: bool = False
+    # the chat or channel this project's sessions go to (each with its own rate budget),
+    # instead of the surface's own `chat_id` / `channel`
+    telegram_chat_id: int | None = None
+    slack_channel: str | None = None
+
+    def chat_on(self, surface: str) -> str | None:
+        """The chat this project is routed to on `surface` ("telegram", "slack"), as that
+        surface names chats (`open_thread`'s `chat`); None: the surface's home chat."""
+        if surface == "telegram" and self.telegram_chat_id is not None:
+            return str(self.telegram_chat_id)
+        if surface == "slack":
+            return self.slack_channel
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +163,10 @@ class Config:
                 return project
         return None
 
+    def routed_chats(self, surface: str) -> frozenset[str]:
+        """The chats projects are routed to on `surface` (besides its home chat)."""
+        return frozenset(chat for p in self.projects if (chat := p.chat_on(surface)))
+
 
 DEFAULT_AGENTS: dict[str, AgentConfig] = {
     "claude": AgentConfig(protocol="claude", command=["claude"]),
@@ -227,6 +245,7 @@ def _check_values(config: Config) -> None:
         if project.host != "local" and not project.path.startswith("/"):
             raise ConfigError(key, f"{project.path!r} must be absolute on host "
                                    f"{project.host!r} (~ is not expanded there)")
+        _check_routes(config, i, project)
     for name, agent in config.agents.items():
         _check_env(f"agents.{name}.env", agent.env)
     for name, host in config.hosts.items():
@@ -256,6 +275,29 @@ def _check_values(config: Config) -> None:
     for key, port in ports:
         if not 0 <= port <= 65535:
             raise ConfigError(key, f"{port} is not a port number (0-65535)")
+
+
+def _check_routes(config: Config, i: int, project: ProjectConfig) -> None:
+    """A project routed to a chat: the chat is one the platform could have, on a surface
+    that is configured."""
+    key = f"projects[{i}]"
+    chat = project.telegram_chat_id
+    if chat is not None:
+        if config.telegram is None:
+            raise ConfigError(f"{key}.telegram_chat_id", "routes the project to Telegram, "
+                                                         "but there is no [telegram] section")
+        if chat == 0:
+            raise ConfigError(f"{key}.telegram_chat_id", "0 is not a chat id: a group's is "
+                                                         "negative (-100…), a person's positive")
+    channel = project.slack_channel
+    if channel is not None:
+        if config.slack is None:
+            raise ConfigError(f"{key}.slack_channel", "routes the project to Slack, but there "
+                                                      "is no [slack] section")
+        if not _SLACK_CHANNEL.fullmatch(channel):
+            raise ConfigError(f"{key}.slack_channel",
+                              f"{channel!r} is not a channel id: write the id (C0…), found at "
+                              "the bottom of the channel's details, not its #name")
 
 
 def _check_env(key: str, env: Mapping[str, str]) -> None:

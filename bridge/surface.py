@@ -76,8 +76,8 @@ class Incoming:
     thread: str | None = None  # the surface's thread reference, when in one
     reply_to: str | None = None  # the message replied to, when it is a reply
     reply_to_ours: bool = False  # that message is one the bot posted
-    # where it happened: the chat, or workspace and channel, as the surface names its home
-    # (its `home` attribute); only actions at home count
+    # where it happened: the chat, or workspace and channel, as `ChatSurface.place_of`
+    # names it; only actions in the surface's own chats count
     place: str | None = None
 
 
@@ -96,9 +96,6 @@ Inbox = Callable[[Incoming], Awaitable[Reply | None]]
 class ChatSurface(Protocol):
     name: str
     limits: Limits
-    # where actions count (the chat; or workspace and channel), as `Incoming.place` names
-    # it; None (not connected yet) refuses every action
-    home: str | None
     # the bot's own name, which commands may address (`/new@name`); None where there is none
     bot_username: str | None
     # awaited before each answer to an action that spends the budget of the chat `ref` (a
@@ -110,11 +107,12 @@ class ChatSurface(Protocol):
     async def stop(self) -> None: ...
 
     async def open_thread(
-        self, session: SessionView, title: str, card: Card
+        self, session: SessionView, title: str, card: Card, chat: str | None = None
     ) -> tuple[str, str | None]:
-        """Make the session's thread: (thread ref, status message ref). Where a thread is a
-        reply chain, `card` is posted as its head and is the status message; where it is a
-        topic, the status ref is None and the caller posts the card into it."""
+        """Make the session's thread in `chat` (a chat or channel id, as the surface's config
+        writes it; None: the surface's home chat): (thread ref, status message ref). Where a
+        thread is a reply chain, `card` is posted as its head and is the status message;
+        where it is a topic, the status ref is None and the caller posts the card into it."""
         ...
 
     async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
@@ -138,6 +136,16 @@ class ChatSurface(Protocol):
         """The rate budget a call about `ref` (a thread or message reference; "" the home
         chat or channel) spends: its name, and the platform's limits on it. `edit`: the
         call changes a message (or a thread's title) rather than posting one."""
+        ...
+
+    def chat_ref(self, chat: str) -> str:
+        """The reference of `chat` itself (a chat or channel id, as `open_thread` takes it),
+        outside any thread: what `post` and `budget_of` take for that chat."""
+        ...
+
+    def place_of(self, chat: str | None = None) -> str | None:
+        """How `Incoming.place` names `chat` (as `open_thread` takes it; None: the home
+        chat); None while that is not known (not connected yet)."""
         ...
 
     def thread_of(self, message: str) -> str | None:

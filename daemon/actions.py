@@ -3,8 +3,9 @@
 Adapters hand over neutral `Incoming` actions; this module resolves which session a thread
 belongs to, checks who may act, calls the hub, and returns the `Reply` to show. Taps are
 handled idempotently: a second tap on a decided card gets "already decided by …".
-Only what happens in the surface's own chat or channel (its `home`) acts: a card forwarded
-elsewhere, a private chat or another workspace decides nothing, whoever taps it.
+Only what happens in the surface's own chats or channels acts — its home chat and the chats
+projects are routed to (`places`): a card forwarded elsewhere, a private chat or another
+workspace decides nothing, whoever taps it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done her
              "Use the bridge there.")
 
 
-def _nowhere() -> str | None:
-    return None
+def _nowhere() -> frozenset[str]:
+    return frozenset()
 
 
 class ActionsHub(FrontDoor, Protocol):
@@ -54,8 +55,9 @@ class ActionHandler:
     hub: ActionsHub
     surface: str
     bot_username: str | None = None
-    # the surface's home (where actions count), read when an action arrives: None refuses all
-    home: Callable[[], str | None] = _nowhere
+    # where actions count: the surface's home chat and the chats projects are routed to, as
+    # `Incoming.place` names them, read when an action arrives (empty refuses all)
+    places: Callable[[], frozenset[str]] = _nowhere
     # who was asked for a deny reason: (user, thread) → approval id
     awaiting_reason: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
@@ -74,16 +76,16 @@ class ActionHandler:
     def allowed(self, actor: Actor) -> bool:
         return self.hub.policy.may_act(actor)
 
-    def at_home(self, incoming: Incoming) -> bool:
-        home = self.home()
-        return home is not None and incoming.place == home
+    def in_our_chats(self, incoming: Incoming) -> bool:
+        """Whether the action happened in one of the places where actions count."""
+        return incoming.place is not None and incoming.place in self.places()
 
     async def _handle(self, incoming: Incoming) -> Reply | None:
         if incoming.kind is IncomingKind.TAP:
             return await self._tap(incoming)
         if incoming.kind is IncomingKind.REASON:
             return await self._reason(incoming)
-        if not self.at_home(incoming):
+        if not self.in_our_chats(incoming):
             # a command addressed to us gets told why nothing happens; talk is not ours
             if incoming.kind is IncomingKind.COMMAND and parse_command(
                     incoming.text, bot_username=self.bot_username) is not None:
@@ -143,7 +145,7 @@ class ActionHandler:
         action = decode_button(incoming.payload)
         if action is None:
             return Reply(text="This button is no longer valid.", alert=True)
-        if not self.at_home(incoming):
+        if not self.in_our_chats(incoming):
             return Reply(text=ELSEWHERE, alert=True)
         if not self.allowed(incoming.actor):
             return Reply(text=NOT_ALLOWED, alert=True)
@@ -171,7 +173,7 @@ class ActionHandler:
         action = decode_button(incoming.payload)
         if action is None or action.verb is not Verb.DENY_REASON:
             return Reply(text="This form is no longer valid.", alert=True)
-        if not self.at_home(incoming):
+        if not self.in_our_chats(incoming):
             return Reply(text=ELSEWHERE, alert=True)
         if not self.allowed(incoming.actor):
             return Reply(text=NOT_ALLOWED, alert=True)

@@ -163,7 +163,7 @@ class Daemon:
     async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
         """Start a surface (retrying while its platform is unreachable), then deliver."""
         handler = ActionHandler(hub, surface.name,
-                                home=lambda: surface.home)
+                                places=lambda: action_places(surface, self.config))
         backoff = 1.0
         while True:
             try:
@@ -178,6 +178,13 @@ class Daemon:
         handler.bot_username = surface.bot_username
         log.info("%s connected", surface.name)
         await delivery.run()
+
+
+def action_places(surface: ChatSurface, config: Config) -> frozenset[str]:
+    """Where actions on `surface` count: its home chat and the chats projects are routed to
+    (none while it is not connected)."""
+    chats: list[str | None] = [None, *sorted(config.routed_chats(surface.name))]
+    return frozenset(p for chat in chats if (p := surface.place_of(chat)) is not None)
 
 
 async def _stop_surface(surface: ChatSurface, delivery: Delivery) -> None:

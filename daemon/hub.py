@@ -159,6 +159,13 @@ class Hub:
     async def auto_archive(self) -> list[str]:
         return await self.digests.auto_archive()
 
+    def chat_for(self, surface: str, session: SessionView) -> str | None:
+        """The chat a session's thread goes in on `surface`: its project's, when the project
+        is routed to one (`[[projects]] telegram_chat_id`, `slack_channel`); None: the
+        surface's home chat."""
+        project = self.config.project(session.project)
+        return project.chat_on(surface) if project is not None else None
+
     async def pending_approvals(self, session_id: str | None = None) -> list[Approval]:
         return await self.approvals.pending(session_id)
 

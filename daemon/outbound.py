@@ -59,10 +59,14 @@ class Outbound:
         return await redact_text(self.redactor, text)
 
     async def open_thread(
-        self, session: SessionView, title: str, card: Card
+        self, session: SessionView, title: str, card: Card, chat: str | None = None
     ) -> tuple[str, str | None]:
+        """The session's thread in `chat` (None: the home chat), paced by that chat's
+        budget."""
         title, card = await self.text(title), await self._card(card)
-        return await self._paced("", lambda: self.inner.open_thread(session, title, card))
+        where = "" if chat is None else self.inner.chat_ref(chat)
+        return await self._paced(where, lambda: self.inner.open_thread(session, title, card,
+                                                                       chat))
 
     async def set_thread(self, thread: str, *, title: str | None, open: bool | None) -> None:
         if not self.limits.thread_titles:

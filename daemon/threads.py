@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.approvals import Approval
+from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.refs import MessageRef, StatusRef, ThreadRef
 from bridge.render import Card, render_status_card, split_text, topic_title
@@ -62,8 +63,8 @@ def steps_of(item: OutboxItem) -> Iterator[None]:
 
 
 class ThreadsHub(Protocol):
-    """What the threads use of the daemon: the store, the clock, the redactor, and how many
-    approvals a session waits on (for its status card)."""
+    """What the threads use of the daemon: the store, the clock, the redactor, how many
+    approvals a session waits on (for its status card), and the chat its thread goes in."""
 
     @property
     def store(self) -> Store: ...
@@ -71,6 +72,7 @@ class ThreadsHub(Protocol):
     def redactor(self) -> Redactor: ...
     def clock(self) -> float: ...
     async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
+    def chat_for(self, surface: str, session: SessionView) -> str | None: ...
 
 
 class SessionThreads:
@@ -140,7 +142,8 @@ class SessionThreads:
         try:
             if not thread:
                 title = topic_title(session, redactor=self.hub.redactor)
-                thread, status = await self.surface.open_thread(session, title, card)
+                thread, status = await self.surface.open_thread(
+                    session, title, card, chat=self.hub.chat_for(self.name, session))
                 made[ThreadRef(session_id=sid).key] = thread
                 self.titles[sid] = title
             if status:
