@@ -91,7 +91,12 @@ class Delivery:
         self.cards_wakeup = asyncio.Event()
         self._cards_seen = 0  # hub.urgent_queued when the urgent lane last looked
         self._claimed: set[int] = set()  # outbox rows a lane is delivering right now
+        self._sending: set[asyncio.Task[None]] = set()  # the urgent lane's sessions under way
+        # rows delivered (or given up on) since the urgent lane's last read began: that read
+        # may still show them pending, and they must not go twice
+        self._finished: set[int] = set()
         self._failures = 0  # platform unreachable this many times in a row
+        self._outage_until = 0.0  # the pause after the last of them ends then (monotonic)
         self._retry_at: dict[int, float] = {}  # item → not retried before (monotonic)
         self.delivered = 0
         self.given_up = 0
@@ -116,9 +121,14 @@ class Delivery:
         for session in await self.store.sessions():
             if session.state in LIVE_STATES:
                 self.threads.dirty.add(session.id)
-        async with asyncio.TaskGroup() as lanes:
-            lanes.create_task(self._serve(self._round, self.wakeup, self._idle_wait))
-            lanes.create_task(self._card_lane())
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                lanes.create_task(self._serve(self._round, self.wakeup, self._idle_wait))
+                lanes.create_task(self._card_lane())
+        finally:
+            for task in list(self._sending):
+                task.cancel()
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
     async def _card_lane(self) -> None:
         PRIORITY.set(Priority.CARD)
@@ -136,10 +146,7 @@ class Delivery:
                 progressed = await round_()
                 errors = 0
             except SurfaceUnavailable as e:
-                self._failures += 1
-                delay = backoff(self._failures)
-                log.warning("%s unreachable (%s); retrying in %.2fs", self.name, e, delay)
-                self.budgets.block_all(delay)  # the other lane waits too
+                delay = self._unreachable(e)
                 await asyncio.sleep(delay)
                 continue
             except SurfaceRetry as e:  # its budget is stopped for that long (`Outbound`)
@@ -155,6 +162,19 @@ class Delivery:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=idle_wait())
+
+    def _unreachable(self, e: SurfaceUnavailable) -> float:
+        """The platform could not be reached: every budget stops for the next step of the
+        backoff, and how long is returned. Failures met while that pause lasts (the other
+        lane's, the other sessions' cards') are the same outage and count once."""
+        now = time.monotonic()
+        if now >= self._outage_until:
+            self._failures += 1
+            delay = backoff(self._failures)
+            self._outage_until = now + delay
+            log.warning("%s unreachable (%s); retrying in %.2fs", self.name, e, delay)
+            self.budgets.block_all(delay)
+        return max(0.0, self._outage_until - now)
 
     def _retry_wait(self) -> float:
         """Until the first item waiting after a failure may be tried again."""
@@ -176,18 +196,47 @@ class Delivery:
     async def _card_round(self) -> bool:
         """The urgent items that may go now (see the module's docstring)."""
         self._cards_seen = self.hub.urgent_queued
+        self._finished.clear()
         # the cards, and what they wait for: not the rows they need not wait for, which
         # may be many (a status row per state change) and would push the cards off the page
         items = await self.store.outbox_pending(self.name, limit=100,
                                                 skip_kinds=_CARD_NEED_NOT_WAIT)
         now = time.monotonic()
-        cards = [i for i in _cards_first(items)[0]
-                 if i.id not in self._claimed and not self._backing_off(i, now)]
-        if not cards:
-            return False
-        await self._side_by_side(cards, urgent=True)
-        self.wakeup.set()  # what the sessions sent after their cards may go now
-        return True
+        # a session whose card is under way (or waits after a failure) keeps its order: its
+        # next card waits for it; every other session's cards start now, each session's in
+        # a task of its own, without waiting for the cards already under way
+        busy = {i.session_id for i in items
+                if i.id in self._claimed or self._backing_off(i, now)}
+        queues: dict[str | None, list[OutboxItem]] = {}
+        for card in _cards_first(items)[0]:
+            if card.id in self._claimed or card.id in self._finished:
+                continue
+            if card.session_id in busy:
+                continue
+            queues.setdefault(card.session_id, []).append(card)
+        for queue in queues.values():
+            for card in queue:
+                self._claimed.add(card.id)
+            task = asyncio.create_task(self._send_cards(queue))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return bool(queues)
+
+    async def _send_cards(self, queue: list[OutboxItem]) -> None:
+        """One session's urgent items, in order, beside the other sessions' (see
+        `_card_round`); a failure is handled as `_serve` handles a round's."""
+        PRIORITY.set(Priority.CARD)
+        try:
+            await self._side_by_side(queue, urgent=True)
+        except SurfaceUnavailable as e:
+            self._unreachable(e)
+        except SurfaceRetry as e:  # its budget is stopped for that long (`Outbound`)
+            log.info("%s asked to wait %.1fs", self.name, e.after)
+        except Exception:  # a bug or the store: delivery must go on
+            log.exception("%s: sending urgent items failed", self.name)
+        finally:
+            self.cards_wakeup.set()  # the session's next card may go now
+            self.wakeup.set()  # and what it sent after its cards
 
     async def _round(self) -> bool:
         """Everything but the cards the card lane sends, then the status cards."""
@@ -252,6 +301,7 @@ class Delivery:
             if done:
                 await self.store.record_delivery(self.name, done, refs=refs,
                                                  now=self.hub.clock(), urgent=urgent)
+                self._finished.update(done)
                 self.delivered += len(done)
                 for item_id in done:
                     self._retry_at.pop(item_id, None)
@@ -291,6 +341,7 @@ class Delivery:
                       exc_info=None if expected else e)
             await self.store.mark_failed(item.id, reason, give_up_at=self.hub.clock(),
                                          urgent=urgent)
+            self._finished.add(item.id)
             self._retry_at.pop(item.id, None)
             self.given_up += 1
             return
