@@ -48,12 +48,13 @@ MARGIN = 0.1
 
 # the share of each window a call of this priority leaves free for those before it
 # (a slot taken now is gone for a whole window: what is less urgent must leave room for what
-# may come; in a Telegram group the story takes at most 10 of 20 a minute, status cards 5)
-RESERVE = {Priority.ANSWER: 0.0, Priority.CARD: 0.2, Priority.STORY: 0.5,
+# may come; in a Telegram group cards take at most 15 of 20 a minute, the story 10, status
+# cards 5)
+RESERVE = {Priority.ANSWER: 0.0, Priority.CARD: 0.25, Priority.STORY: 0.5,
            Priority.STATUS: 0.75}
-# The story and status cards also wait while an eighth of a long window's calls (and one
-# more) went out in the last eighth of it: a window filled in a burst would free its slots in
-# a burst a whole window later, and an answer or card arriving in between would wait for it.
+# Below answers a call also waits while an eighth of a long window's calls (and one more)
+# went out in the last eighth of it: a window filled in a burst would free its slots in a
+# burst a whole window later, and an answer arriving in between would wait for them.
 SMOOTH_PARTS = 8
 SMOOTH_FROM = 8  # windows of fewer calls (one a second) are not smoothed
 # the priority of the calls this task makes (set by the lane, or around a call)
@@ -89,7 +90,7 @@ class Window:
         over = len(self.times) + 1 + self.reserve(priority) - self.calls
         if over > 0:
             waits.append(self.times[over - 1] + self.per + MARGIN - now)
-        if priority >= Priority.STORY and self.calls >= SMOOTH_FROM:
+        if priority > Priority.ANSWER and self.calls >= SMOOTH_FROM:
             span = self.per / SMOOTH_PARTS
             most = -(-self.calls // SMOOTH_PARTS) + 1
             if len(self.times) >= most and self.times[-most] > now - span:
