@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bridge.machine import Facts
+from bridge.facts import Facts
 from bridge.outbox import (
     Intent,
     PostApproval,
