@@ -29,6 +29,8 @@ class OutboxKind(StrEnum):
     APPROVAL = "approval"
     APPROVAL_SETTLED = "approval_settled"
     APPROVAL_REMINDER = "approval_reminder"
+    QUESTION = "question"
+    QUESTION_SETTLED = "question_settled"
     SUMMARY = "summary"
     DIFF = "diff"
     ARCHIVED = "archived"
@@ -53,7 +55,7 @@ def priority_of(kind: str, payload: Mapping[str, Any]) -> Priority:
     a digest marked `requested` (by /digest); a new approval card is a card."""
     if kind == OutboxKind.DIFF or (kind == OutboxKind.DIGEST and payload.get("requested")):
         return Priority.ANSWER
-    if kind == OutboxKind.APPROVAL:
+    if kind in (OutboxKind.APPROVAL, OutboxKind.QUESTION):
         return Priority.CARD
     if kind == OutboxKind.STATUS:
         return Priority.STATUS
@@ -99,6 +101,20 @@ class UpdateApproval:
     """An approval was settled: its card is edited to show how."""
 
     approval_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostQuestion:
+    """Post the card of a question an agent asked."""
+
+    question_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateQuestion:
+    """A question's card changes: options toggled, or answered, expired, withdrawn."""
+
+    question_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,7 +175,8 @@ class PostDigest:
 
 
 Intent = (OpenThread | RefreshStatus | PostApproval | UpdateApproval | RemindApproval
-          | PostSummary | PostDiff | SetArchived | PostText | SendFile | PostDigest)
+          | PostQuestion | UpdateQuestion | PostSummary | PostDiff | SetArchived | PostText
+          | SendFile | PostDigest)
 
 
 def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
@@ -175,6 +192,10 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
             return OutboxKind.APPROVAL_SETTLED, {"approval_id": approval_id}
         case RemindApproval(approval_id=approval_id):
             return OutboxKind.APPROVAL_REMINDER, {"approval_id": approval_id}
+        case PostQuestion(question_id=question_id):
+            return OutboxKind.QUESTION, {"question_id": question_id}
+        case UpdateQuestion(question_id=question_id):
+            return OutboxKind.QUESTION_SETTLED, {"question_id": question_id}
         case PostSummary():
             return OutboxKind.SUMMARY, {
                 "final_text": intent.final_text,
@@ -243,6 +264,10 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
         approval_id=str(_required(k, p, "approval_id"))),
     OutboxKind.APPROVAL_REMINDER: lambda k, p: RemindApproval(
         approval_id=str(_required(k, p, "approval_id"))),
+    OutboxKind.QUESTION: lambda k, p: PostQuestion(
+        question_id=str(_required(k, p, "question_id"))),
+    OutboxKind.QUESTION_SETTLED: lambda k, p: UpdateQuestion(
+        question_id=str(_required(k, p, "question_id"))),
     OutboxKind.SUMMARY: _summary,
     OutboxKind.DIFF: lambda k, p: PostDiff(),
     OutboxKind.ARCHIVED: lambda k, p: SetArchived(archived=True),

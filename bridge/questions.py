@@ -41,6 +41,7 @@ __all__ = [
     "from_asked",
     "request_answers",
     "settle",
+    "toggle",
     "withdraw",
 ]
 
@@ -89,6 +90,7 @@ class Question:
     is_secret: bool = False
     state: QuestionState = QuestionState.PENDING
     answer: tuple[str, ...] = ()
+    selected: tuple[str, ...] = ()  # a multi-select question's options toggled on so far
     answered_by: str | None = None
     answered_at: float | None = None
     reason: str | None = None
@@ -153,6 +155,22 @@ def answer(
             return _not_offered("This question takes one option.")
     return Answered(question=_settled(question, QuestionState.ANSWERED, now=now,
                                       answer=chosen, answered_by=actor.label))
+
+
+def toggle(question: Question, index: int, actor: Actor, *,
+           policy: AccessPolicy) -> Question | Refusal:
+    """A multi-select question with its option `index` toggled (on when it was off)."""
+    if not policy.may_act(actor):
+        return Refusal(reason=RefusalReason.NOT_ALLOWED,
+                       message="You are not allowed to answer for this bridge.")
+    if question.state is not QuestionState.PENDING:
+        return Refusal(reason=RefusalReason.NO_LONGER_PENDING, message=describe_answer(question))
+    if not question.multi_select or not 0 <= index < len(question.options):
+        return _not_offered("This button is no longer valid.")
+    label = question.options[index].label
+    on = [x for x in question.labels
+          if (x in question.selected) != (x == label)]  # in the options' order
+    return replace(question, selected=tuple(on))
 
 
 def _not_offered(message: str) -> Refusal:

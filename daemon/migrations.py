@@ -135,6 +135,7 @@ MIGRATIONS: list[str] = [
         answered_by TEXT,
         answered_at REAL,
         reason TEXT,
+        selected TEXT NOT NULL DEFAULT '[]',
         asked_at REAL NOT NULL
     );
     CREATE INDEX questions_session ON questions(session_id, state);

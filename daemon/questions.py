@@ -19,8 +19,16 @@ from typing import Any, Protocol
 
 from bridge.approvals import AccessPolicy, Actor, Refusal
 from bridge.config import ApprovalsConfig
-from bridge.outbox import Intent, RefreshStatus
-from bridge.questions import Question, QuestionState, abandon, answer, describe_answer, expire
+from bridge.outbox import Intent, RefreshStatus, UpdateQuestion
+from bridge.questions import (
+    Question,
+    QuestionState,
+    abandon,
+    answer,
+    describe_answer,
+    expire,
+    toggle,
+)
 from daemon import store as st
 from daemon.approvals import AGENT_GONE, NOT_RUNNING, RESTARTED, Answered
 
@@ -76,6 +84,24 @@ class QuestionService:
         await self._reviewed(question.session_id)
         return result
 
+    async def toggle(self, question_id: str, index: int, *, actor: Actor) -> AnswerResult:
+        """Toggle an option of a multi-select question; its card shows what is on."""
+        question = await self.store.question(question_id)
+        toggled = toggle(question, index, actor, policy=self.policy)
+        if isinstance(toggled, Refusal):
+            return AnswerResult(False, toggled.message, question)
+        if not await self.store.select_options(toggled):
+            current = await self.store.question(question_id)
+            return AnswerResult(False, describe_answer(current), current)
+        await self._enqueue(question.session_id, UpdateQuestion(question_id=question.id))
+        chosen = ", ".join(toggled.selected) or "nothing"
+        return AnswerResult(True, f"Chosen so far: {chosen}. Tap Submit to send.", toggled)
+
+    async def submit(self, question_id: str, *, actor: Actor) -> AnswerResult:
+        """Answer a multi-select question with the options toggled on."""
+        question = await self.store.question(question_id)
+        return await self.answer(question_id, actor=actor, labels=question.selected)
+
     async def _commit(self, pending: Question, settled: Question) -> AnswerResult:
         runner = self._runners.get(pending.session_id)
         if runner is None or runner.done.is_set():
@@ -91,8 +117,8 @@ class QuestionService:
                 return AnswerResult(False, describe_answer(current), current)
 
     async def _abandon(self, pending: Question, reason: str) -> AnswerResult:
-        await self.store.settle_question(abandon(pending, now=self.clock(), reason=reason))
-        await self._enqueue(pending.session_id, RefreshStatus())
+        if await self.store.settle_question(abandon(pending, now=self.clock(), reason=reason)):
+            await self._enqueue(pending.session_id, UpdateQuestion(question_id=pending.id))
         current = await self.store.question(pending.id)
         return AnswerResult(False, describe_answer(current), current)
 
@@ -101,6 +127,7 @@ class QuestionService:
         now = self.clock()
         for question in await self.pending():
             await self.store.settle_question(abandon(question, now=now, reason=RESTARTED))
+            await self._enqueue(question.session_id, UpdateQuestion(question_id=question.id))
 
     def asked(self, questions: Sequence[Question]) -> None:
         """New questions were committed: the timer looks at its deadline again."""

@@ -19,7 +19,7 @@ from daemon.store.sessions import new_id
 
 QUESTION_COLUMNS = (
     "id, session_id, request_id, key, text, header, options, multi_select, is_other, "
-    "is_secret, state, answer, answered_by, answered_at, reason, asked_at"
+    "is_secret, state, answer, answered_by, answered_at, reason, selected, asked_at"
 )
 
 
@@ -51,6 +51,14 @@ class QuestionRepository(Database):
         async with self._transaction(urgent=True) as db:
             return await self._settle_question(db, settled)
 
+    async def select_options(self, question: Question) -> bool:
+        """Keep the options toggled on a pending question; False when it is settled."""
+        async with self._transaction(urgent=True) as db:
+            cur = await db.execute(
+                "UPDATE questions SET selected = ? WHERE id = ? AND state = 'pending'",
+                (json.dumps(list(question.selected), ensure_ascii=False), question.id))
+            return cur.rowcount == 1
+
     @staticmethod
     async def _insert_question(db: aiosqlite.Connection, question: Question) -> Question:
         """Insert `question`, under a new id if its id is taken (returned as stored)."""
@@ -58,7 +66,7 @@ class QuestionRepository(Database):
             try:
                 await db.execute(
                     f"INSERT INTO questions ({QUESTION_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         question.id, question.session_id, question.request_id, question.key,
                         question.text, question.header,
@@ -66,7 +74,7 @@ class QuestionRepository(Database):
                                    ensure_ascii=False),
                         int(question.multi_select), int(question.is_other),
                         int(question.is_secret), question.state.value, None, None, None,
-                        None, question.asked_at,
+                        None, "[]", question.asked_at,
                     ),
                 )
                 return question
@@ -102,5 +110,6 @@ def _question(row: Any) -> Question:
         is_secret=bool(row["is_secret"]), state=QuestionState(row["state"]),
         answer=tuple(json.loads(row["answer"])) if row["answer"] else (),
         answered_by=row["answered_by"], answered_at=row["answered_at"],
-        reason=row["reason"], asked_at=row["asked_at"],
+        reason=row["reason"], selected=tuple(json.loads(row["selected"])),
+        asked_at=row["asked_at"],
     )
