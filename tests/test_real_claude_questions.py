@@ -98,3 +98,32 @@ def test_a_typed_answer_goes_to_the_model(real, model):
     real.cli("answer", question["id"], "--text", "DuckDB, in memory")
     real.wait_state(sid, "idle", timeout=START)
     assert '"Which database?"="DuckDB, in memory"' in last_tool_result(model)
+
+
+def test_answered_from_telegram_the_model_receives_the_chosen_labels(make_bridge, tg, model):
+    """A single-select tap and multi-select toggles + Submit on the question cards in a
+    Telegram topic: the real Claude Code takes the answers and the model sees the labels."""
+    model.script = tool_then_finish(ask(DB, COLOURS))
+    bridge = make_bridge(extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    use_real_claude(bridge, CLAUDE.require(), model.base_url)
+    bridge.start()
+    tg.wait_for("getUpdates", ok=None)
+    tg.say("/new demo ask me two things")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    db = tg.message_with("Which database?", thread, timeout=START)
+    colours = tg.message_with("Which colours should the chart use?", thread, timeout=START)
+    assert "Approval needed" not in db.text
+
+    def payload(card: Any, label: str) -> str:
+        return next(b["callback_data"] for b in card.buttons if b["text"] == label)
+
+    assert "Answered: SQLite" in tg.answer(tg.tap(db, payload(db, "SQLite"))).text
+    tg.answer(tg.tap(colours, payload(colours, "Red")))
+    tg.answer(tg.tap(colours, payload(colours, "Blue")))
+    assert "Answered: Red, Blue" in tg.answer(tg.tap(colours, payload(colours, "Submit"))).text
+    summary = tg.message_with("Turn finished", thread, timeout=START)
+    assert "All done." in summary.text
+    result = last_tool_result(model)
+    assert '"Which database?"="SQLite"' in result
+    assert '"Which colours should the chart use?"="Red, Blue"' in result
