@@ -55,6 +55,8 @@ def priority_of(kind: str, payload: Mapping[str, Any]) -> Priority:
     a digest marked `requested` (by /digest); a new approval card is a card."""
     if kind == OutboxKind.DIFF or (kind == OutboxKind.DIGEST and payload.get("requested")):
         return Priority.ANSWER
+    if kind == OutboxKind.QUESTION_SETTLED and payload.get("toggled"):
+        return Priority.ANSWER  # the card shows what a person's tap toggled
     if kind in (OutboxKind.APPROVAL, OutboxKind.QUESTION):
         return Priority.CARD
     if kind == OutboxKind.STATUS:
@@ -112,9 +114,11 @@ class PostQuestion:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateQuestion:
-    """A question's card changes: options toggled, or answered, expired, withdrawn."""
+    """A question's card changes: options toggled (`toggled`: the answer to a person's
+    tap, as urgent as one), or answered, expired, withdrawn."""
 
     question_id: str
+    toggled: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,8 +198,11 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
             return OutboxKind.APPROVAL_REMINDER, {"approval_id": approval_id}
         case PostQuestion(question_id=question_id):
             return OutboxKind.QUESTION, {"question_id": question_id}
-        case UpdateQuestion(question_id=question_id):
-            return OutboxKind.QUESTION_SETTLED, {"question_id": question_id}
+        case UpdateQuestion(question_id=question_id, toggled=toggled):
+            payload: dict[str, Any] = {"question_id": question_id}
+            if toggled:
+                payload["toggled"] = True
+            return OutboxKind.QUESTION_SETTLED, payload
         case PostSummary():
             return OutboxKind.SUMMARY, {
                 "final_text": intent.final_text,
@@ -267,7 +274,7 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
     OutboxKind.QUESTION: lambda k, p: PostQuestion(
         question_id=str(_required(k, p, "question_id"))),
     OutboxKind.QUESTION_SETTLED: lambda k, p: UpdateQuestion(
-        question_id=str(_required(k, p, "question_id"))),
+        question_id=str(_required(k, p, "question_id")), toggled=bool(p.get("toggled"))),
     OutboxKind.SUMMARY: _summary,
     OutboxKind.DIFF: lambda k, p: PostDiff(),
     OutboxKind.ARCHIVED: lambda k, p: SetArchived(archived=True),

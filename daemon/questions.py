@@ -93,7 +93,8 @@ class QuestionService:
         if not await self.store.select_options(toggled):
             current = await self.store.question(question_id)
             return AnswerResult(False, describe_answer(current), current)
-        await self._enqueue(question.session_id, UpdateQuestion(question_id=question.id))
+        await self._enqueue(question.session_id,
+                            UpdateQuestion(question_id=question.id, toggled=True))
         chosen = ", ".join(toggled.selected) or "nothing"
         return AnswerResult(True, f"Chosen so far: {chosen}. Tap Submit to send.", toggled)
 

@@ -44,6 +44,7 @@ EVERY_INTENT: list[Intent] = [
     RemindApproval(approval_id="a1"),
     PostQuestion(question_id="q1"),
     UpdateQuestion(question_id="q1"),
+    UpdateQuestion(question_id="q1", toggled=True),
     PostSummary(final_text="done", is_error=False, interrupted=True, stopped_by="alice",
                 error=None, cost_usd=0.25, duration_ms=1200, num_turns=3),
     PostDiff(),
