@@ -499,7 +499,10 @@ class SlackSurface:
                                          place=place(team_of(body), channel)))
         if reply is None:
             return
-        if reply.force_reply and await self._open_reason_modal(body, thread, channel, value):
+        # only a deny reason has a form; any other answer is asked for in the thread
+        deny_reason = value.startswith(f"{Verb.DENY_REASON.value}:")
+        if reply.force_reply and deny_reason and await self._open_reason_modal(
+                body, thread, channel, value):
             return
         await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 

@@ -15,6 +15,7 @@ from bridge.events import DecisionKind
 
 MAX_PAYLOAD_BYTES = 64
 _ID = re.compile(r"^[a-z0-9]{4,16}$")
+_INDEX = re.compile(r"^(0|[1-9][0-9]?)$")
 
 
 class Verb(StrEnum):
@@ -32,6 +33,10 @@ class Verb(StrEnum):
     RESUME = "sr"
     STATUS = "sx"
     REASK = "rq"  # ask the agent again for what a timer denied
+    # on a question (an option's button carries its index: `qo:ID.2`)
+    QUESTION_OPTION = "qo"  # choose it (single select) or toggle it (multi-select)
+    QUESTION_SUBMIT = "qs"  # send the toggled options
+    QUESTION_OTHER = "qt"  # the next message in the thread is the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +58,19 @@ DECISION_BUTTONS: tuple[DecisionButton, ...] = (
 )
 VERB_DECISIONS: Mapping[Verb, DecisionKind] = {b.verb: b.decision for b in DECISION_BUTTONS}
 APPROVAL_VERBS = frozenset(VERB_DECISIONS)
+QUESTION_VERBS = frozenset({Verb.QUESTION_OPTION, Verb.QUESTION_SUBMIT, Verb.QUESTION_OTHER})
 
 
 @dataclass(frozen=True, slots=True)
 class ButtonAction:
     verb: Verb
-    target: str  # an approval id or a session id
+    target: str  # an approval, question or session id
+    index: int | None = None  # which option of a question
 
     def encode(self) -> str:
         payload = f"{self.verb.value}:{self.target}"
+        if self.index is not None:
+            payload += f".{self.index}"
         assert len(payload.encode()) <= MAX_PAYLOAD_BYTES
         return payload
 
@@ -69,9 +78,15 @@ class ButtonAction:
 def decode_button(payload: str) -> ButtonAction | None:
     """The action in a button payload, or None when it is not one of ours."""
     verb, sep, target = payload.partition(":")
+    target, dot, index = target.partition(".")
     if not sep or not _ID.match(target):
         return None
     try:
-        return ButtonAction(Verb(verb), target)
+        action = Verb(verb)
     except ValueError:
         return None
+    if action is Verb.QUESTION_OPTION:
+        if not _INDEX.match(index):
+            return None
+        return ButtonAction(action, target, int(index))
+    return None if dot else ButtonAction(action, target)

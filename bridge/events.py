@@ -75,6 +75,36 @@ class ApprovalRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionOption:
+    label: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AskedQuestion:
+    """One question as an agent asks it, in no agent's words. `key` is what the agent's
+    answer is keyed by (Claude: the question text; Codex: the question's id)."""
+
+    key: str
+    text: str
+    header: str | None = None
+    options: tuple[QuestionOption, ...] = ()
+    multi_select: bool = False
+    is_other: bool = False  # a free-text answer is accepted besides the options
+    is_secret: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionsAsked:
+    """The agent waits for a person's answers to `questions` (Claude AskUserQuestion).
+    Not an approval: it is answered with labels, never allowed or denied."""
+
+    request_id: str
+    questions: tuple[AskedQuestion, ...]
+    tool_use_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalWithdrawn:
     """The agent no longer waits for this request (Claude `control_cancel_request`)."""
 
@@ -139,6 +169,7 @@ AgentEvent = (
     | ToolFinished
     | ApprovalRequested
     | ApprovalWithdrawn
+    | QuestionsAsked
     | TurnStarted
     | TurnCompleted
     | UsageUpdated
@@ -176,11 +207,20 @@ class AnswerApproval:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerQuestions:
+    """Answer the agent's questions request `request_id`: question key → the chosen labels
+    (or the one free-text answer). An empty mapping says the user did not answer."""
+
+    request_id: str
+    answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Interrupt:
     pass
 
 
-AgentCommand = Initialize | SendPrompt | AnswerApproval | Interrupt
+AgentCommand = Initialize | SendPrompt | AnswerApproval | AnswerQuestions | Interrupt
 
 
 def event_kind(event: AgentEvent) -> str:
@@ -195,6 +235,7 @@ _KINDS: dict[type, str] = {
     ToolFinished: "tool_finished",
     ApprovalRequested: "approval_requested",
     ApprovalWithdrawn: "approval_withdrawn",
+    QuestionsAsked: "questions_asked",
     TurnStarted: "turn_started",
     TurnCompleted: "turn_completed",
     UsageUpdated: "usage",

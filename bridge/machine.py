@@ -16,94 +16,35 @@ An illegal move raised by what the agent said is the agent's protocol error
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
+from bridge import questions as q
 from bridge.approvals import Actor, Approval, Decision, abandon, stop_all, withdraw
 from bridge.errors import IllegalTransition, ProtocolError
 from bridge.events import (
-    AgentCommand,
     AgentEvent,
     AnswerApproval,
+    AnswerQuestions,
     ApprovalRequested,
     ApprovalWithdrawn,
     ControlAnswered,
     Interrupt,
     Notice,
+    QuestionsAsked,
     SessionStarted,
     ToolStarted,
     TurnCompleted,
     TurnStarted,
-    UnknownEvent,
     UsageUpdated,
     event_kind,
 )
+from bridge.facts import Draft, Facts, event_data
 from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
 from bridge.session import SessionState, Trigger, apply, closed_under
 
-#: one transcript row to store: (at, kind, data as JSON)
-EventRecord = tuple[float, str, str]
-
 #: states in which a live process waits for a person; the supervisor closes it when idle
 RESTING_STATES = frozenset({SessionState.IDLE, SessionState.FAILED})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Facts:
-    """What one step of a session changes, to be committed together.
-
-    `changes` are session fields to set, `increments` fields to add to; `to_agent` are the
-    commands the codec sends (the supervisor orders them around the commit); `urgent` says
-    someone waits on this commit (an approval asked for or decided, or a tool call whose
-    approval request comes right after it)."""
-
-    events: tuple[EventRecord, ...] = ()
-    new_approvals: tuple[Approval, ...] = ()
-    settled: tuple[Approval, ...] = ()
-    changes: Mapping[str, Any] = field(default_factory=dict)
-    increments: Mapping[str, int] = field(default_factory=dict)
-    turns_completed: tuple[TurnCompleted, ...] = ()
-    state_changed: bool = False
-    stopped_by: str | None = None  # who stopped the session, for an interrupted turn
-    urgent: bool = False
-    to_agent: tuple[AgentCommand, ...] = ()
-
-
-@dataclass(slots=True)
-class _Draft:
-    events: list[EventRecord] = field(default_factory=list)
-    new_approvals: list[Approval] = field(default_factory=list)
-    settled: list[Approval] = field(default_factory=list)
-    changes: dict[str, Any] = field(default_factory=dict)
-    increments: dict[str, int] = field(default_factory=dict)
-    turns_completed: list[TurnCompleted] = field(default_factory=list)
-    state_changed: bool = False
-    stopped_by: str | None = None
-    urgent: bool = False
-    to_agent: list[AgentCommand] = field(default_factory=list)
-
-    def record(self, now: float, kind: str, data: Mapping[str, Any]) -> None:
-        self.events.append((now, kind, json.dumps(data, ensure_ascii=False)))
-
-    def facts(self) -> Facts:
-        return Facts(
-            events=tuple(self.events), new_approvals=tuple(self.new_approvals),
-            settled=tuple(self.settled), changes=dict(self.changes),
-            increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
-            state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
-            to_agent=tuple(self.to_agent),
-        )
-
-
-def event_data(event: AgentEvent) -> str:
-    """The stored form of an event: its fields as JSON (raw wire copies only when unknown)."""
-    data = {f.name: getattr(event, f.name) for f in fields(event)}
-    if not isinstance(event, UnknownEvent):
-        data.pop("raw", None)
-    return json.dumps(data, ensure_ascii=False, default=str)
 
 
 class SessionMachine:
@@ -129,6 +70,8 @@ class SessionMachine:
         self.redactor = redactor or Redactor()
         self._new_id = new_id
         self.pending: dict[str, Approval] = {}
+        # the agent's open question requests: request id → its questions (one card each)
+        self.questions: dict[str, tuple[q.Question, ...]] = {}
         self.turn_active = False
         self.stopping: str | None = None
         # why `close()` closed the process, and the session's state when it began
@@ -139,7 +82,8 @@ class SessionMachine:
         self.spoke = False
         self._unspoken: list[str] = []
         # what the last `decided()` changed, for `undo()`
-        self._undo: tuple[SessionState, dict[str, Approval]] = (state, {})
+        self._undo: tuple[SessionState, dict[str, Approval],
+                          dict[str, tuple[q.Question, ...]]] = (state, {}, {})
 
     @property
     def resting(self) -> bool:
@@ -156,7 +100,7 @@ class SessionMachine:
     def received(self, events: Sequence[AgentEvent], now: float) -> Facts:
         """Fold what one read of the agent's output decoded into; raises `ProtocolError`
         when the agent's events make a move the rules do not allow."""
-        draft = _Draft()
+        draft = Draft()
         for event in events:
             self._heard(event)
             draft.events.append((now, event_kind(event), event_data(event)))
@@ -174,7 +118,7 @@ class SessionMachine:
         else:
             self.spoke = True
 
-    def _fold(self, draft: _Draft, event: AgentEvent, now: float) -> None:
+    def _fold(self, draft: Draft, event: AgentEvent, now: float) -> None:
         match event:
             case SessionStarted(agent_session_id=agent_session_id):
                 draft.changes["agent_session_id"] = agent_session_id
@@ -189,7 +133,7 @@ class SessionMachine:
                     200, self.redactor,
                 )
             case ApprovalRequested():
-                if event.request_id in self.pending:
+                if event.request_id in self.pending or event.request_id in self.questions:
                     # the codecs refuse this already; an overwrite would let a decision on
                     # the first request's card answer the second request
                     raise ProtocolError(
@@ -209,12 +153,27 @@ class SessionMachine:
                 draft.new_approvals.append(approval)
                 self.pending[event.request_id] = approval
                 self._agent_moved(draft, Trigger.APPROVAL_PENDING, event)
+            case QuestionsAsked():
+                if event.request_id in self.pending or event.request_id in self.questions:
+                    raise ProtocolError(
+                        f"request id {event.request_id!r} reused while that request is "
+                        "still pending")
+                asked = tuple(
+                    q.from_asked(one, id=self._new_id(), session_id=self.session_id,
+                                 request_id=event.request_id, now=now)
+                    for one in event.questions)
+                draft.new_questions.extend(asked)
+                self.questions[event.request_id] = asked
+                self._agent_moved(draft, Trigger.APPROVAL_PENDING, event)
             case ApprovalWithdrawn(request_id=request_id):
                 withdrawn = self.pending.pop(request_id, None)
                 if withdrawn is not None:
                     draft.settled.append(withdraw(withdrawn, now=now))
-                    if not self.pending:
-                        self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
+                for question in self.questions.pop(request_id, ()):
+                    if question.state is q.QuestionState.PENDING:
+                        draft.settled_questions.append(q.withdraw(question, now=now))
+                if not self.waiting:
+                    self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
             case UsageUpdated(total_tokens=tokens):
                 draft.changes["tokens"] = tokens
             case TurnCompleted():
@@ -225,7 +184,7 @@ class SessionMachine:
             case _:
                 pass
 
-    def _turn_completed(self, draft: _Draft, event: TurnCompleted, now: float) -> None:
+    def _turn_completed(self, draft: Draft, event: TurnCompleted, now: float) -> None:
         self.turn_active = False
         draft.turns_completed.append(event)
         if event.interrupted:
@@ -250,7 +209,7 @@ class SessionMachine:
     def prompt(self, text: str, actor: Actor, now: float) -> Facts:
         """A person's prompt starts a turn; `to_agent` carries nothing (the supervisor
         sends the prompt itself, so the codec can hold it until the agent is ready)."""
-        draft = _Draft()
+        draft = Draft()
         draft.record(now, "prompt", {"text": text, "by": actor.label})
         self._move(draft, Trigger.TURN_STARTED)
         self.turn_active = True
@@ -264,7 +223,7 @@ class SessionMachine:
         mine = self.pending.get(approval.request_id)
         if mine is None or mine.id != approval.id:
             return None
-        draft = _Draft()
+        draft = Draft()
         draft.record(now, "decision", {
             "approval_id": approval.id,
             "decision": decision.kind.value,
@@ -272,9 +231,9 @@ class SessionMachine:
             "message": decision.message,
         })
         draft.settled.append(approval)
-        self._undo = (self.state, dict(self.pending))
+        self._undo = (self.state, dict(self.pending), dict(self.questions))
         del self.pending[approval.request_id]
-        if not self.pending:
+        if not self.waiting:
             self._move(draft, Trigger.APPROVALS_SETTLED)
         draft.to_agent.append(AnswerApproval(
             request_id=approval.request_id,
@@ -284,16 +243,47 @@ class SessionMachine:
         ))
         return draft.facts()
 
+    def question_settled(self, settled: q.Question, now: float) -> Facts | None:
+        """Fold a question answered by a person or expired by the timer; None when the
+        agent's open request has no such pending question. The agent is answered once none
+        of the request's questions waits (an expired one is left out of the answers). Call
+        `undo()` if committing it loses the race to settle the question."""
+        asked = self.questions.get(settled.request_id, ())
+        if not any(one.id == settled.id and one.state is q.QuestionState.PENDING
+                   for one in asked):
+            return None
+        draft = Draft()
+        draft.record(now, "question_settled", {
+            "question_id": settled.id, "state": settled.state.value, "by": settled.answered_by,
+        })
+        draft.settled_questions.append(settled)
+        self._undo = (self.state, dict(self.pending), dict(self.questions))
+        now_asked = tuple(settled if one.id == settled.id else one for one in asked)
+        answers = q.request_answers(now_asked)
+        if answers is None:
+            self.questions[settled.request_id] = now_asked
+            return draft.facts()
+        del self.questions[settled.request_id]
+        draft.to_agent.append(AnswerQuestions(request_id=settled.request_id, answers=answers))
+        if not self.waiting:
+            self._move(draft, Trigger.APPROVALS_SETTLED)
+        return draft.facts()
+
+    @property
+    def waiting(self) -> bool:
+        """The agent waits for a person: an approval or a question is open."""
+        return bool(self.pending or self.questions)
+
     def undo(self) -> None:
-        """Forget the last `decided()`: its approval was settled by someone else first."""
-        self.state, self.pending = self._undo
+        """Forget the last `decided()` or `question_settled()`: someone settled it first."""
+        self.state, self.pending, self.questions = self._undo
 
     def stop(self, actor: Actor, reason: str | None, now: float) -> Facts:
         """A person stops the session: what waits is denied, a running turn interrupted;
         the supervisor closes the process after committing."""
         self.stopping = reason or f"stopped by {actor.label}"
         self.stopped_by = actor.label
-        draft = _Draft()
+        draft = Draft()
         draft.record(now, "stop", {"by": actor.label})
         for stopped in stop_all(self.pending.values(), actor, now=now):
             draft.settled.append(stopped.approval)
@@ -302,6 +292,8 @@ class SessionMachine:
                 message=stopped.message,
             ))
         self.pending.clear()
+        self._give_up_questions(draft, f"stopped by {actor.label}; {q.NOT_ANSWERED}", now,
+                                tell_agent=True)
         self._move(draft, Trigger.STOPPED)
         draft.changes["error"] = None
         if self.turn_active:
@@ -327,7 +319,7 @@ class SessionMachine:
     ) -> Facts:
         """Classify how the process ended: its exit `code`, the end of its stderr, and the
         host whose connection dropped, if it did. What waits expires; the state is final."""
-        draft = _Draft()
+        draft = Draft()
         tail = stderr_tail
         draft.record(now, "exited", {"code": code, "stderr": tail[-4000:]})
         disconnected = disconnected_from is not None and not self.stopping
@@ -337,6 +329,7 @@ class SessionMachine:
         for approval in self.pending.values():
             draft.settled.append(abandon(approval, now=now, reason=f"{why}; nothing was approved"))
         self.pending.clear()
+        self._give_up_questions(draft, f"{why}; {q.NOT_ANSWERED}", now, tell_agent=False)
         if disconnected:
             self._move(draft, Trigger.DISCONNECTED)
             draft.changes["error"] = (f"the connection to {disconnected_from} dropped; resume "
@@ -375,13 +368,33 @@ class SessionMachine:
 
     # -- moves -------------------------------------------------------------------------
 
+    def _give_up_questions(self, draft: Draft, reason: str, now: float, *,
+                           tell_agent: bool) -> None:
+        """Nobody will answer what is asked: every pending question expires (never a
+        made-up answer); the agent, when it still listens, hears that nobody answered."""
+        for request_id, asked in self.questions.items():
+            for question in asked:
+                if question.state is q.QuestionState.PENDING:
+                    draft.settled_questions.append(q.abandon(question, now=now, reason=reason))
+            if tell_agent:
+                draft.to_agent.append(AnswerQuestions(request_id=request_id))
+        self.questions.clear()
+
+    def stored_questions(self, questions: Iterable[q.Question]) -> None:
+        """The store kept these questions (under a new id when the drawn one was taken)."""
+        for question in questions:
+            asked = self.questions.get(question.request_id)
+            if asked is not None:
+                self.questions[question.request_id] = tuple(
+                    question if one.key == question.key else one for one in asked)
+
     def stored(self, approvals: Iterable[Approval]) -> None:
         """The store kept these approvals (under a new id when the drawn one was taken)."""
         for approval in approvals:
             if approval.request_id in self.pending:
                 self.pending[approval.request_id] = approval
 
-    def _agent_moved(self, draft: _Draft, trigger: Trigger, event: AgentEvent) -> None:
+    def _agent_moved(self, draft: Draft, trigger: Trigger, event: AgentEvent) -> None:
         try:
             self._move(draft, trigger)
         except IllegalTransition as e:
@@ -389,7 +402,7 @@ class SessionMachine:
                 f"the agent's {event_kind(event)} is not allowed while the session is "
                 f"{self.state.value}", event_data(event)) from e
 
-    def _move(self, draft: _Draft, trigger: Trigger) -> None:
+    def _move(self, draft: Draft, trigger: Trigger) -> None:
         new = apply(self.state, trigger)
         if new is not self.state:
             self.state = new

@@ -29,6 +29,8 @@ class OutboxKind(StrEnum):
     APPROVAL = "approval"
     APPROVAL_SETTLED = "approval_settled"
     APPROVAL_REMINDER = "approval_reminder"
+    QUESTION = "question"
+    QUESTION_SETTLED = "question_settled"
     SUMMARY = "summary"
     DIFF = "diff"
     ARCHIVED = "archived"
@@ -53,7 +55,9 @@ def priority_of(kind: str, payload: Mapping[str, Any]) -> Priority:
     a digest marked `requested` (by /digest); a new approval card is a card."""
     if kind == OutboxKind.DIFF or (kind == OutboxKind.DIGEST and payload.get("requested")):
         return Priority.ANSWER
-    if kind == OutboxKind.APPROVAL:
+    if kind == OutboxKind.QUESTION_SETTLED and payload.get("toggled"):
+        return Priority.ANSWER  # the card shows what a person's tap toggled
+    if kind in (OutboxKind.APPROVAL, OutboxKind.QUESTION):
         return Priority.CARD
     if kind == OutboxKind.STATUS:
         return Priority.STATUS
@@ -99,6 +103,22 @@ class UpdateApproval:
     """An approval was settled: its card is edited to show how."""
 
     approval_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostQuestion:
+    """Post the card of a question an agent asked."""
+
+    question_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateQuestion:
+    """A question's card changes: options toggled (`toggled`: the answer to a person's
+    tap, as urgent as one), or answered, expired, withdrawn."""
+
+    question_id: str
+    toggled: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,7 +179,8 @@ class PostDigest:
 
 
 Intent = (OpenThread | RefreshStatus | PostApproval | UpdateApproval | RemindApproval
-          | PostSummary | PostDiff | SetArchived | PostText | SendFile | PostDigest)
+          | PostQuestion | UpdateQuestion | PostSummary | PostDiff | SetArchived | PostText
+          | SendFile | PostDigest)
 
 
 def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
@@ -175,6 +196,13 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
             return OutboxKind.APPROVAL_SETTLED, {"approval_id": approval_id}
         case RemindApproval(approval_id=approval_id):
             return OutboxKind.APPROVAL_REMINDER, {"approval_id": approval_id}
+        case PostQuestion(question_id=question_id):
+            return OutboxKind.QUESTION, {"question_id": question_id}
+        case UpdateQuestion(question_id=question_id, toggled=toggled):
+            payload: dict[str, Any] = {"question_id": question_id}
+            if toggled:
+                payload["toggled"] = True
+            return OutboxKind.QUESTION_SETTLED, payload
         case PostSummary():
             return OutboxKind.SUMMARY, {
                 "final_text": intent.final_text,
@@ -243,6 +271,10 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
         approval_id=str(_required(k, p, "approval_id"))),
     OutboxKind.APPROVAL_REMINDER: lambda k, p: RemindApproval(
         approval_id=str(_required(k, p, "approval_id"))),
+    OutboxKind.QUESTION: lambda k, p: PostQuestion(
+        question_id=str(_required(k, p, "question_id"))),
+    OutboxKind.QUESTION_SETTLED: lambda k, p: UpdateQuestion(
+        question_id=str(_required(k, p, "question_id")), toggled=bool(p.get("toggled"))),
     OutboxKind.SUMMARY: _summary,
     OutboxKind.DIFF: lambda k, p: PostDiff(),
     OutboxKind.ARCHIVED: lambda k, p: SetArchived(archived=True),

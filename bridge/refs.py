@@ -58,6 +58,16 @@ class ApprovalCardRef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionCardRef:
+    question_id: str
+    PREFIX: ClassVar[str] = "question:"
+
+    @property
+    def key(self) -> str:
+        return f"{self.PREFIX}{self.question_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DigestLastRef:
     """When the last scheduled digest went out (stored under the surface "daemon")."""
 

@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from bridge.actions import APPROVAL_VERBS, VERB_DECISIONS, ButtonAction, Verb, decode_button
+from bridge.actions import (
+    APPROVAL_VERBS,
+    QUESTION_VERBS,
+    VERB_DECISIONS,
+    ButtonAction,
+    Verb,
+    decode_button,
+)
 from bridge.approvals import AccessPolicy, Actor
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
@@ -25,6 +32,7 @@ from bridge.render import Button, render_session_list, render_status_card, short
 from bridge.surface import Incoming, IncomingKind, Reply
 from daemon.errors import DaemonError
 from daemon.frontdoor import FrontDoor
+from daemon.questions import QuestionService
 from daemon.redaction import redact_text
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,8 @@ class ActionsHub(FrontDoor, Protocol):
     def policy(self) -> AccessPolicy: ...
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView: ...
     async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None: ...
+    @property
+    def questions(self) -> QuestionService: ...
 
 
 @dataclass
@@ -60,6 +70,8 @@ class ActionHandler:
     places: Callable[[], frozenset[str]] = _nowhere
     # who was asked for a deny reason: (user, thread) → approval id
     awaiting_reason: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    # who tapped "Other…" on a question: (user, thread) → question id
+    awaiting_answer: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     async def __call__(self, incoming: Incoming) -> Reply | None:
         try:
@@ -109,6 +121,11 @@ class ActionHandler:
         if not self.allowed(incoming.actor):
             return None  # strangers talking in the group are not our business
         key = (incoming.actor.user_id, incoming.thread)
+        question_id = self.awaiting_answer.pop(key, None)
+        if question_id is not None:
+            answered = await self.hub.answer(question_id, actor=incoming.actor,
+                                             text=incoming.text)
+            return Reply(text=answered.message)
         approval_id = self.awaiting_reason.pop(key, None)
         if approval_id is not None:
             result = await self.hub.decide(approval_id, DecisionKind.DENY, actor=incoming.actor,
@@ -151,7 +168,30 @@ class ActionHandler:
             return Reply(text=NOT_ALLOWED, alert=True)
         if action.verb in APPROVAL_VERBS:
             return await self._approval_tap(action, incoming)
+        if action.verb in QUESTION_VERBS:
+            return await self._question_tap(action, incoming)
         return await self._session_tap(action, incoming)
+
+    async def _question_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:
+        """An option chosen (or toggled), Submit, or "Other…": the next message here is
+        the answer."""
+        questions = self.hub.questions
+        actor = incoming.actor
+        question = await self.hub.store.question(action.target)
+        if action.verb is Verb.QUESTION_OTHER and question.state.value == "pending":
+            self.awaiting_answer[(actor.user_id, incoming.thread)] = question.id
+            return Reply(text="Send your answer as your next message here.", force_reply=True)
+        if action.verb is Verb.QUESTION_OPTION and action.index is not None:
+            if question.multi_select:
+                result = await questions.toggle(question.id, action.index, actor=actor)
+            elif 0 <= action.index < len(question.options):
+                result = await questions.answer(
+                    question.id, actor=actor, labels=(question.options[action.index].label,))
+            else:
+                return Reply(text="This button is no longer valid.", alert=True)
+        else:
+            result = await questions.submit(question.id, actor=actor)
+        return Reply(text=result.message, alert=not result.ok)
 
     async def _approval_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:
         if action.verb is Verb.DENY_REASON:

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from bridge.approvals import Actor, Approval
 from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.questions import Question
 from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
 from daemon.frontdoor import FrontDoor
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 1024 * 1024
 
 
-def session_json(session: SessionView, pending: list[Approval]) -> dict[str, Any]:
+def session_json(session: SessionView, pending: list[Approval],
+                 questions: Sequence[Question] = ()) -> dict[str, Any]:
     return {
         "id": session.id,
         "project": session.project,
@@ -51,11 +53,13 @@ def session_json(session: SessionView, pending: list[Approval]) -> dict[str, Any
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "pending_approvals": [approval_json(a) for a in pending],
+        "pending_questions": [question_json(q) for q in questions],
     }
 
 
 def approval_json(a: Approval) -> dict[str, Any]:
     return {
+        "kind": "approval",
         "id": a.id,
         "session_id": a.session_id,
         "tool": a.tool,
@@ -69,6 +73,26 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "decided_at": a.decided_at,
         "reason": a.reason,
         "requested_at": a.requested_at,
+    }
+
+
+def question_json(q: Question) -> dict[str, Any]:
+    return {
+        "kind": "question",
+        "id": q.id,
+        "session_id": q.session_id,
+        "header": q.header,
+        "text": q.text,
+        "options": [{"label": o.label, "description": o.description} for o in q.options],
+        "multi_select": q.multi_select,
+        "is_other": q.is_other,
+        "is_secret": q.is_secret,
+        "state": q.state.value,
+        "answer": None if q.is_secret else list(q.answer),
+        "answered_by": q.answered_by,
+        "answered_at": q.answered_at,
+        "reason": q.reason,
+        "asked_at": q.asked_at,
     }
 
 
@@ -96,6 +120,7 @@ class ControlServer:
             "show": self._show,
             "approve": self._approve,
             "deny": self._deny,
+            "answer": self._answer,
             "stop": self._stop,
             "resume": self._resume,
             "send": self._send,
@@ -170,7 +195,8 @@ class ControlServer:
 
     async def _session(self, session_id: str) -> dict[str, Any]:
         session = await self.hub.store.session(session_id)
-        return session_json(session, await self.hub.pending_approvals(session_id))
+        return session_json(session, await self.hub.pending_approvals(session_id),
+                            await self.hub.pending_questions(session_id))
 
     async def _ping(self, _: dict[str, Any]) -> Any:
         return {"pid": os.getpid(), "sessions": len(self.hub.runners)}
@@ -187,7 +213,10 @@ class ControlServer:
         pending: dict[str, list[Approval]] = {}
         for approval in await self.hub.pending_approvals():
             pending.setdefault(approval.session_id, []).append(approval)
-        return [session_json(s, pending.get(s.id, [])) for s in sessions]
+        asked: dict[str, list[Question]] = {}
+        for question in await self.hub.pending_questions():
+            asked.setdefault(question.session_id, []).append(question)
+        return [session_json(s, pending.get(s.id, []), asked.get(s.id, [])) for s in sessions]
 
     async def _show(self, r: dict[str, Any]) -> Any:
         sid = str(r["id"])
@@ -217,6 +246,17 @@ class ControlServer:
         if not result.ok:
             raise ApiError(result.message)
         return {"message": result.message, "approval": approval_json(result.approval)}
+
+    async def _answer(self, r: dict[str, Any]) -> Any:
+        labels = r.get("labels") or []
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ApiError("labels must be a list of strings")
+        text = r.get("text")
+        result = await self.hub.answer(str(r["question_id"]), actor=CLI_ACTOR, labels=labels,
+                                       text=str(text) if text is not None else None)
+        if not result.ok:
+            raise ApiError(result.message)
+        return {"message": result.message, "question": question_json(result.question)}
 
     async def _stop(self, r: dict[str, Any]) -> Any:
         await self.hub.stop(str(r["id"]), actor=CLI_ACTOR)

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("deny", "deny a pending approval")
     p.add_argument("approval_id")
     p.add_argument("--reason", help="told to the agent")
+    p = add("answer", "answer an agent's question: agent-bridge answer ID LABEL… | --text TEXT")
+    p.add_argument("question_id")
+    p.add_argument("labels", nargs="*", help="the chosen option(s), by label")
+    p.add_argument("--text", help="a typed answer instead of an option")
     for name, text in (("stop", "stop a session"), ("archive", "archive a session"),
                        ("unarchive", "bring a session back from the archive")):
         add(name, text).add_argument("id")
@@ -183,6 +187,9 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "approve", approval_id=args.approval_id, for_session=args.for_session)
     elif command == "deny":
         result = call(sock, "deny", approval_id=args.approval_id, reason=args.reason)
+    elif command == "answer":
+        result = call(sock, "answer", question_id=args.question_id, labels=args.labels,
+                      text=args.text)
     elif command == "resume":
         result = call(sock, "resume", id=args.id, prompt=" ".join(args.prompt) or None)
     elif command == "digest":
@@ -229,6 +236,8 @@ def _human(command: str, result: Any) -> str:
     if command in ("approve", "deny"):
         approval = result["approval"]
         return f"{approval['id']}: {result['message']}"
+    if command == "answer":
+        return f"{result['question']['id']}: {result['message']}"
     if command == "show":
         lines = [_session_lines(result, brief=False)]
         for event in result.get("events", []):
@@ -263,6 +272,10 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
         # two commands to choose from, not a pipeline: each can be pasted as it is
         lines.append(f"  approval {a['id']}: {a['tool']} {str(preview)[:80]}"
                      f"   → agent-bridge approve {a['id']}  or  agent-bridge deny {a['id']}")
+    for q in s.get("pending_questions", []):
+        labels = " | ".join(o["label"] for o in q["options"])
+        lines.append(f"  question {q['id']}: {q['text'][:80]} [{labels[:80]}]"
+                     f"   → agent-bridge answer {q['id']} LABEL…")
     return "\n".join(lines)
 
 

@@ -12,14 +12,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bridge.machine import Facts
+from bridge.facts import Facts
 from bridge.outbox import (
     Intent,
     PostApproval,
+    PostQuestion,
     PostSummary,
     Priority,
     RefreshStatus,
     UpdateApproval,
+    UpdateQuestion,
     encode,
     priority_of,
 )
@@ -72,6 +74,10 @@ class Fanout:
             intents.append(PostApproval(approval_id=approval.id))
         for approval in batch.settled:
             intents.append(UpdateApproval(approval_id=approval.id))
+        for question in batch.new_questions:
+            intents.append(PostQuestion(question_id=question.id))
+        for question in batch.settled_questions:
+            intents.append(UpdateQuestion(question_id=question.id))
         for turn in batch.turns_completed:
             intents.append(PostSummary(
                 final_text=turn.result_text,

@@ -4,14 +4,16 @@ door declares what it uses beyond this in its own module."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from bridge.approvals import Actor, Approval
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.questions import Question
 from bridge.redact import Redactor
 from daemon.approvals import DecisionResult
+from daemon.questions import AnswerResult
 from daemon.store import Store
 
 
@@ -24,6 +26,9 @@ class FrontDoor(Protocol):
     def runners(self) -> Mapping[str, object]: ...
     def clock(self) -> float: ...
     async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
+    async def pending_questions(self, session_id: str | None = None) -> list[Question]: ...
+    async def answer(self, question_id: str, *, actor: Actor, labels: Sequence[str] = (),
+                     text: str | None = None) -> AnswerResult: ...
     async def decide(self, approval_id: str, kind: DecisionKind, *, actor: Actor,
                      reason: str | None = None) -> DecisionResult: ...
     async def new_session(self, project: str, prompt: str, *, agent: str | None = None,

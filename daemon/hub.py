@@ -19,8 +19,9 @@ from bridge.approvals import AccessPolicy, Actor, Approval
 from bridge.config import Config
 from bridge.digest import DigestLine
 from bridge.events import DecisionKind
-from bridge.machine import Facts
+from bridge.facts import Facts
 from bridge.model import SessionView
+from bridge.questions import Question
 from bridge.redact import Redactor
 from daemon import recovery
 from daemon import store as st
@@ -30,6 +31,7 @@ from daemon.digests import Digests
 from daemon.fanout import Fanout
 from daemon.hosts import Hosts
 from daemon.launch import AgentLauncher
+from daemon.questions import AnswerResult, QuestionService
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
@@ -70,6 +72,11 @@ class Hub:
             clock=clock, redactor=self.redactor, runners=self.sessions.runners,
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
+        self.questions = QuestionService(
+            store=store, settings=lambda: self.config.approvals, policy=self.policy,
+            clock=clock, runners=self.sessions.runners, enqueue=self.fanout.enqueue,
+            reviewed=self.sessions.reviewed,
+        )
 
     @property
     def urgent_queued(self) -> int:
@@ -84,10 +91,12 @@ class Hub:
         """After a restart: what was pending expires and the "allow for session" rules are
         rebuilt (`ApprovalService.recover`); then see `daemon/recovery.py`."""
         await self.approvals.recover()
+        await self.questions.recover()
         await recovery.recover(self.store, self.fanout, now=self.clock())
 
     async def start_background(self) -> None:
         self.spawn(self.approvals.timer(), name="approval-timer")
+        self.spawn(self.questions.timer(), name="question-timer")
 
     async def shutdown(self) -> None:
         await self.sessions.close()
@@ -101,9 +110,10 @@ class Hub:
     # -- the runners' notifier (daemon.supervisor.Notifier) -------------------------
 
     async def committed(self, session_id: str, batch: Facts) -> None:
-        self.approvals_requested += len(batch.new_approvals)
+        self.approvals_requested += len(batch.new_approvals) + len(batch.new_questions)
         self.wake_surfaces()
         self.approvals.requested(session_id, batch.new_approvals)
+        self.questions.asked(batch.new_questions)
 
     def outbox_kinds(self, batch: Facts) -> list[tuple[str, dict[str, Any]]]:
         return self.fanout.outbox_kinds(batch)
@@ -174,6 +184,13 @@ class Hub:
     ) -> DecisionResult:
         return await self.approvals.decide(approval_id, kind, actor=actor, reason=reason)
 
+    async def pending_questions(self, session_id: str | None = None) -> list[Question]:
+        return await self.questions.pending(session_id)
+
+    async def answer(self, question_id: str, *, actor: Actor, labels: Sequence[str] = (),
+                     text: str | None = None) -> AnswerResult:
+        return await self.questions.answer(question_id, actor=actor, labels=labels, text=text)
+
     async def expire_due(self) -> int:
         return await self.approvals.expire_due()
 
@@ -181,4 +198,4 @@ class Hub:
         return await self.approvals.remind_due()
 
 
-__all__ = ["DecisionResult", "Hub"]
+__all__ = ["AnswerResult", "DecisionResult", "Hub"]

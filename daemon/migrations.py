@@ -115,6 +115,32 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN failed_at REAL;
     ALTER TABLE outbox ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: an agent's questions (bridge/questions.py), one row per card; several rows share
+    # the agent's request. `answer` is a JSON list of the chosen labels (or the typed text);
+    # a secret question's answer is never stored (`answer` stays NULL)
+    """
+    CREATE TABLE questions (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        request_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        text TEXT NOT NULL,
+        header TEXT,
+        options TEXT NOT NULL,
+        multi_select INTEGER NOT NULL DEFAULT 0,
+        is_other INTEGER NOT NULL DEFAULT 0,
+        is_secret INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        answer TEXT,
+        answered_by TEXT,
+        answered_at REAL,
+        reason TEXT,
+        selected TEXT NOT NULL DEFAULT '[]',
+        asked_at REAL NOT NULL
+    );
+    CREATE INDEX questions_session ON questions(session_id, state);
+    CREATE INDEX questions_pending ON questions(state, asked_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

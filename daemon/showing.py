@@ -19,6 +19,7 @@ from bridge.outbox import (
     PostApproval,
     PostDiff,
     PostDigest,
+    PostQuestion,
     PostSummary,
     PostText,
     RefreshStatus,
@@ -27,9 +28,11 @@ from bridge.outbox import (
     SetArchived,
     UnknownIntent,
     UpdateApproval,
+    UpdateQuestion,
     decode,
 )
-from bridge.refs import ApprovalCardRef, MessageRef, ThreadRef
+from bridge.questions import QuestionState
+from bridge.refs import ApprovalCardRef, MessageRef, QuestionCardRef, ThreadRef
 from bridge.render import Card, render_approval_card, render_summary_card, topic_title
 from bridge.render_outbox import (
     NO_CHANGES,
@@ -43,6 +46,7 @@ from bridge.render_outbox import (
     render_reminder,
     turn_summary,
 )
+from bridge.render_questions import render_question_card
 from bridge.verify import last_check
 from daemon.agents import resume_command
 from daemon.changes import Changes, ChangeTracker
@@ -106,6 +110,24 @@ class ItemShower:
                     mention=session.owner_on(self.name) if pending else None)
                 return {ApprovalCardRef(approval_id=approval.id).key: ref,
                         MessageRef(session_id=sid, message=ref).key: ref}
+            case PostQuestion(question_id=question_id):
+                question = await self.store.question(question_id)
+                thread = await self.threads.thread(sid)
+                pending = question.state is QuestionState.PENDING
+                ref = await self.surface.post(
+                    thread, render_question_card(question, session, redactor=redactor),
+                    notify=pending,
+                    mention=session.owner_on(self.name) if pending else None)
+                return {QuestionCardRef(question_id=question.id).key: ref,
+                        MessageRef(session_id=sid, message=ref).key: ref}
+            case UpdateQuestion(question_id=question_id):
+                card_ref = await self.store.get_ref(
+                    self.name, QuestionCardRef(question_id=question_id).key)
+                if card_ref:
+                    question = await self.store.question(question_id)
+                    await self.surface.edit(card_ref, render_question_card(
+                        question, session, redactor=redactor))
+                self.threads.dirty.add(sid)
             case UpdateApproval(approval_id=approval_id):
                 card_ref = await self.store.get_ref(
                     self.name, ApprovalCardRef(approval_id=approval_id).key)

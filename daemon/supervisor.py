@@ -19,7 +19,9 @@ from bridge.approvals import Actor, Decision
 from bridge.codecs.base import AgentCodec
 from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import AgentEvent, SendPrompt
-from bridge.machine import Facts, SessionMachine
+from bridge.facts import Facts
+from bridge.machine import SessionMachine
+from bridge.questions import Question
 from bridge.redact import Redactor
 from bridge.session import SessionState
 from daemon import store as st
@@ -115,6 +117,27 @@ class SessionRunner:
                     self.codec.send(command)
             except ApprovalError:
                 return Answered.COMMITTED  # recorded; the agent had just withdrawn it
+        self._send_soon()
+        return Answered.COMMITTED
+
+    async def settle_question(self, settled: Question) -> Answered:
+        """Commit a question answered (or expired): the store's conditional settle is in
+        that transaction; the agent is answered, in a task, once none of its request's
+        questions waits."""
+        async with self.lock:
+            if settled.request_id not in self.codec.pending_requests():
+                return Answered.GONE
+            facts = self.machine.question_settled(settled, self.clock())
+            if facts is None:
+                return Answered.GONE
+            if not await self._commit(facts):
+                self.machine.undo()
+                return Answered.LOST
+            try:
+                for command in facts.to_agent:
+                    self.codec.send(command)
+            except ApprovalError:
+                return Answered.COMMITTED
         self._send_soon()
         return Answered.COMMITTED
 
@@ -244,6 +267,8 @@ class SessionRunner:
             return False
         if written.new_approvals != facts.new_approvals:
             self.machine.stored(written.new_approvals)
+        if written.new_questions != facts.new_questions:
+            self.machine.stored_questions(written.new_questions)
         if written.state_changed:
             self._watch_idle()
         await self.notifier.committed(self.session_id, written)

@@ -27,7 +27,8 @@ from bridge.events import (
     TurnCompleted,
     TurnStarted,
 )
-from bridge.machine import Facts, SessionMachine
+from bridge.facts import Facts
+from bridge.machine import SessionMachine
 from bridge.session import DAEMON_STOPPED, SessionState
 from tests.transcripts import agent_bytes, chunks, load
 

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.approvals import AccessPolicy, Actor, Approval, ApprovalState, Decision, decide
 from bridge.events import DecisionKind
-from bridge.machine import Facts
+from bridge.facts import Facts
 from bridge.session import SessionState
 from daemon.errors import NotFound, StoreError
 from daemon.migrations import MIGRATIONS, SCHEMA_VERSION

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
+from bridge.codecs.claude_questions import ASK_USER_QUESTION, asked_questions
 from bridge.codecs.endpoint import JsonLinesEndpoint
 from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import (
@@ -23,6 +24,7 @@ from bridge.events import (
     AgentCommand,
     AgentEvent,
     AnswerApproval,
+    AnswerQuestions,
     ApprovalRequested,
     ApprovalWithdrawn,
     AssistantText,
@@ -31,6 +33,7 @@ from bridge.events import (
     Initialize,
     Interrupt,
     Notice,
+    QuestionsAsked,
     SendPrompt,
     SessionStarted,
     ToolFinished,
@@ -122,6 +125,8 @@ class ClaudeCodec(JsonLinesEndpoint):
                 )
             case AnswerApproval():
                 self._answer(command)
+            case AnswerQuestions():
+                self._answer_questions(command)
 
     def pending_requests(self) -> list[str]:
         return list(self._pending)
@@ -174,6 +179,25 @@ class ClaudeCodec(JsonLinesEndpoint):
                 },
             }
         )
+
+    def _answer_questions(self, command: AnswerQuestions) -> None:
+        """AskUserQuestion is answered as an allow whose `updatedInput` is the input asked
+        plus `answers` (question text → the chosen labels joined by ", ", as the CLI's own
+        dialog does; checked against the real binary). No answers: the input as asked, and
+        the model hears "The user did not answer the questions" (never a made-up answer)."""
+        pending = self._pending.pop(command.request_id, None)
+        if pending is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        updated = dict(pending.input)
+        if command.answers:
+            updated["answers"] = {key: ", ".join(chosen)
+                                  for key, chosen in command.answers.items()}
+        self._respond(command.request_id, {"behavior": "allow", "updatedInput": updated})
+
+    def _respond(self, request_id: str, response: JSON) -> None:
+        self._write({"type": "control_response",
+                     "response": {"subtype": "success", "request_id": request_id,
+                                  "response": response}})
 
     # -- incoming -------------------------------------------------------------------
 
@@ -276,6 +300,10 @@ class ClaudeCodec(JsonLinesEndpoint):
             if not isinstance(tool_input, dict):
                 raise ProtocolError("can_use_tool input is not an object", json.dumps(m))
             self._pending[request_id] = _Pending(tool, tool_input)
+            if tool == ASK_USER_QUESTION:
+                return [QuestionsAsked(request_id=request_id,
+                                       questions=asked_questions(tool_input, json.dumps(m)),
+                                       tool_use_id=request.get("tool_use_id"))]
             return [
                 ApprovalRequested(
                     request_id=request_id,

@@ -10,6 +10,7 @@ damaged. No SQL outside this package: callers get dataclasses back.
     sessions.py   SessionRepository      → bridge.model.SessionView
     events.py     EventRepository        → StoredEvent
     approvals.py  ApprovalRepository     → bridge.approvals.Approval
+    questions.py  QuestionRepository     → bridge.questions.Question
     refs.py       RefRepository          (surface references)
     outbox.py     OutboxRepository       → OutboxItem, FailedDelivery
 
@@ -24,10 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bridge.machine import Facts
+from bridge.facts import Facts
 from daemon.store.approvals import ApprovalRepository
 from daemon.store.events import EventRepository, StoredEvent
 from daemon.store.outbox import FailedDelivery, OutboxItem, OutboxRepository
+from daemon.store.questions import QuestionRepository
 from daemon.store.sessions import ID_ALPHABET, SESSION_FIELDS, SessionRepository, new_id
 
 __all__ = [
@@ -43,7 +45,8 @@ __all__ = [
 OutboxRows = Callable[[Facts], Sequence[tuple[str, dict[str, Any]]]]
 
 
-class Store(SessionRepository, EventRepository, ApprovalRepository, OutboxRepository):
+class Store(SessionRepository, EventRepository, ApprovalRepository, QuestionRepository,
+            OutboxRepository):
     """Open with `await Store.open(path)`; close with `await store.close()`."""
 
     async def commit_facts(
@@ -58,7 +61,8 @@ class Store(SessionRepository, EventRepository, ApprovalRepository, OutboxReposi
         new one), or None, with nothing written, when a settled approval had already been
         settled by someone else. Urgent (see `WriterLock`) when the facts say so or when
         they ask for or settle an approval."""
-        urgent = facts.urgent or bool(facts.new_approvals or facts.settled)
+        urgent = facts.urgent or bool(facts.new_approvals or facts.settled
+                                      or facts.new_questions or facts.settled_questions)
         try:
             async with self._transaction(urgent=urgent) as db:
                 if facts.events:
@@ -66,7 +70,11 @@ class Store(SessionRepository, EventRepository, ApprovalRepository, OutboxReposi
                 stored = [await self._insert_approval(db, a) for a in facts.new_approvals]
                 if stored != list(facts.new_approvals):
                     facts = replace(facts, new_approvals=tuple(stored))
+                asked = [await self._insert_question(db, q) for q in facts.new_questions]
+                if asked != list(facts.new_questions):
+                    facts = replace(facts, new_questions=tuple(asked))
                 won = [await self._settle(db, approval) for approval in facts.settled]
+                won += [await self._settle_question(db, q) for q in facts.settled_questions]
                 if not all(won):
                     raise _SettleLost()
                 await self._set_session_fields(db, session_id,

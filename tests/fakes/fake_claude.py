@@ -20,7 +20,9 @@ Persistence: `$FAKE_CLAUDE_HOME/projects/<sanitized cwd>/<session_id>.jsonl`
 (FAKE_CLAUDE_HOME defaults to `$HOME/.fake-claude`).
 
 Scenarios: approve, text, two_approvals, write, garbage, noise, truncated, huge_line,
-unknown_type, crash_mid_approval, hang, flood, slow_approve, many_approvals.
+unknown_type, crash_mid_approval, hang, flood, slow_approve, many_approvals, question
+(AskUserQuestion: one single-select and one multi-select question, answered the way the
+real 2.1.331 does: `updatedInput.answers`, question text → the label(s) joined by ", ").
 
 Standard library only. Stdin is read by one thread that records lines and queues them;
 everything else (all stdout writes) happens on the main thread.
@@ -59,11 +61,21 @@ REJECTED_TEXT = (
     "it was a file edit, the new_string was NOT written to the file). STOP what you are "
     "doing and wait for the user to tell you how to proceed."
 )
+QUESTIONS = [
+    {"question": "Which database?", "header": "Database", "multiSelect": False,
+     "options": [{"label": "SQLite", "description": "one file"},
+                 {"label": "Postgres", "description": "a server"}]},
+    {"question": "Which colours?", "header": "Colours", "multiSelect": True,
+     "options": [{"label": "Red", "description": "warm"},
+                 {"label": "Blue", "description": "cool"},
+                 {"label": "Green", "description": "calm"}]},
+]
+
 SCENARIOS = frozenset(
     {
         "approve", "text", "two_approvals", "write", "garbage", "noise", "truncated",
         "huge_line", "unknown_type", "crash_mid_approval", "hang", "flood", "slow_approve",
-        "many_approvals",
+        "many_approvals", "question",
     }
 )  # fmt: skip
 
@@ -668,7 +680,16 @@ class FakeClaude:
                 "permission_decision": {"decision": "accept", "source": "user_temporary"},
             }
         ]
-        if call.name == "Write":
+        if call.name == "AskUserQuestion":
+            answers = tool_input.get("answers") or {}
+            if answers:
+                given = ", ".join(f'"{q}"="{a}"' for q, a in answers.items())
+                result_text = (f"Your questions have been answered: {given}. You can now "
+                               "continue with these answers in mind.")
+            else:
+                result_text = "The user did not answer the questions."
+            structured: JSON = {"questions": tool_input.get("questions"), "answers": answers}
+        elif call.name == "Write":
             path = Path(str(tool_input.get("file_path", "")))
             content = str(tool_input.get("content", ""))
             if not path.is_absolute():
@@ -676,7 +697,7 @@ class FakeClaude:
             if path.resolve().is_relative_to(Path(self.cwd).resolve()):
                 path.write_text(content, encoding="utf-8")
             result_text = f"File created successfully at: {path}"
-            structured: JSON = {
+            structured = {
                 "type": "create",
                 "filePath": str(path),
                 "content": content,
@@ -888,6 +909,11 @@ class FakeClaude:
                 self.ask(turn, call)
             self.settle(turn)
             self.final_text(turn, "All done.")
+        elif name == "question":
+            self.model_step(turn)
+            self.ask(turn, self.tool_use("AskUserQuestion", {"questions": QUESTIONS}))
+            self.settle(turn)
+            self.final_text(turn, "Thanks for answering.")
         elif name == "many_approvals":
             for i in range(self.opts.flood):
                 self.model_step(turn)
