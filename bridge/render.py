@@ -166,7 +166,7 @@ def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
 
 
 def render_status_card(session: SessionView, *, now: float, pending: int = 0,
-                       redactor: Redactor) -> Card:
+                       questions: int = 0, redactor: Redactor) -> Card:
     icon = STATE_ICONS[session.state]
     lines = [f"{icon} {session.id} · {STATE_LABELS[session.state]}"]
     if session.archived:
@@ -183,6 +183,8 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
         facts.append(f"{compact(session.tokens)} tokens")
     if pending:
         facts.append(f"{pending} approval{'s' if pending > 1 else ''} waiting")
+    if questions:
+        facts.append(f"{questions} question{'s' if questions > 1 else ''} waiting")
     # when the chat's budget holds an edit back, the card says how old it is
     facts.append(f"as of {datetime.fromtimestamp(now, UTC).strftime('%H:%M:%S')} UTC")
     lines.append(" · ".join(facts))

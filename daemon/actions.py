@@ -300,8 +300,9 @@ class ActionHandler:
     async def _status(self, sid: str) -> Reply:
         session = await self.hub.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
+        questions = len(await self.hub.pending_questions(sid))
         card = render_status_card(session, now=self.hub.clock(), pending=pending,
-                                  redactor=self.hub.redactor)
+                                  questions=questions, redactor=self.hub.redactor)
         return Reply(text=card.text, buttons=card.buttons)
 
     async def _sessions(self, include_archived: bool) -> Reply:

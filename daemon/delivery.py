@@ -356,7 +356,8 @@ class Delivery:
 # what a later approval card of the same session need not wait for: the card opens the
 # thread itself, and edits of earlier cards and reminders about them do not move it
 _CARD_NEED_NOT_WAIT = frozenset({OutboxKind.SESSION_OPENED, OutboxKind.STATUS,
-                                 OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER})
+                                 OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER,
+                                 OutboxKind.QUESTION_SETTLED})
 
 
 def _urgent(item: OutboxItem) -> bool:

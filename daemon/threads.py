@@ -23,6 +23,7 @@ from typing import Protocol
 
 from bridge.approvals import Approval
 from bridge.model import SessionView
+from bridge.questions import Question
 from bridge.redact import Redactor
 from bridge.refs import MessageRef, StatusRef, ThreadRef
 from bridge.render import Card, render_status_card, split_text, topic_title
@@ -72,6 +73,7 @@ class ThreadsHub(Protocol):
     def redactor(self) -> Redactor: ...
     def clock(self) -> float: ...
     async def pending_approvals(self, session_id: str | None = None) -> list[Approval]: ...
+    async def pending_questions(self, session_id: str | None = None) -> list[Question]: ...
     def chat_for(self, surface: str, session: SessionView) -> str | None: ...
 
 
@@ -136,8 +138,9 @@ class SessionThreads:
             return thread
         session = await self.store.session(sid)
         pending = len(await self.hub.pending_approvals(sid))
+        questions = len(await self.hub.pending_questions(sid))
         card = render_status_card(session, now=self.hub.clock(), pending=pending,
-                                  redactor=self.hub.redactor)
+                                  questions=questions, redactor=self.hub.redactor)
         made: dict[str, str] = {}
         try:
             if not thread:
@@ -250,8 +253,9 @@ class SessionThreads:
             return False
         ref = await self.store.get_ref(self.name, StatusRef(session_id=sid).key)
         pending = len(await self.hub.pending_approvals(sid))
+        questions = len(await self.hub.pending_questions(sid))
         card = render_status_card(session, now=self.hub.clock(), pending=pending,
-                                  redactor=self.hub.redactor)
+                                  questions=questions, redactor=self.hub.redactor)
         title = topic_title(session, redactor=self.hub.redactor)
         changed_text = not ref or self._status_text.get(sid) != without_clock(card.text)
         changed_title = self.surface.limits.thread_titles and self.titles.get(sid) != title

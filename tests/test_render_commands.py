@@ -64,6 +64,7 @@ def test_status_and_summary_cards():
     assert "waiting for approval" in status.text and "1h 01m" in status.text
     assert "2 approvals waiting" in status.text
     assert "as of 01:01:40 UTC" in status.text  # how fresh it is, when an edit is held back
+    assert "1 question waiting" in render_status_card(SESSION, now=0.0, questions=1).text
     summary = render_summary_card(SESSION, TurnSummary(final_text="Done.", is_error=False,
                                                        cost_usd=0.5, duration_ms=61000,
                                                        num_turns=3,
