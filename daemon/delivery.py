@@ -354,10 +354,11 @@ class Delivery:
 
 
 # what a later approval card of the same session need not wait for: the card opens the
-# thread itself, and edits of earlier cards and reminders about them do not move it
+# thread itself, and edits of earlier cards and reminders about them do not move it (a
+# question's settled edit is not here: a toggle's edit answers a tap and is urgent itself,
+# and the urgent lane reads only the kinds not listed)
 _CARD_NEED_NOT_WAIT = frozenset({OutboxKind.SESSION_OPENED, OutboxKind.STATUS,
-                                 OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER,
-                                 OutboxKind.QUESTION_SETTLED})
+                                 OutboxKind.APPROVAL_SETTLED, OutboxKind.APPROVAL_REMINDER})
 
 
 def _urgent(item: OutboxItem) -> bool:

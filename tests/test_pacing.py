@@ -209,3 +209,14 @@ async def test_an_answer_and_a_card_go_before_a_flood_of_the_story(paced, tmp_pa
     assert answered <= 1.2, answered  # one a second in the chat, and nothing before it
     assert carded <= 3.5, carded  # its topic, then the card: two slots, a second apart
     assert not fake.violations
+
+
+def test_no_kind_the_urgent_lane_skips_can_be_urgent():
+    """The urgent lane reads the outbox without the kinds a card need not wait for; any of
+    them that could be urgent would be sent by no lane at all."""
+    from bridge.outbox import priority_of
+    from daemon.delivery import _CARD_NEED_NOT_WAIT
+
+    for kind in _CARD_NEED_NOT_WAIT:
+        for payload in ({}, {"requested": True, "toggled": True}):
+            assert priority_of(kind, payload) > Priority.CARD, kind
