@@ -96,7 +96,7 @@ def results(model: ThreadedModelAPI) -> list[str]:
 
 
 def test_a_long_plan_reads_as_text_and_goes_whole_as_a_document(planning, tg, model):
-    thread, card = plan_card(tg)
+    _, card = plan_card(tg)
     assert "# Plan: greet" in card.text and "1. Step 1: write" in card.text
     assert '\\n' not in card.text and '"plan"' not in card.text  # not escaped JSON
     assert [b["text"] for b in card.buttons] == [
