@@ -25,6 +25,7 @@ class Verb(StrEnum):
     DENY = "dn"
     DENY_REASON = "dr"
     STOP_APPROVAL = "st"
+    ACCEPT_EDITS = "ae"  # on a plan: approve it and accept the session's edits
     # on a session
     STOP = "ss"
     DIFF = "sd"
@@ -56,7 +57,10 @@ DECISION_BUTTONS: tuple[DecisionButton, ...] = (
     DecisionButton(Verb.DENY_REASON, DecisionKind.DENY, "Deny with reason…"),
     DecisionButton(Verb.STOP_APPROVAL, DecisionKind.STOP, "Stop"),
 )
-VERB_DECISIONS: Mapping[Verb, DecisionKind] = {b.verb: b.decision for b in DECISION_BUTTONS}
+VERB_DECISIONS: Mapping[Verb, DecisionKind] = {
+    **{b.verb: b.decision for b in DECISION_BUTTONS},
+    Verb.ACCEPT_EDITS: DecisionKind.ACCEPT_EDITS,  # a plan card's (bridge.plans)
+}
 APPROVAL_VERBS = frozenset(VERB_DECISIONS)
 QUESTION_VERBS = frozenset({Verb.QUESTION_OPTION, Verb.QUESTION_SUBMIT, Verb.QUESTION_OTHER})
 

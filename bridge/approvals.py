@@ -24,6 +24,7 @@ from typing import Any
 
 from bridge.errors import IllegalTransition
 from bridge.events import DecisionKind
+from bridge.plans import KEEP_PLANNING, is_plan
 
 
 class ApprovalState(StrEnum):
@@ -70,6 +71,10 @@ class Actor:
         who = self.name or self.user_id
         return who if self.surface in ("cli", "timer", "rule") else f"{who} ({self.surface})"
 
+
+# the decisions that allow what was asked (a plan approved with its edits accepted too)
+ALLOWING = frozenset({DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION,
+                      DecisionKind.ACCEPT_EDITS})
 
 TIMER = Actor(surface="timer", user_id="timer", name="timeout")
 
@@ -159,11 +164,13 @@ def decide(
             reason=RefusalReason.NOT_OFFERED,
             message=f"The agent does not offer '{kind.value}' for this request.",
         )
-    allowed = kind in (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION)
+    allowed = kind in ALLOWING
     given = None if allowed else (reason or "").strip() or None
     # the agent always hears why; the card keeps only a reason the person gave (a plain
     # deny would otherwise read "Denied by X: Denied by X")
     message = None if allowed else (given or default_deny_message(kind, actor))
+    if message and not given and kind is DecisionKind.DENY and is_plan(approval.tool):
+        message = KEEP_PLANNING
     settled = _settled(approval, ApprovalState.ALLOWED if allowed else ApprovalState.DENIED,
                        decision=kind, decided_by=actor.label, now=now, reason=given)
     return Decision(approval=settled, kind=kind, message=message)
@@ -312,9 +319,15 @@ def decided_how(approval: Approval) -> str:
     """How a decided approval was settled, in words: "allowed once", "allowed for the
     session", "denied" or "stopped" (every outcome text is built from these)."""
     if approval.state is ApprovalState.ALLOWED:
+        if approval.decision is DecisionKind.ACCEPT_EDITS:
+            return "approved, accepting edits"
+        if is_plan(approval.tool):
+            return "approved"
         how = "for the session" if approval.decision is DecisionKind.ALLOW_SESSION else "once"
         return f"allowed {how}"
-    return "stopped" if approval.decision is DecisionKind.STOP else "denied"
+    if approval.decision is DecisionKind.STOP:
+        return "stopped"
+    return "sent back to planning" if is_plan(approval.tool) else "denied"
 
 
 def describe_outcome(approval: Approval, *, mine: bool = False) -> str:

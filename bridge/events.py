@@ -18,6 +18,7 @@ class DecisionKind(StrEnum):
 
     ALLOW_ONCE = "allow_once"
     ALLOW_SESSION = "allow_session"
+    ACCEPT_EDITS = "accept_edits"  # a plan approved, and the session's edits accepted
     DENY = "deny"
     STOP = "stop"
 

@@ -12,8 +12,10 @@ from bridge.approvals import Approval
 from bridge.diffs import DiffPackage, DiffSummary, render_diff_summary
 from bridge.model import SessionView
 from bridge.outbox import PostSummary
+from bridge.plans import is_plan, plan_text
 from bridge.redact import Redactor
-from bridge.render import Card, TurnSummary, elapsed, render_approval_card, tool_preview
+from bridge.render import Card, TurnSummary, elapsed, shorten, tool_preview
+from bridge.render_plans import render_decision_card
 
 # a final message longer than this many messages is sent as a `.md` file
 FINAL_MESSAGES = 3
@@ -30,10 +32,15 @@ def render_reminder(approval: Approval, session: SessionView, *, now: float,
     if timeout is not None and on_timeout == "deny":
         remaining = approval.requested_at + timeout - now
         left = f"; it will be denied in {elapsed(max(0, remaining))}"
-    preview = tool_preview(approval.tool, approval.input, 200, redactor=redactor)
-    text = (f"⏰ Still waiting for you: {approval.tool} {preview} "
-            f"(request {approval.id}){left}.")
-    return Card(text, render_approval_card(approval, session, redactor=redactor).buttons)
+    if is_plan(approval.tool):
+        first = plan_text(approval.input).partition("\n")[0]
+        text = (f"⏰ Still waiting for you: the plan “{shorten(first, 120, redactor)}” "
+                f"(request {approval.id}){left}.")
+    else:
+        preview = tool_preview(approval.tool, approval.input, 200, redactor=redactor)
+        text = (f"⏰ Still waiting for you: {approval.tool} {preview} "
+                f"(request {approval.id}){left}.")
+    return Card(text, render_decision_card(approval, session, redactor=redactor).buttons)
 
 
 def changes_text(summary: DiffSummary, note: str | None) -> str | None:

@@ -27,6 +27,7 @@ from bridge.approvals import AccessPolicy, Actor
 from bridge.commands import Command, CommandError, CommandName, help_text, parse_command
 from bridge.events import DecisionKind
 from bridge.model import SessionView
+from bridge.plans import FEEDBACK_PROMPT, is_plan
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
@@ -201,8 +202,9 @@ class ActionHandler:
                                                actor=incoming.actor)
                 return Reply(text=result.message, alert=True)
             self.awaiting_reason[(incoming.actor.user_id, incoming.thread)] = action.target
-            return Reply(text="Send the reason as your next message here.",
-                         force_reply=True)
+            ask = FEEDBACK_PROMPT if is_plan(approval.tool) else (
+                "Send the reason as your next message here.")
+            return Reply(text=ask, force_reply=True)
         kind = VERB_DECISIONS[action.verb]
         result = await self.hub.decide(action.target, kind, actor=incoming.actor)
         return Reply(text=result.message, alert=not result.ok)

@@ -31,9 +31,10 @@ from bridge.outbox import (
     UpdateQuestion,
     decode,
 )
+from bridge.plans import plan_text
 from bridge.questions import QuestionState
 from bridge.refs import ApprovalCardRef, MessageRef, QuestionCardRef, ThreadRef
-from bridge.render import Card, render_approval_card, render_summary_card, topic_title
+from bridge.render import Card, render_summary_card, topic_title
 from bridge.render_outbox import (
     NO_CHANGES,
     NOTHING_NEEDS_YOU,
@@ -46,6 +47,7 @@ from bridge.render_outbox import (
     render_reminder,
     turn_summary,
 )
+from bridge.render_plans import plan_attachment, render_decision_card
 from bridge.render_questions import render_question_card
 from bridge.verify import last_check
 from daemon.agents import resume_command
@@ -105,9 +107,14 @@ class ItemShower:
                 thread = await self.threads.thread(sid)
                 pending = approval.state is ApprovalState.PENDING
                 ref = await self.surface.post(
-                    thread, render_approval_card(approval, session, redactor=redactor),
+                    thread, render_decision_card(approval, session, redactor=redactor),
                     notify=pending,
                     mention=session.owner_on(self.name) if pending else None)
+                attached = plan_attachment(approval)
+                if attached and pending:  # the whole plan, which its card could not hold
+                    data = (await redact_text(redactor, plan_text(approval.input))).encode()
+                    await self.threads.send_file(sid, attached, data,
+                                                 f"{sid}: the whole plan (request {approval.id})")
                 return {ApprovalCardRef(approval_id=approval.id).key: ref,
                         MessageRef(session_id=sid, message=ref).key: ref}
             case PostQuestion(question_id=question_id):
@@ -133,7 +140,7 @@ class ItemShower:
                     self.name, ApprovalCardRef(approval_id=approval_id).key)
                 if card_ref:
                     approval = await self.store.approval(approval_id)
-                    await self.surface.edit(card_ref, render_approval_card(
+                    await self.surface.edit(card_ref, render_decision_card(
                         approval, session, redactor=redactor))
                 self.threads.dirty.add(sid)
             case PostSummary():

@@ -54,7 +54,7 @@ class ThreadedTelegram(Threaded[FakeTelegram]):
         found: list[StoredMessage] = []
 
         def check() -> bool:
-            found[:] = [m for m in self.fake.messages_in(CHAT, thread) if text in m.text]
+            found[:] = [m for m in self.fake.messages_in(CHAT, thread) if text in (m.text or "")]
             return bool(found)
 
         self.wait_until(check, timeout)
@@ -64,7 +64,7 @@ class ThreadedTelegram(Threaded[FakeTelegram]):
         found: list[StoredMessage] = []
 
         def check() -> bool:
-            found[:] = [m for m in self.fake.messages_in(chat) if text in m.text]
+            found[:] = [m for m in self.fake.messages_in(chat) if text in (m.text or "")]
             return bool(found)
 
         self.wait_until(check, timeout)

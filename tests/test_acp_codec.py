@@ -122,7 +122,7 @@ def test_the_reference_flow_sends_and_decodes_the_reference_json():
     request = events[2]
     assert request == ApprovalRequested(
         request_id="5", tool="Bash", input={"command": "pytest -x"}, tool_use_id="toolu_01",
-        description="`pytest -x`", offered=tuple(DecisionKind), raw=PERMISSION["params"])
+        description="`pytest -x`", raw=PERMISSION["params"])  # all four offered
     codec.send(AnswerApproval(request_id="5", decision=DecisionKind.ALLOW_ONCE))
     assert sent(codec) == [{"jsonrpc": "2.0", "id": 5,
                             "result": {"outcome": {"outcome": "selected", "optionId": "allow"}}}]

@@ -27,7 +27,7 @@ from tests.transcripts import agent_bytes, chunks, load
 CWD = "/home/dev/ws"
 PROMPT = "please run a command"
 THREAD = "01a20e18-c900-7bb2-92c3-4212eb280461"
-ALL = tuple(DecisionKind)
+ALL = ApprovalRequested(request_id="", tool="", input={}).offered  # a tool's four
 TRANSCRIPTS = {
     "codex-0.169.0-app-server-accept.jsonl": None,
     "codex-0.169.0-app-server-decline.jsonl": None,

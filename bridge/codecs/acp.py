@@ -250,7 +250,8 @@ class AcpCodec(JsonRpcEndpoint):
         known = {**seen, **{k: v for k, v in call.items() if v is not None}}
         offered = tuple(
             kind for kind in DecisionKind
-            if kind is DecisionKind.STOP or any(k in options for k in _OPTION_KINDS[kind])
+            if kind is DecisionKind.STOP
+            or any(k in options for k in _OPTION_KINDS.get(kind, ()))
         )
         tool, tool_input = _tool_name(known), _tool_input(known)
         request_id = str(wire_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
 
@@ -42,6 +42,7 @@ from bridge.events import (
     UnknownEvent,
 )
 from bridge.framing import DEFAULT_MAX_LINE
+from bridge.plans import PLAN_DECISIONS, is_plan
 
 PROTOCOL_FLAGS: tuple[str, ...] = (
     "--output-format",
@@ -52,6 +53,9 @@ PROTOCOL_FLAGS: tuple[str, ...] = (
     "--permission-prompt-tool",
     "stdio",
 )
+
+# "Approve, accept edits" on a plan: the session's mode, never the user's settings files
+ACCEPT_EDITS_MODE: JSON = {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
 
 # Message types that carry nothing the bridge shows; they are dropped, not stored.
 _QUIET_TYPES = frozenset({"stream_event", "transcript_mirror", "keep_alive"})
@@ -157,6 +161,9 @@ class ClaudeCodec(JsonLinesEndpoint):
                 rules = session_rules(pending.tool, shown)
                 if rules:
                     response["updatedPermissions"] = rules
+            case DecisionKind.ACCEPT_EDITS:  # a plan approved (bridge.plans)
+                response = {"behavior": "allow", "updatedInput": shown,
+                            "updatedPermissions": [ACCEPT_EDITS_MODE]}
             case DecisionKind.DENY:
                 response = {
                     "behavior": "deny",
@@ -304,16 +311,16 @@ class ClaudeCodec(JsonLinesEndpoint):
                 return [QuestionsAsked(request_id=request_id,
                                        questions=asked_questions(tool_input, json.dumps(m)),
                                        tool_use_id=request.get("tool_use_id"))]
-            return [
-                ApprovalRequested(
-                    request_id=request_id,
-                    tool=tool,
-                    input=tool_input,
-                    tool_use_id=request.get("tool_use_id"),
-                    description=request.get("description") or request.get("title"),
-                    raw=request,
-                )
-            ]
+            event = ApprovalRequested(
+                request_id=request_id,
+                tool=tool,
+                input=tool_input,
+                tool_use_id=request.get("tool_use_id"),
+                description=request.get("description") or request.get("title"),
+                raw=request,
+            )
+            # a plan is approved, approved with edits accepted, or sent back (bridge.plans)
+            return [replace(event, offered=PLAN_DECISIONS) if is_plan(tool) else event]
         # hook callbacks and MCP messages were never registered by the bridge: refuse them
         # at once so the agent does not wait for an answer that will never come
         self._write(

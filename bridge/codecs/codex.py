@@ -67,7 +67,7 @@ _DECISIONS: dict[str, DecisionKind] = {
     "cancel": DecisionKind.STOP,
 }
 _ANSWERS: dict[DecisionKind, str] = {kind: wire for wire, kind in _DECISIONS.items()}
-_ALL_DECISIONS = tuple(DecisionKind)
+_ALL_DECISIONS = tuple(_DECISIONS.values())  # what Codex can be answered
 _COMMAND_APPROVAL = "item/commandExecution/requestApproval"
 _FILE_APPROVAL = "item/fileChange/requestApproval"
 

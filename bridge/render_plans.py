@@ -1,0 +1,57 @@
+"""A plan's card: the plan as readable text (its Markdown, never escaped JSON), and its own
+buttons (`bridge.plans.PLAN_BUTTONS`). A plan too long for the card is cut on the card and
+goes out whole as a `.md` document (`plan_attachment`). Once settled, the card says how
+and by whom, as an approval card does (`render_outcome`)."""
+
+from __future__ import annotations
+
+from bridge.actions import ButtonAction
+from bridge.approvals import Approval, ApprovalState
+from bridge.model import SessionView
+from bridge.plans import PLAN_BUTTONS, is_plan, plan_filename, plan_text
+from bridge.redact import Redactor
+from bridge.render import (
+    CARD_LIMIT,
+    Button,
+    Card,
+    render_approval_card,
+    render_outcome,
+    shorten,
+)
+
+# how much of a plan its card shows; the rest of the card is its head and outcome
+PLAN_CHARS = 3000
+
+
+def plan_attachment(approval: Approval) -> str | None:
+    """The `.md` file name the whole plan goes out as when its card cannot hold it."""
+    if not is_plan(approval.tool) or len(plan_text(approval.input)) <= PLAN_CHARS:
+        return None
+    return plan_filename(approval.id)
+
+
+def render_decision_card(approval: Approval, session: SessionView, *,
+                         redactor: Redactor) -> Card:
+    """The card of anything the approval lifecycle holds: a plan's or a tool's."""
+    if is_plan(approval.tool):
+        return render_plan_card(approval, session, redactor=redactor)
+    return render_approval_card(approval, session, redactor=redactor)
+
+
+def render_plan_card(approval: Approval, session: SessionView, *,
+                     redactor: Redactor) -> Card:
+    plan = plan_text(approval.input)
+    lines = [f"📋 Plan to approve · {session.id} · {session.place}",
+             f"{session.agent}, request {approval.id}", ""]
+    lines.append(shorten(plan, PLAN_CHARS, redactor) if plan else "(the agent sent no plan)")
+    attached = plan_attachment(approval)
+    if attached:
+        lines.append(f"(shortened: the whole plan is attached as {attached})")
+    lines.append("")
+    if approval.state is not ApprovalState.PENDING:
+        lines.append(render_outcome(approval))
+        return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
+    buttons = [Button(b.label, ButtonAction(b.verb, approval.id)) for b in PLAN_BUTTONS
+               if b.decision in approval.offered]
+    rows = (tuple(buttons[:2]), tuple(buttons[2:]))
+    return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), tuple(r for r in rows if r))
