@@ -181,6 +181,25 @@ def test_reject_always_answers_deny_when_there_is_no_reject_once_and_no_reject_n
     assert request.offered == (DecisionKind.ALLOW_ONCE, DecisionKind.STOP)
 
 
+def test_an_allow_always_the_card_cannot_show_is_never_chosen():
+    """An agent offering `allow_always` without `allow_once` (claude-agent-acp's plan: "clear
+    context and use auto mode"): no allow button is offered, since none would answer with
+    what the card shows; and no answer ever selects `allow_always`."""
+    codec = opened()
+    options = [{"optionId": "auto", "name": "Yes, and use auto mode", "kind": "allow_always"},
+               {"optionId": "no", "name": "No, keep planning", "kind": "reject_once"}]
+    (request,) = feed(codec, {**PERMISSION, "params": {**PERMISSION["params"], "options": options}})
+    assert request.offered == (DecisionKind.DENY, DecisionKind.STOP)
+    for wire_id, decision in ((5, DecisionKind.ALLOW_ONCE), (6, DecisionKind.ALLOW_SESSION)):
+        if wire_id == 6:
+            feed(codec, {**PERMISSION, "id": 6, "params": {**PERMISSION["params"],
+                                                           "options": options}})
+        codec.send(AnswerApproval(request_id=str(wire_id), decision=decision))
+        # (the daemon refuses a decision that was not offered; the codec still never
+        # selects an option the card did not show)
+        assert sent(codec)[-1]["result"]["outcome"] == {"outcome": "cancelled"}
+
+
 def test_stop_cancels_the_prompt_and_every_pending_permission():
     codec = opened()
     feed(codec, *BEFORE_PERMISSION, {**PERMISSION, "id": 6})

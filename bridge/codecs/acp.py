@@ -57,18 +57,21 @@ from bridge.framing import DEFAULT_MAX_LINE
 PROTOCOL_VERSION = 1
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
-# the option kinds that offer each decision
+# the option kinds that offer each decision (all of them)
 _OPTION_KINDS: dict[DecisionKind, tuple[str, ...]] = {
     DecisionKind.ALLOW_ONCE: ("allow_once",),
-    DecisionKind.ALLOW_SESSION: ("allow_always",),
+    DecisionKind.ALLOW_SESSION: ("allow_always", "allow_once"),
     DecisionKind.DENY: ("reject_once", "reject_always"),
 }
-# and the ones that answer it, best first. "Allow for session" is answered `allow_once`
-# when the agent has it: what `allow_always` remembers is the agent's choice (the whole
-# tool, or every command with the same first word), broader than the card the person saw;
-# the daemon keeps the session rule itself, exactly, and answers the next matching request.
+# and the ones that answer it, best first. "Allow for session" is answered `allow_once`, and
+# only offered when the agent has it: what `allow_always` does is the agent's choice (the
+# whole tool, every command with the same first word, or for claude-agent-acp's plan "clear
+# context and use auto mode"), never what the card showed; the daemon keeps the session rule
+# itself, exactly, and answers the next matching request.
 _ANSWER_KINDS: dict[DecisionKind, tuple[str, ...]] = {
-    **_OPTION_KINDS, DecisionKind.ALLOW_SESSION: ("allow_once", "allow_always"),
+    DecisionKind.ALLOW_ONCE: ("allow_once",),
+    DecisionKind.ALLOW_SESSION: ("allow_once",),
+    DecisionKind.DENY: ("reject_once", "reject_always"),
 }
 _TOOL_NAMES = {
     "execute": "Bash", "edit": "Edit", "read": "Read", "delete": "Delete", "move": "Move",
@@ -251,7 +254,8 @@ class AcpCodec(JsonRpcEndpoint):
         offered = tuple(
             kind for kind in DecisionKind
             if kind is DecisionKind.STOP
-            or any(k in options for k in _OPTION_KINDS.get(kind, ()))
+            or (kind in _OPTION_KINDS and all(k in options for k in _OPTION_KINDS[kind]))
+            or (kind is DecisionKind.DENY and any(k in options for k in _ANSWER_KINDS[kind]))
         )
         tool, tool_input = _tool_name(known), _tool_input(known)
         request_id = str(wire_id)
