@@ -239,7 +239,7 @@ class Delivery:
             self.wakeup.set()  # and what it sent after its cards
 
     async def _round(self) -> bool:
-        """Everything but the cards the card lane sends, then the status cards."""
+        """Everything but what the urgent lane sends, then the status cards."""
         items = await self.store.outbox_pending(self.name, limit=100)
         statuses = [i for i in items if i.kind == OutboxKind.STATUS]
         for item in statuses:
@@ -254,8 +254,8 @@ class Delivery:
         # later items wait for the card, and the card lane is told when it may go.
         waiting = {c.session_id for c in cards}
         held_cards = any(c.id not in self._claimed for c in cards)  # not yet under way
-        progressed = bool(statuses)
         now = time.monotonic()
+        batch: list[OutboxItem] = []  # each session's items up to the first that must wait
         for item in rest:
             if item.kind == OutboxKind.STATUS or item.session_id in waiting:
                 continue
@@ -267,9 +267,12 @@ class Delivery:
                 held_cards = True
                 self.cards_wakeup.set()  # what it waited for is out (or it is under way)
                 continue
-            progressed = True
-            if not await self._side_by_side([item]):
-                waiting.add(item.session_id)  # it failed: the session's next items wait
+            batch.append(item)
+        # the sessions side by side, each in order: one chat's spent budget (or one slow
+        # item) does not hold up another chat's story; a session whose item fails stops there
+        if batch:
+            await self._side_by_side(batch)
+        progressed = bool(statuses) or bool(batch)
         if held_cards:
             self.cards_wakeup.set()
         flushed = await self.threads.flush_status()

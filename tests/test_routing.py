@@ -172,6 +172,35 @@ async def test_a_routed_chats_card_goes_on_its_own_budget_while_the_home_chat_is
     assert not fake.violations
 
 
+async def test_a_routed_chats_story_does_not_wait_behind_the_home_chats(routed, tmp_path):
+    """The home chat has a backlog of texts (one a second at best); a routed session's text,
+    queued after them, is out within a couple of its own chat's slots."""
+    fake, store, hub, delivery = routed
+    sessions = {}
+    for project in ("demo", "side"):
+        s = await store.create_session(project=project, agent="claude", protocol="claude",
+                                       cwd=str(tmp_path), host="local", title=project,
+                                       now=hub.clock())
+        await store.update_session(s.id, state=SessionState.RUNNING)
+        sessions[project] = s.id
+    for n in range(10):
+        await store.enqueue(["telegram"], session_id=sessions["demo"], kind="text",
+                            payload={"text": f"home {n}"}, now=hub.clock())
+    await store.enqueue(["telegram"], session_id=sessions["side"], kind="text",
+                        payload={"text": "routed text"}, now=hub.clock())
+    loop = asyncio.get_running_loop()
+    queued = loop.time()
+    delivery.notify()
+    async with asyncio.timeout(15):
+        while not any(m.text == "routed text" for m in fake.messages.values()):
+            await asyncio.sleep(0.02)
+    took = loop.time() - queued
+    home_out = sum((m.text or "").startswith("home ") for m in fake.messages.values())
+    assert home_out < 10, "the home chat must still be busy, or the test means nothing"
+    assert took <= 4.0, took  # its topic, status card and text: its own chat's slots
+    assert not fake.violations
+
+
 async def test_whether_a_chat_has_topics_is_known_per_chat(routed, tmp_path):
     """A project routed to a group without topics gets reply chains there, while the home
     forum keeps making topics: one chat's answer does not decide for another's."""
