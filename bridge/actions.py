@@ -27,6 +27,7 @@ class Verb(StrEnum):
     STOP_APPROVAL = "st"
     # on a session
     STOP = "ss"
+    INTERRUPT = "si"  # end the running turn, keep the session
     DIFF = "sd"
     ARCHIVE = "sa"
     UNARCHIVE = "su"
