@@ -286,7 +286,9 @@ def render_summary_card(session: SessionView, summary: TurnSummary, *,
     """The end-of-turn card with the whole final message (it may exceed one message: the
     caller splits it), or its beginning when it goes along as the file `attached`."""
     if summary.interrupted:
-        head = f"⏹ Turn stopped by {summary.stopped_by}" if summary.stopped_by else (
+        # an interrupt keeps the session (it waits for a reply); a stop ends it
+        how = "stopped" if session.state is SessionState.STOPPED else "interrupted"
+        head = f"⏹ Turn {how} by {summary.stopped_by}" if summary.stopped_by else (
             "⏹ Turn interrupted")
     else:
         head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"

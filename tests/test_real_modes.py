@@ -136,7 +136,7 @@ def test_from_telegram_plan_interrupt_queue_and_no_bypass(make_bridge, tg, model
     interrupt = next(b["callback_data"] for row in card.reply_markup["inline_keyboard"]
                      for b in row if b["text"] == "Interrupt")
     assert "the session stays" in tg.answer(tg.tap(card, interrupt)).text
-    tg.message_with("Turn stopped by", thread, timeout=START)
+    tg.message_with("Turn interrupted by", thread, timeout=START)
     assert not (bridge.project / "phone.txt").exists()
 
 
