@@ -79,6 +79,7 @@ class SessionMachine:
         self.closed: tuple[str, SessionState] | None = None
         self.stopped_by: str | None = None  # who asked for it, when a person did
         self.interrupted_by: str | None = None  # who ended the running turn, keeping it
+        self.settings: dict[str, str] = {}  # the mode and model the agent last announced
         self.failure: str | None = None
         # until the agent says something in its protocol, what it printed
         self.spoke = False
@@ -124,10 +125,7 @@ class SessionMachine:
         match event:
             case SessionStarted(agent_session_id=agent_session_id):
                 draft.changes["agent_session_id"] = agent_session_id
-                if event.model:
-                    draft.changes["model"] = event.model
-                if event.mode:
-                    draft.changes["mode"] = event.mode
+                self._settings(draft, event.mode, event.model)
                 self._agent_moved(draft, Trigger.AGENT_READY, event)
             case TurnStarted():
                 self.turn_active = True
@@ -181,10 +179,7 @@ class SessionMachine:
                 if not self.waiting:
                     self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
             case SettingsChanged(mode=mode, model=model):
-                if mode:
-                    draft.changes["mode"] = mode
-                if model:
-                    draft.changes["model"] = model
+                self._settings(draft, mode, model)
             case UsageUpdated(total_tokens=tokens):
                 draft.changes["tokens"] = tokens
             case TurnCompleted():
@@ -194,6 +189,14 @@ class SessionMachine:
                     self._agent_moved(draft, Trigger.TURN_ENDED, event)
             case _:
                 pass
+
+    def _settings(self, draft: Draft, mode: str | None, model: str | None) -> None:
+        """Keep the mode and model the agent says it runs in; only a change is a change
+        (Claude repeats them with every turn: the status card is not edited for that)."""
+        for key, value in (("mode", mode), ("model", model)):
+            if value and self.settings.get(key) != value:
+                self.settings[key] = value
+                draft.changes[key] = value
 
     def _turn_completed(self, draft: Draft, event: TurnCompleted, now: float) -> None:
         self.turn_active = False
