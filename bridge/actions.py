@@ -28,6 +28,7 @@ class Verb(StrEnum):
     ACCEPT_EDITS = "ae"  # on a plan: approve it and accept the session's edits
     # on a session
     STOP = "ss"
+    INTERRUPT = "si"  # end the running turn, keep the session
     DIFF = "sd"
     ARCHIVE = "sa"
     UNARCHIVE = "su"

@@ -19,6 +19,9 @@ class CommandName(StrEnum):
     SESSIONS = "sessions"
     RESUME = "resume"
     STOP = "stop"
+    INTERRUPT = "interrupt"
+    MODE = "mode"
+    MODEL = "model"
     ARCHIVE = "archive"
     UNARCHIVE = "unarchive"
     STATUS = "status"
@@ -29,10 +32,13 @@ class CommandName(StrEnum):
 
 #: (command, arguments, what it does) — also what setMyCommands registers
 COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
-    (CommandName.NEW, "PROJECT PROMPT", "start a session (--agent NAME, --worktree)"),
+    (CommandName.NEW, "PROJECT PROMPT", "start a session (--agent NAME, --worktree, --plan)"),
     (CommandName.SESSIONS, "[all]", "list sessions (all: with archived)"),
     (CommandName.RESUME, "ID [PROMPT]", "continue a session"),
     (CommandName.STOP, "ID", "stop a session"),
+    (CommandName.INTERRUPT, "ID", "end the running turn, keep the session"),
+    (CommandName.MODE, "ID default|plan|acceptEdits", "switch the permission mode"),
+    (CommandName.MODEL, "ID NAME", "switch the model"),
     (CommandName.ARCHIVE, "ID", "archive a session"),
     (CommandName.UNARCHIVE, "ID", "bring a session back"),
     (CommandName.STATUS, "ID", "show a session's status card"),
@@ -44,7 +50,8 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
 _ID = re.compile(r"^[a-z0-9]{4,16}$")
 _NEEDS_ID = frozenset(
     {CommandName.STOP, CommandName.ARCHIVE, CommandName.UNARCHIVE, CommandName.STATUS,
-     CommandName.DIFF, CommandName.RESUME}
+     CommandName.DIFF, CommandName.RESUME, CommandName.INTERRUPT, CommandName.MODE,
+     CommandName.MODEL}
 )
 
 
@@ -56,7 +63,9 @@ class Command:
     prompt: str | None = None
     agent: str | None = None
     worktree: bool = False
+    plan: bool = False  # /new … --plan: the session starts in plan mode
     include_archived: bool = False
+    argument: str | None = None  # /mode's mode, /model's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,8 @@ def parse_command(
         return Command(name=name, include_archived=rest.lower() in ("all", "--all"))
     if name in (CommandName.HELP, CommandName.DIGEST):
         return Command(name=name)
+    if name in (CommandName.MODE, CommandName.MODEL):
+        return _setting(name, rest, thread_session)
     first, _, tail = rest.partition(" ")
     session_id = None
     if first and _ID.match(first.lower()):
@@ -112,14 +123,27 @@ def parse_command(
     return Command(name=name, session_id=session_id)
 
 
+def _setting(name: CommandName, rest: str, thread_session: str | None) -> Command | CommandError:
+    """`/mode ID MODE` and `/model ID NAME`; in a session's thread the id may be left out
+    (one word is then the mode or model: `plan` would also read as an id)."""
+    args = next(a for n, a, _ in COMMAND_HELP if n is name)
+    words = rest.split()
+    if len(words) == 2 and _ID.match(words[0].lower()):
+        return Command(name=name, session_id=words[0].lower(), argument=words[1])
+    if len(words) == 1 and thread_session is not None:
+        return Command(name=name, session_id=thread_session, argument=words[0])
+    return CommandError(f"Usage: /{name.value} {args} (the ID may be left out inside the "
+                        "session's thread).")
+
+
 def _new(rest: str) -> Command | CommandError:
-    usage = "Usage: /new PROJECT PROMPT (options: --agent NAME, --worktree)"
+    usage = "Usage: /new PROJECT PROMPT (options: --agent NAME, --worktree, --plan)"
     try:
         words = shlex.split(rest)
     except ValueError:
         words = rest.split()
     agent = None
-    worktree = False
+    worktree = plan = False
     kept: list[str] = []
     i = 0
     while i < len(words):
@@ -134,6 +158,8 @@ def _new(rest: str) -> Command | CommandError:
             agent = word.split("=", 1)[1]
         elif word == "--worktree":
             worktree = True
+        elif word == "--plan":
+            plan = True
         else:
             kept.append(word)
         i += 1
@@ -142,10 +168,10 @@ def _new(rest: str) -> Command | CommandError:
     project = kept[0]
     # the prompt as typed (keep its quoting and spacing), minus the options we consumed
     prompt = rest.split(None, 1)[1] if rest.split(None, 1)[0] == project else " ".join(kept[1:])
-    for option in ("--worktree", f"--agent {agent}", f"--agent={agent}"):
+    for option in ("--worktree", "--plan", f"--agent {agent}", f"--agent={agent}"):
         prompt = prompt.replace(option, "")
     prompt = " ".join(prompt.split()) if "\n" not in prompt else prompt.strip()
     if not prompt:
         return CommandError(usage)
     return Command(name=CommandName.NEW, project=project, prompt=prompt, agent=agent,
-                   worktree=worktree)
+                   worktree=worktree, plan=plan)

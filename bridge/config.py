@@ -82,6 +82,8 @@ class ApprovalsConfig:
     timeout: Duration | None = Duration(1800)
     on_timeout: Literal["deny", "keep"] = "deny"
     remind_after: Duration | None = None
+    # modes that never ask a person (bridge.modes.NEVER_ASK) may be chosen from chat
+    allow_bypass_from_chat: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

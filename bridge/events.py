@@ -34,6 +34,16 @@ class SessionStarted:
     model: str | None = None
     cwd: str | None = None
     version: str | None = None
+    mode: str | None = None  # the permission mode it runs in, where it says
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsChanged:
+    """The agent runs (or, for Codex, will run its next turn) in this mode or with this
+    model: what a `SetMode`/`SetModel` was answered with, or what the agent announced."""
+
+    mode: str | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +175,7 @@ class UnknownEvent:
 
 AgentEvent = (
     SessionStarted
+    | SettingsChanged
     | AssistantText
     | ToolStarted
     | ToolFinished
@@ -221,7 +232,23 @@ class Interrupt:
     pass
 
 
-AgentCommand = Initialize | SendPrompt | AnswerApproval | AnswerQuestions | Interrupt
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMode:
+    """Run in permission mode `mode` (a `bridge.modes.Mode` value) from now on."""
+
+    mode: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetModel:
+    """Use the model `model` from now on (the next turn, where the agent switches per turn)."""
+
+    model: str
+
+
+AgentCommand = (
+    Initialize | SendPrompt | AnswerApproval | AnswerQuestions | Interrupt | SetMode | SetModel
+)
 
 
 def event_kind(event: AgentEvent) -> str:
@@ -231,6 +258,7 @@ def event_kind(event: AgentEvent) -> str:
 
 _KINDS: dict[type, str] = {
     SessionStarted: "session_started",
+    SettingsChanged: "settings_changed",
     AssistantText: "assistant_text",
     ToolStarted: "tool_started",
     ToolFinished: "tool_finished",

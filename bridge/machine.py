@@ -32,6 +32,7 @@ from bridge.events import (
     Notice,
     QuestionsAsked,
     SessionStarted,
+    SettingsChanged,
     ToolStarted,
     TurnCompleted,
     TurnStarted,
@@ -77,6 +78,8 @@ class SessionMachine:
         # why `close()` closed the process, and the session's state when it began
         self.closed: tuple[str, SessionState] | None = None
         self.stopped_by: str | None = None  # who asked for it, when a person did
+        self.interrupted_by: str | None = None  # who ended the running turn, keeping it
+        self.settings: dict[str, str] = {}  # the mode and model the agent last announced
         self.failure: str | None = None
         # until the agent says something in its protocol, what it printed
         self.spoke = False
@@ -122,6 +125,7 @@ class SessionMachine:
         match event:
             case SessionStarted(agent_session_id=agent_session_id):
                 draft.changes["agent_session_id"] = agent_session_id
+                self._settings(draft, event.mode, event.model)
                 self._agent_moved(draft, Trigger.AGENT_READY, event)
             case TurnStarted():
                 self.turn_active = True
@@ -174,6 +178,8 @@ class SessionMachine:
                         draft.settled_questions.append(q.withdraw(question, now=now))
                 if not self.waiting:
                     self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
+            case SettingsChanged(mode=mode, model=model):
+                self._settings(draft, mode, model)
             case UsageUpdated(total_tokens=tokens):
                 draft.changes["tokens"] = tokens
             case TurnCompleted():
@@ -184,11 +190,20 @@ class SessionMachine:
             case _:
                 pass
 
+    def _settings(self, draft: Draft, mode: str | None, model: str | None) -> None:
+        """Keep the mode and model the agent says it runs in; only a change is a change
+        (Claude repeats them with every turn: the status card is not edited for that)."""
+        for key, value in (("mode", mode), ("model", model)):
+            if value and self.settings.get(key) != value:
+                self.settings[key] = value
+                draft.changes[key] = value
+
     def _turn_completed(self, draft: Draft, event: TurnCompleted, now: float) -> None:
         self.turn_active = False
         draft.turns_completed.append(event)
         if event.interrupted:
-            draft.stopped_by = self.stopped_by
+            draft.stopped_by = self.stopped_by or self.interrupted_by
+        self.interrupted_by = None
         draft.changes["finished_at"] = now
         draft.increments["turns"] = draft.increments.get("turns", 0) + 1
         if event.cost_usd is not None:
@@ -298,6 +313,16 @@ class SessionMachine:
         draft.changes["error"] = None
         if self.turn_active:
             draft.to_agent.append(Interrupt())
+        return draft.facts()
+
+    def interrupt(self, actor: Actor, now: float) -> Facts:
+        """A person ends the running turn and keeps the session: the agent is interrupted
+        and, once it says the turn ended, waits idle for a reply. Nothing pending is
+        answered here: the agent withdraws what it asked (never an approval by accident)."""
+        draft = Draft()
+        draft.record(now, "interrupt", {"by": actor.label})
+        self.interrupted_by = actor.label
+        draft.to_agent.append(Interrupt())
         return draft.facts()
 
     def close(self, reason: str) -> None:

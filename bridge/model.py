@@ -32,6 +32,8 @@ class SessionView:
     parked: str | None = None  # why it waits on a person although nothing is pending
     owner: str | None = None  # who started it, "surface:user id"
     tokens: int | None = None  # the agent's running total, where it reports tokens
+    mode: str | None = None  # the permission mode (bridge.modes), as chosen or announced
+    model: str | None = None  # the model, as the agent names it
 
     def owner_on(self, surface: str) -> str | None:
         """The owner's user id if they started the session from `surface`."""

@@ -156,6 +156,8 @@ def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
         SessionState.IDLE,
     )
     row: list[Button] = []
+    if session.state in (SessionState.RUNNING, SessionState.WAITING_APPROVAL):
+        row.append(Button("Interrupt", ButtonAction(Verb.INTERRUPT, sid)))
     if live:
         row.append(Button("Stop", ButtonAction(Verb.STOP, sid)))
     else:
@@ -174,6 +176,10 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
     lines.append(f"{session.place} · {session.agent}")
     if session.title:
         lines.append(f"“{shorten(session.title, 200, redactor)}”")
+    settings = [f"mode {session.mode}" if session.mode else "",
+                f"model {shorten(session.model, 80, redactor)}" if session.model else ""]
+    if any(settings):
+        lines.append(" · ".join(s for s in settings if s))
     if session.last_tool:
         lines.append(f"last tool: {shorten(session.last_tool, 200, redactor)}")
     facts = [f"elapsed {elapsed(now - session.created_at)}"]
@@ -280,7 +286,9 @@ def render_summary_card(session: SessionView, summary: TurnSummary, *,
     """The end-of-turn card with the whole final message (it may exceed one message: the
     caller splits it), or its beginning when it goes along as the file `attached`."""
     if summary.interrupted:
-        head = f"⏹ Turn stopped by {summary.stopped_by}" if summary.stopped_by else (
+        # an interrupt keeps the session (it waits for a reply); a stop ends it
+        how = "stopped" if session.state is SessionState.STOPPED else "interrupted"
+        head = f"⏹ Turn {how} by {summary.stopped_by}" if summary.stopped_by else (
             "⏹ Turn interrupted")
     else:
         head = "❌ Turn failed" if summary.is_error else "🏁 Turn finished"

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 # how long a reply to a message of ours not stored yet waits for its reference
 REF_WAIT = 3.0
 NOT_ALLOWED = "You are not allowed to act on this bridge."
+_INTERRUPTED = ("Interrupting {sid}'s turn; the session stays: reply here to continue "
+                "(/stop ends it).")
+_MID_TURN_STEERED = "Added to the running turn (Codex turn/steer)."
+_MID_TURN_QUEUED = "Queued: the agent reads it when the running turn ends."
 ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done here counts. "
              "Use the bridge there.")
 
@@ -59,6 +63,7 @@ class ActionsHub(FrontDoor, Protocol):
     async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None: ...
     @property
     def questions(self) -> QuestionService: ...
+    def steers(self, session_id: str) -> bool: ...
 
 
 @dataclass
@@ -134,7 +139,12 @@ class ActionHandler:
             return Reply(text=result.message)
         if thread_session is None:
             return None
+        before = await self.hub.store.session(thread_session)
+        in_turn = before.state.value in ("running", "waiting_approval")
+        steers = in_turn and self.hub.steers(thread_session)
         session = await self.hub.send(thread_session, incoming.text, actor=incoming.actor)
+        if in_turn:  # the thread says where a message sent mid-turn went
+            return Reply(text=_MID_TURN_STEERED if steers else _MID_TURN_QUEUED)
         if session.state.value in ("running", "starting", "waiting_approval"):
             return None  # the status card shows it; no need to chatter
         return Reply(text=f"Sent to {session.id}.")
@@ -233,6 +243,9 @@ class ActionHandler:
             case Verb.STOP:
                 session = await self.hub.stop(sid, actor=actor)
                 return Reply(text=f"{sid} is {session.state.value}.")
+            case Verb.INTERRUPT:
+                await self.hub.interrupt(sid, actor=actor)
+                return Reply(text=_INTERRUPTED.format(sid=sid))
             case Verb.ARCHIVE:
                 await self.hub.set_archived(sid, True, actor=actor)
                 return Reply(text=f"{sid} archived.")
@@ -258,10 +271,11 @@ class ActionHandler:
                 assert command.project is not None and command.prompt is not None
                 session = await self.hub.new_session(
                     command.project, command.prompt, agent=command.agent, actor=actor,
-                    worktree=True if command.worktree else None,
+                    worktree=True if command.worktree else None, plan=command.plan,
                 )
+                planning = " in plan mode" if command.plan else ""
                 return Reply(text=f"Started {session.id} in {session.project} "
-                                  f"({session.agent}); follow it in its thread.")
+                                  f"({session.agent}){planning}; follow it in its thread.")
             case CommandName.SESSIONS:
                 return await self._sessions(command.include_archived)
             case CommandName.RESUME:
@@ -271,6 +285,18 @@ class ActionHandler:
                 assert sid is not None
                 session = await self.hub.stop(sid, actor=actor)
                 return Reply(text=f"{sid} is {session.state.value}.")
+            case CommandName.INTERRUPT:
+                assert sid is not None
+                await self.hub.interrupt(sid, actor=actor)
+                return Reply(text=_INTERRUPTED.format(sid=sid))
+            case CommandName.MODE:
+                assert sid is not None and command.argument is not None
+                session = await self.hub.set_mode(sid, command.argument, actor=actor)
+                return Reply(text=f"{sid}: mode {session.mode}.")
+            case CommandName.MODEL:
+                assert sid is not None and command.argument is not None
+                session = await self.hub.set_model(sid, command.argument, actor=actor)
+                return Reply(text=f"{sid}: model {session.model}.")
             case CommandName.ARCHIVE | CommandName.UNARCHIVE:
                 assert sid is not None
                 archived = command.name is CommandName.ARCHIVE

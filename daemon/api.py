@@ -49,6 +49,8 @@ def session_json(session: SessionView, pending: list[Approval],
         "cost_usd": session.cost_usd,
         "tokens": session.tokens,
         "turns": session.turns,
+        "mode": session.mode,
+        "model": session.model,
         "error": session.error,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
@@ -122,6 +124,9 @@ class ControlServer:
             "deny": self._deny,
             "answer": self._answer,
             "stop": self._stop,
+            "interrupt": self._interrupt,
+            "mode": self._mode,
+            "model": self._model,
             "resume": self._resume,
             "send": self._send,
             "archive": self._archive,
@@ -204,7 +209,7 @@ class ControlServer:
     async def _new(self, r: dict[str, Any]) -> Any:
         session = await self.hub.new_session(
             str(r["project"]), str(r["prompt"]), agent=r.get("agent"), actor=CLI_ACTOR,
-            worktree=True if r.get("worktree") else None,
+            worktree=True if r.get("worktree") else None, plan=bool(r.get("plan")),
         )
         return await self._session(session.id)
 
@@ -260,6 +265,18 @@ class ControlServer:
 
     async def _stop(self, r: dict[str, Any]) -> Any:
         await self.hub.stop(str(r["id"]), actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _interrupt(self, r: dict[str, Any]) -> Any:
+        await self.hub.interrupt(str(r["id"]), actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _mode(self, r: dict[str, Any]) -> Any:
+        await self.hub.set_mode(str(r["id"]), str(r["mode"]), actor=CLI_ACTOR)
+        return await self._session(str(r["id"]))
+
+    async def _model(self, r: dict[str, Any]) -> Any:
+        await self.hub.set_model(str(r["id"]), str(r["model"]), actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
 
     async def _resume(self, r: dict[str, Any]) -> Any:

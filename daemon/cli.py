@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", help="agent name (default: the project's, else default_agent)")
     p.add_argument("--worktree", action="store_true",
                    help="run in a new git worktree on branch agent/<id>")
+    p.add_argument("--plan", action="store_true", help="start in plan mode")
     p = add("sessions", "list sessions (open ones; --all includes archived)")
     p.add_argument("--all", action="store_true", help="include archived sessions")
     p = add("show", "show a session with its approvals and transcript")
@@ -81,7 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question_id")
     p.add_argument("labels", nargs="*", help="the chosen option(s), by label")
     p.add_argument("--text", help="a typed answer instead of an option")
-    for name, text in (("stop", "stop a session"), ("archive", "archive a session"),
+    p = add("mode", "switch a session's permission mode: agent-bridge mode ID MODE")
+    p.add_argument("id")
+    p.add_argument("mode", help="default, plan, acceptEdits (or bypassPermissions, dontAsk, "
+                                "auto: they never ask)")
+    p = add("model", "switch a session's model: agent-bridge model ID NAME")
+    p.add_argument("id")
+    p.add_argument("model")
+    for name, text in (("stop", "stop a session"),
+                       ("interrupt", "end the running turn and keep the session"),
+                       ("archive", "archive a session"),
                        ("unarchive", "bring a session back from the archive")):
         add(name, text).add_argument("id")
     p = add("resume", "continue a session (also after a restart): agent-bridge resume ID [PROMPT]")
@@ -178,7 +188,8 @@ def _remote(args: argparse.Namespace) -> int:
     command = args.command
     if command == "new":
         result = call(sock, "new", project=project_argument(args.project, config),
-                      prompt=" ".join(args.prompt), agent=args.agent, worktree=args.worktree)
+                      prompt=" ".join(args.prompt), agent=args.agent, worktree=args.worktree,
+                      plan=args.plan)
     elif command == "sessions":
         result = call(sock, "sessions", all=args.all)
     elif command == "show":
@@ -196,6 +207,10 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "digest", send=args.send)
     elif command == "send":
         result = call(sock, "send", id=args.id, text=" ".join(args.text))
+    elif command == "mode":
+        result = call(sock, "mode", id=args.id, mode=args.mode)
+    elif command == "model":
+        result = call(sock, "model", id=args.id, model=args.model)
     else:
         result = call(sock, command, id=args.id)
     if command == "diff" and not args.json:
@@ -261,6 +276,8 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
         lines.append(f"  cwd: {s['cwd']}")
         if s.get("agent_session_id"):
             lines.append(f"  agent session: {s['agent_session_id']}")
+        if s.get("mode") or s.get("model"):
+            lines.append(f"  mode: {s.get('mode') or '-'}  model: {s.get('model') or '-'}")
         if s.get("cost_usd") is not None:
             lines.append(f"  cost: ${s['cost_usd']:.4f} over {s['turns']} turn(s)")
         elif s.get("tokens"):

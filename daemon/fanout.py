@@ -89,6 +89,7 @@ class Fanout:
                 duration_ms=turn.duration_ms,
                 num_turns=turn.num_turns,
             ))
-        if batch.state_changed or "last_tool" in batch.changes or intents:
+        if (batch.state_changed or intents
+                or not {"last_tool", "mode", "model"}.isdisjoint(batch.changes)):
             intents.append(RefreshStatus())
         return [encode(intent) for intent in intents]

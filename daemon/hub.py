@@ -134,9 +134,10 @@ class Hub:
         return self.sessions.runners
 
     async def new_session(self, project: str, prompt: str, *, agent: str | None = None,
-                          actor: Actor, worktree: bool | None = None) -> SessionView:
+                          actor: Actor, worktree: bool | None = None,
+                          plan: bool = False) -> SessionView:
         return await self.sessions.new_session(project, prompt, agent=agent, actor=actor,
-                                               worktree=worktree)
+                                               worktree=worktree, plan=plan)
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
         return await self.sessions.send(session_id, text, actor=actor)
@@ -147,6 +148,18 @@ class Hub:
 
     async def stop(self, session_id: str, *, actor: Actor) -> SessionView:
         return await self.sessions.stop(session_id, actor=actor)
+
+    async def interrupt(self, session_id: str, *, actor: Actor) -> SessionView:
+        return await self.sessions.interrupt(session_id, actor=actor)
+
+    async def set_mode(self, session_id: str, mode: str, *, actor: Actor) -> SessionView:
+        return await self.sessions.set_mode(session_id, mode, actor=actor)
+
+    async def set_model(self, session_id: str, model: str, *, actor: Actor) -> SessionView:
+        return await self.sessions.set_model(session_id, model, actor=actor)
+
+    def steers(self, session_id: str) -> bool:
+        return self.sessions.steers(session_id)
 
     async def set_archived(self, session_id: str, archived: bool, *, actor: Actor) -> SessionView:
         return await self.sessions.set_archived(session_id, archived, actor=actor)

@@ -141,6 +141,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX questions_session ON questions(session_id, state);
     CREATE INDEX questions_pending ON questions(state, asked_at);
     """,
+    # 7: the permission mode and model a session runs in (chosen with /mode and /model, or
+    # announced by the agent), shown on the status card and kept for a resume
+    """
+    ALTER TABLE sessions ADD COLUMN mode TEXT;
+    ALTER TABLE sessions ADD COLUMN model TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,7 +18,9 @@ from typing import Any
 from bridge.approvals import Actor
 from bridge.config import AgentConfig, Config
 from bridge.errors import IllegalTransition
+from bridge.events import AgentCommand, SetMode, SetModel
 from bridge.model import SessionView
+from bridge.modes import Mode, ModeError, parse_mode
 from bridge.outbox import OpenThread, PostDiff, PostText, RefreshStatus, SetArchived
 from bridge.redact import Redactor
 from bridge.render import shorten
@@ -26,6 +28,7 @@ from bridge.session import (
     DAEMON_STOPPED,
     LIVE_STATES,
     RESUMABLE_STATES,
+    TURN_STATES,
     SessionState,
     Trigger,
     apply,
@@ -99,7 +102,7 @@ class Sessions:
 
     async def new_session(
         self, project: str, prompt: str, *, agent: str | None = None, actor: Actor,
-        worktree: bool | None = None,
+        worktree: bool | None = None, plan: bool = False,
     ) -> SessionView:
         if not prompt.strip():
             raise Conflict("a new session needs a prompt")
@@ -126,6 +129,8 @@ class Sessions:
             raise
         if cwd != path:
             await self.store.update_session(session.id, cwd=cwd)
+        if plan:  # it plans first: the agent gets the mode before the prompt
+            await self.store.update_session(session.id, mode=Mode.PLAN.value)
         session = await self.store.session(session.id)
         await self.fanout.enqueue(session.id, OpenThread())
         await self._launch(session, agent_config, prompt=prompt, resume=None)
@@ -205,6 +210,54 @@ class Sessions:
         await runner.done.wait()
         return await self.store.session(session_id)
 
+    async def set_mode(self, session_id: str, mode: str, *, actor: Actor) -> SessionView:
+        """Switch the session's permission mode: now when its agent runs (Codex: from its
+        next turn), else when it is resumed. A mode that never asks is refused from chat
+        unless the config allows it (`bridge.modes.parse_mode`)."""
+        try:
+            chosen = parse_mode(mode, from_chat=actor.surface != "cli",
+                                allow_bypass=self.config.approvals.allow_bypass_from_chat)
+        except ModeError as e:
+            raise Conflict(str(e)) from e
+        return await self._configure(session_id, SetMode(mode=chosen.value), actor,
+                                     mode=chosen.value)
+
+    async def set_model(self, session_id: str, model: str, *, actor: Actor) -> SessionView:
+        """Switch the session's model, as for `set_mode`."""
+        name = model.strip()
+        if not name or len(name) > 200 or any(c.isspace() for c in name):
+            raise Conflict(f"not a model name: {model!r}")
+        return await self._configure(session_id, SetModel(model=name), actor, model=name)
+
+    async def _configure(self, session_id: str, command: AgentCommand, actor: Actor,
+                         **chosen: str) -> SessionView:
+        session = await self.store.session(session_id)
+        await self.store.update_session(session_id, updated_at=self.clock(), **chosen)
+        await self._record(session_id, "settings", {"by": actor.label, **chosen})
+        runner = self.runners.get(session_id)
+        if runner is not None and not runner.stopping and not runner.done.is_set():
+            await runner.configure(command)
+        await self.fanout.enqueue(session.id, RefreshStatus())
+        return await self.store.session(session_id)
+
+    async def interrupt(self, session_id: str, *, actor: Actor) -> SessionView:
+        """End the running turn and keep the session: it waits idle for a reply (`stop`
+        closes it)."""
+        session = await self.store.session(session_id)
+        runner = self.runners.get(session_id)
+        if (runner is None or runner.stopping or runner.done.is_set()
+                or session.state not in TURN_STATES):
+            raise Conflict(f"session {session_id} has no turn running ({session.state.value}); "
+                           "nothing to interrupt")
+        await runner.interrupt(actor)
+        return await self.store.session(session_id)
+
+    def steers(self, session_id: str) -> bool:
+        """A message sent to the session now joins its running turn (Codex `turn/steer`)
+        rather than waiting for the turn to end."""
+        runner = self.runners.get(session_id)
+        return runner is not None and runner.steers
+
     async def set_archived(self, session_id: str, archived: bool, *, actor: Actor) -> SessionView:
         session = await self.store.session(session_id)
         if session.archived == archived:
@@ -269,7 +322,12 @@ class Sessions:
         )
         self.runners[session.id] = runner
         self.tasks.spawn(self._run(runner), name=f"session-{session.id}")
-        await runner.start(prompt)
+        setup: list[AgentCommand] = []
+        if session.mode:
+            setup.append(SetMode(mode=session.mode))
+        if session.model:
+            setup.append(SetModel(model=session.model))
+        await runner.start(prompt, setup)
 
     async def _run(self, runner: SessionRunner) -> None:
         try:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from bridge.approvals import Actor, Decision
 from bridge.codecs.base import AgentCodec
 from bridge.errors import ApprovalError, ProtocolError
-from bridge.events import AgentEvent, SendPrompt
+from bridge.events import AgentCommand, AgentEvent, SendPrompt
 from bridge.facts import Facts
 from bridge.machine import SessionMachine
 from bridge.questions import Question
@@ -86,10 +86,35 @@ class SessionRunner:
 
     # -- commands from people -------------------------------------------------------
 
-    async def start(self, prompt: str | None) -> None:
+    async def start(self, prompt: str | None, setup: Sequence[AgentCommand] = ()) -> None:
+        """Open the agent; `setup` (the session's mode and model) goes before the prompt."""
         async with self.lock:
-            self.codec.start(prompt)
+            self.codec.start(None if setup else prompt)
+            for command in setup:
+                self.codec.send(command)
+            if setup and prompt is not None:
+                self.codec.send(SendPrompt(text=prompt))
             self.machine.launched(with_prompt=prompt is not None)
+            await self._flush()
+
+    async def configure(self, command: AgentCommand) -> None:
+        """Send a mode or model change to the agent (the store has the choice already)."""
+        async with self.lock:
+            self.codec.send(command)
+            await self._flush()
+
+    @property
+    def steers(self) -> bool:
+        """A prompt sent now joins the running turn (Codex `turn/steer`)."""
+        return bool(getattr(self.codec, "steers", False))
+
+    async def interrupt(self, actor: Actor) -> None:
+        """End the running turn and keep the session (see `SessionMachine.interrupt`)."""
+        async with self.lock:
+            facts = self.machine.interrupt(actor, self.clock())
+            await self._commit(facts)
+            for command in facts.to_agent:
+                self.codec.send(command)
             await self._flush()
 
     async def send_prompt(self, text: str, actor: Actor) -> None:

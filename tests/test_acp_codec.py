@@ -108,7 +108,7 @@ def test_the_reference_flow_sends_and_decodes_the_reference_json():
     assert sent(codec) == [{"jsonrpc": "2.0", "id": 1, "method": "session/new",
                             "params": {"cwd": CWD, "mcpServers": []}}]
     assert feed(codec, SESSION_NEW) == [
-        SessionStarted(agent_session_id=SESSION, cwd=CWD, version="0.25.0"),
+        SessionStarted(agent_session_id=SESSION, cwd=CWD, version="0.25.0", mode="default"),
         ControlAnswered(request_id="1", ok=True, of="initialize"),
         TurnStarted(),
     ]

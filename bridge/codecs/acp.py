@@ -46,6 +46,9 @@ from bridge.events import (
     Notice,
     SendPrompt,
     SessionStarted,
+    SetMode,
+    SetModel,
+    SettingsChanged,
     ToolFinished,
     ToolStarted,
     TurnCompleted,
@@ -115,6 +118,12 @@ class AcpCodec(JsonRpcEndpoint):
         self._turn_text: str | None = None
         self._cost: float | None = None
         self._declined: list[str] = []  # deny reasons the agent has not heard yet
+        # what a person chose before the session was open (sent once it is), and what the
+        # agent offers (`modes.availableModes`, `models` in the session/new answer)
+        self._wanted: list[SetMode | SetModel] = []
+        self._modes: set[str] | None = None
+        self._models = False
+        self._settings: dict[int, SettingsChanged] = {}  # set_mode/set_model in flight
 
     # -- outgoing -------------------------------------------------------------------
 
@@ -140,6 +149,11 @@ class AcpCodec(JsonRpcEndpoint):
                 self._next_prompt()
             case AnswerApproval():
                 self._answer(command)
+            case SetMode() | SetModel():
+                if self._session_id is None:
+                    self._wanted.append(command)
+                else:
+                    self._set(command)
             case Interrupt():
                 if self._prompt_id is not None:
                     self._cancel()
@@ -148,6 +162,26 @@ class AcpCodec(JsonRpcEndpoint):
 
     def pending_requests(self) -> list[str]:
         return list(self._pending)
+
+    def _set(self, command: SetMode | SetModel) -> None:
+        """`session/set_mode` (a mode id the agent offered), `session/set_model` where the
+        agent offers models; otherwise the person hears that it cannot."""
+        assert self._session_id is not None
+        if isinstance(command, SetMode):
+            if self._modes is not None and command.mode not in self._modes:
+                self._later.append(Notice(
+                    text=f"the agent offers no mode {command.mode!r} "
+                         f"(it offers: {', '.join(sorted(self._modes)) or 'none'})"))
+                return
+            wire_id = self._request("session/set_mode", {"sessionId": self._session_id,
+                                                         "modeId": command.mode})
+            self._settings[wire_id] = SettingsChanged(mode=command.mode)
+        elif self._models:
+            wire_id = self._request("session/set_model", {"sessionId": self._session_id,
+                                                          "modelId": command.model})
+            self._settings[wire_id] = SettingsChanged(model=command.model)
+        else:
+            self._later.append(Notice(text="the agent offers no choice of model"))
 
     def abandon(self) -> None:
         if self._pending:
@@ -276,6 +310,8 @@ class AcpCodec(JsonRpcEndpoint):
         if self._loading:
             return []  # the history session/load replays, not news
         kind = update["sessionUpdate"]
+        if kind == "current_mode_update" and isinstance(update.get("currentModeId"), str):
+            return [SettingsChanged(mode=update["currentModeId"])]  # the agent switched
         if kind == "agent_message_chunk":
             content = update.get("content")
             if isinstance(content, dict) and isinstance(content.get("text"), str):
@@ -343,6 +379,11 @@ class AcpCodec(JsonRpcEndpoint):
             return self._session_opened(wire_id, method, result)
         if method == "session/prompt":
             return self._prompt_done(result, error)
+        if method in ("session/set_mode", "session/set_model"):
+            changed = self._settings.pop(wire_id, None)
+            if error is not None:
+                return [Notice(text=f"{method} refused: {error}")]
+            return [changed] if changed is not None else []
         return []
 
     def _session_opened(self, wire_id: int, method: str, result: Any) -> list[AgentEvent]:
@@ -354,15 +395,27 @@ class AcpCodec(JsonRpcEndpoint):
         self._opening = False
         models = result.get("models")
         model = models.get("currentModelId") if isinstance(models, dict) else None
+        self._models = isinstance(models, dict)
+        modes = result.get("modes")
+        if isinstance(modes, dict) and isinstance(modes.get("availableModes"), list):
+            self._modes = {m["id"] for m in modes["availableModes"]
+                           if isinstance(m, dict) and isinstance(m.get("id"), str)}
+        current = modes.get("currentModeId") if isinstance(modes, dict) else None
         events: list[AgentEvent] = [
             SessionStarted(
                 agent_session_id=str(self._session_id),
                 model=model if isinstance(model, str) else None,
                 cwd=self.cwd,
                 version=self._agent.get("version"),
+                mode=current if isinstance(current, str) else None,
             ),
             ControlAnswered(request_id=str(wire_id), ok=True, of="initialize"),
         ]
+        wanted, self._wanted = self._wanted, []
+        for command in wanted:  # before the first prompt, so that it runs in them
+            self._set(command)
+        events.extend(self._later)
+        self._later.clear()
         if self._next_prompt():
             events.append(TurnStarted())
         return events

@@ -36,6 +36,9 @@ from bridge.events import (
     QuestionsAsked,
     SendPrompt,
     SessionStarted,
+    SetMode,
+    SetModel,
+    SettingsChanged,
     ToolFinished,
     ToolStarted,
     TurnCompleted,
@@ -118,6 +121,10 @@ class ClaudeCodec(JsonLinesEndpoint):
                 self._control({"subtype": "initialize", "hooks": None})
             case Interrupt():
                 self._control({"subtype": "interrupt"})
+            case SetMode(mode=mode):
+                self._control({"subtype": "set_permission_mode", "mode": mode})
+            case SetModel(model=model):
+                self._control({"subtype": "set_model", "model": model})
             case SendPrompt(text=text):
                 self._write(
                     {
@@ -233,7 +240,17 @@ class ClaudeCodec(JsonLinesEndpoint):
             r = m["response"]
             ok = r["subtype"] == "success"
             of = self._controls.pop(r["request_id"], None)
-            return [ControlAnswered(request_id=r["request_id"], ok=ok, error=r.get("error"), of=of)]
+            answered: list[AgentEvent] = [
+                ControlAnswered(request_id=r["request_id"], ok=ok, error=r.get("error"), of=of)]
+            settled = r.get("response") if ok else None
+            if isinstance(settled, dict) and of in ("set_permission_mode", "set_model"):
+                # the CLI answers with what it now runs: `{"mode": "plan"}`, and for a model
+                # the name it resolved (`sonnet` → the full name)
+                mode, model = settled.get("mode"), settled.get("model")
+                answered.append(SettingsChanged(
+                    mode=mode if isinstance(mode, str) else None,
+                    model=model if isinstance(model, str) else None))
+            return answered
         if kind == "control_cancel_request":
             request_id = m["request_id"]
             if self._pending.pop(request_id, None) is None:
@@ -250,8 +267,11 @@ class ClaudeCodec(JsonLinesEndpoint):
                         model=m.get("model"),
                         cwd=m.get("cwd"),
                         version=m.get("claude_code_version"),
+                        mode=_optional_str(m.get("permissionMode")),
                     )
                 ]
+            if subtype == "status" and isinstance(m.get("permissionMode"), str):
+                return [SettingsChanged(mode=m["permissionMode"])]
             if subtype in _QUIET_SYSTEM:
                 return []
             return [UnknownEvent(type=f"system/{subtype}", raw=m)]
@@ -381,6 +401,10 @@ def _required_str(m: JSON, key: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{key} is not a string")
     return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _text_of(content: Any) -> str:

@@ -49,6 +49,8 @@ from bridge.events import (
     Notice,
     SendPrompt,
     SessionStarted,
+    SetMode,
+    SetModel,
     ToolFinished,
     ToolStarted,
     TurnCompleted,
@@ -57,6 +59,7 @@ from bridge.events import (
     UsageUpdated,
 )
 from bridge.framing import DEFAULT_MAX_LINE
+from bridge.modes import codex_turn_settings
 
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
@@ -128,6 +131,12 @@ class CodexCodec(JsonRpcEndpoint):
         self._turn_text: str | None = None
         self._turn_error: str | None = None
         self._declined: list[str] = []  # deny reasons Codex has not heard yet
+        # per-turn settings a person chose (None: as the thread was opened); the model the
+        # thread runs, which Codex's collaboration mode must name
+        self._mode: str | None = None
+        self._model: str | None = None
+        self._thread_model: str | None = None
+        self._steers: dict[int, str] = {}  # turn/steer in flight → its text
 
     # -- outgoing -------------------------------------------------------------------
 
@@ -146,12 +155,32 @@ class CodexCodec(JsonRpcEndpoint):
                 )
                 self._notify("initialized")
             case SendPrompt(text=text):
-                self._prompts.append(text)
-                self._next_turn()
+                if not self._steer(text):
+                    self._prompts.append(text)
+                    self._next_turn()
             case AnswerApproval():
                 self._answer(command)
             case Interrupt():
                 self._interrupt()
+            case SetMode(mode=mode):
+                self._mode = mode  # Codex takes it with the next turn/start
+            case SetModel(model=model):
+                self._model = model
+
+    @property
+    def steers(self) -> bool:
+        """A prompt sent now joins the running turn (`turn/steer`) rather than waiting."""
+        return self._turn_busy and self._turn_id is not None and self._thread_id is not None
+
+    def _steer(self, text: str) -> bool:
+        """Add `text` to the running turn; False when no turn runs that can take it."""
+        if not self.steers or self._prompts:
+            return False
+        wire_id = self._request("turn/steer", {"threadId": self._thread_id,
+                                               "expectedTurnId": self._turn_id,
+                                               "input": [_text_input(text)]})
+        self._steers[wire_id] = text
+        return True
 
     def pending_requests(self) -> list[str]:
         return list(self._pending)
@@ -189,9 +218,27 @@ class CodexCodec(JsonRpcEndpoint):
         if self._declined:
             items.insert(0, _text_input(declined_note(self._declined)))
             self._declined.clear()
-        self._request("turn/start", {"threadId": self._thread_id, "input": items})
+        self._request("turn/start", {"threadId": self._thread_id, "input": items,
+                                     **self._turn_settings()})
         self._turn_busy = True
         self._turn_id = None
+
+    def _turn_settings(self) -> JSON:
+        """What a person chose for this turn: the approval policy and collaboration mode of
+        their mode, and the model (checked against the real Codex 0.169.0)."""
+        settings: JSON = {}
+        if self._model is not None:
+            settings["model"] = self._model
+        if self._mode is not None:
+            policy, collaboration = codex_turn_settings(self._mode, self.approval_policy)
+            settings["approvalPolicy"] = policy
+            model = self._model or self._thread_model
+            if model is not None:  # the collaboration mode must name the model
+                settings["collaborationMode"] = {
+                    "mode": collaboration,
+                    "settings": {"model": model, "reasoning_effort": None,
+                                 "developer_instructions": None}}
+        return settings
 
     def _interrupt(self) -> None:
         if self._turn_busy and self._turn_id is not None and self._thread_id is not None:
@@ -319,6 +366,8 @@ class CodexCodec(JsonRpcEndpoint):
         if self._thread_id is not None:
             return []  # thread/started after the thread/start answer (or the reverse)
         self._thread_id = string(thread, "id")
+        model = result.get("model") or thread.get("model")
+        self._thread_model = model if isinstance(model, str) else None
         open_id, self._open_id = self._open_id, None
         events: list[AgentEvent] = [
             SessionStarted(
@@ -430,9 +479,19 @@ class CodexCodec(JsonRpcEndpoint):
             return []
         if method == "turn/interrupt":
             return [ControlAnswered(request_id=str(wire_id), ok=True, of="interrupt")]
+        if method == "turn/steer":
+            self._steers.pop(wire_id, None)
         return []
 
     def _request_failed(self, method: str, wire_id: int, error: str) -> list[AgentEvent]:
+        if method == "turn/steer":
+            # the turn ended before the steer reached it: the text becomes the next turn,
+            # so nothing typed is lost
+            text = self._steers.pop(wire_id, None)
+            if text is not None:
+                self._prompts.append(text)
+                self._next_turn()
+            return [Notice(text=f"turn/steer refused ({error}): sent as the next turn")]
         if method in ("thread/start", "thread/resume"):
             # the thread never opened: the prompts for it cannot run; the next prompt retries
             self._open_id = None

@@ -18,7 +18,7 @@ ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read a
 SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
     "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
-    "finished_at, reviewed_at, parked, owner, tokens"
+    "finished_at, reviewed_at, parked, owner, tokens, mode, model"
 )
 SESSION_FIELDS = frozenset(
     {
@@ -44,6 +44,8 @@ SESSION_FIELDS = frozenset(
         "finished_at",
         "reviewed_at",
         "parked",
+        "mode",
+        "model",
     }
 )
 
@@ -155,5 +157,5 @@ def _session(row: Any) -> SessionView:
         cost_usd=row["cost_usd"], error=row["error"], created_at=row["created_at"],
         updated_at=row["updated_at"], turns=row["turns"], last_event_at=row["last_event_at"],
         finished_at=row["finished_at"], reviewed_at=row["reviewed_at"], parked=row["parked"],
-        owner=row["owner"], tokens=row["tokens"],
+        owner=row["owner"], tokens=row["tokens"], mode=row["mode"], model=row["model"],
     )
