@@ -82,7 +82,16 @@ class ExecCommand:
     justification: str = "the test needs it"
 
 
-Reply = Text | ToolUse | ExecCommand
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCall:
+    """An OpenAI ``function_call`` of any Codex tool (``request_user_input``, an MCP tool's
+    ``mcp__server__tool``, …) with its arguments."""
+
+    name: str
+    arguments: JSON
+
+
+Reply = Text | ToolUse | ExecCommand | FunctionCall
 
 
 def bash(command: str, description: str = "run a command for the test") -> ToolUse:
@@ -299,7 +308,8 @@ class MockModelAPI:
             # not the agent's main loop (title, summary, classifier…): keep it short
             return [Text(text="ok")]
         replies = self.script(request)
-        return [replies] if isinstance(replies, Text | ToolUse | ExecCommand) else list(replies)
+        return ([replies] if isinstance(replies, Text | ToolUse | ExecCommand | FunctionCall)
+                else list(replies))
 
     def _other(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/")
@@ -383,6 +393,11 @@ class MockModelAPI:
                     items.append({"type": "function_call", "id": f"fc_mock{next(self._ids):04d}",
                                   "call_id": f"call_mock{next(self._ids):04d}",
                                   "name": "exec_command", "arguments": json.dumps(arguments),
+                                  "status": "completed"})
+                case FunctionCall(name=name, arguments=arguments):
+                    items.append({"type": "function_call", "id": f"fc_mock{next(self._ids):04d}",
+                                  "call_id": f"call_mock{next(self._ids):04d}",
+                                  "name": name, "arguments": json.dumps(arguments),
                                   "status": "completed"})
                 case ToolUse():
                     raise TypeError("ToolUse is a Claude Code tool; use ExecCommand for Codex")
