@@ -127,7 +127,8 @@ def toml_table(values: dict[str, str]) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + " }"
 
 
-def use_real_claude(bridge: Bridge, binary: Path, model_url: str) -> Path:
+def use_real_claude(bridge: Bridge, binary: Path, model_url: str,
+                    args: Sequence[str] = ()) -> Path:
     """Point `[agents.claude]` at the real binary, offline, with a private config dir
     (returned: Claude Code keeps its sessions there)."""
     config_dir = bridge.tmp / "claude-config"
@@ -146,7 +147,7 @@ def use_real_claude(bridge: Bridge, binary: Path, model_url: str) -> Path:
     set_agent(bridge, "claude", [
         'protocol = "claude"',
         f"command = {json.dumps([str(binary)])}",
-        'args = ["--setting-sources="]',
+        f"args = {json.dumps(['--setting-sources=', *args])}",
         f"env = {toml_table(env)}",
     ])
     return config_dir

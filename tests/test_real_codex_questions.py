@@ -20,11 +20,13 @@ import pytest
 from tests.fakes.model_api import (
     OPENAI,
     FunctionCall,
+    Text,
     ThreadedModelAPI,
     tool_then_finish,
 )
 from tests.harness import Bridge, wait_until
 from tests.real_binaries import CODEX, START, use_real_codex
+from tests.telegram_harness import ALICE, CHAT
 
 pytestmark = pytest.mark.real_agents
 
@@ -95,12 +97,42 @@ def test_request_user_input_answered_with_a_label_and_a_typed_answer(real, model
     assert tool_output(model) == {"answers": {"database": {"answers": ["Postgres"]},
                                               "project_name": {"answers": ["lighthouse"]}}}
 
+    assert db["is_other"] is True  # Codex itself offers "Other" on every question
 
-def test_probe_secret(real, model):
-    secret = {"id": "token", "header": "Token", "question": "Your API token?",
-              "is_secret": True, "isSecret": True,
-              "options": [{"label": "skip", "description": "no token"}]}
-    model.script = tool_then_finish(ask(secret))
-    sid = real.json("new", "demo", "ask me a secret", "--agent", "codex")["id"]
-    (q,) = wait_questions(real, sid, 1)
-    print("QQ", q)
+
+SECRET = {"id": "token", "header": "Token", "question": "Your deploy token?", "isSecret": True,
+          "options": [{"label": "none", "description": "deploy without one"}]}
+TOKEN = "tok-7f3a9c-deploy"
+
+
+def test_a_secret_answered_from_telegram_is_deleted_and_never_stored(make_bridge, tg, model):
+    """Codex asks a secret question: the card offers no option buttons but a reply; the reply
+    reaches the model, is deleted from the chat, and is neither echoed nor stored."""
+    model.script = lambda request: (Text(text="Thanks, deploying.") if request.tool_results()
+                                    else ask(SECRET))  # the model does not repeat it
+    bridge = start_codex(make_bridge, model, extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.start()
+    tg.wait_for("getUpdates", ok=None)
+    tg.say("/new demo ask me a secret --agent codex")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    card = tg.message_with("Your deploy token?", thread, timeout=START)
+    labels = [b["text"] for b in card.buttons]
+    assert labels == ["Other…"], labels  # a secret is never a tap
+    other = next(b["callback_data"] for b in card.buttons if b["text"] == "Other…")
+    tg.answer(tg.tap(card, other))
+    prompt = tg.message_with("Send your answer", thread)
+    sent = tg.on(tg.fake.inject_message, CHAT, ALICE, TOKEN, thread_id=thread,
+                 reply_to_message_id=prompt.message_id)["message"]
+    tg.wait_for("deleteMessage", lambda c: c.params.get("message_id") == sent["message_id"])
+    tg.message_with("Answered: (hidden)", thread)
+    tg.message_with("Turn finished", thread, timeout=START)
+    assert tool_output(model) == {"answers": {"token": {"answers": [TOKEN]}}}
+    assert tg.on(lambda: (CHAT, sent["message_id"]) not in tg.fake.user_messages)
+    assert all(TOKEN not in m.text for m in tg.messages(thread))  # never echoed
+    settled = tg.message_with("Answered by", thread)
+    assert "(hidden)" in settled.text and TOKEN not in settled.text
+    stored = [f for f in (bridge.tmp / "state").rglob("*") if f.is_file()]
+    assert any(f.name == "agent-bridge.db" for f in stored)
+    assert not [f for f in stored if TOKEN.encode() in f.read_bytes()]
+    assert TOKEN not in bridge.log.read_text()

@@ -105,6 +105,7 @@ def resume_hint(agent_session_id: str) -> str:
 class _Pending:
     wire_id: WireId  # echoed back exactly as received
     what: str  # "the command `ls`", for notes about this request
+    elicitation: bool = False  # an MCP tool-call approval, answered as an elicitation
 
 
 class CodexCodec(JsonRpcEndpoint):
@@ -217,7 +218,14 @@ class CodexCodec(JsonRpcEndpoint):
         pending = self._pending.pop(command.request_id, None)
         if pending is None:
             raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
-        self._reply(pending.wire_id, {"decision": _ANSWERS[command.decision]})
+        if pending.elicitation:
+            action = {DecisionKind.ALLOW_ONCE: "accept", DecisionKind.DENY: "decline"}.get(
+                command.decision, "cancel")
+            self._reply(pending.wire_id, {"action": action,
+                                          "content": {} if action == "accept" else None,
+                                          "_meta": None})
+        else:
+            self._reply(pending.wire_id, {"decision": _ANSWERS[command.decision]})
         if command.decision is DecisionKind.DENY and command.message:
             # Codex's approval response is `{"decision": …}` and nothing else: the reason a
             # person gave cannot travel with the decline. It is kept visible (a Notice) and
@@ -264,6 +272,9 @@ class CodexCodec(JsonRpcEndpoint):
 
     def _elicitation(self, wire_id: WireId, params: JSON) -> list[AgentEvent]:
         server = str(params.get("serverName") or "an MCP server")
+        meta = params.get("_meta")
+        if isinstance(meta, dict) and meta.get("codex_approval_kind") == "mcp_tool_call":
+            return [self._mcp_tool_approval(wire_id, server, params, meta)]
         form = form_of(server, str(params.get("message") or ""), params.get("mode"),
                        params.get("requestedSchema"))
         if isinstance(form, str):
@@ -272,6 +283,25 @@ class CodexCodec(JsonRpcEndpoint):
                                 f"choices and text from a chat. {params.get('message') or ''}")]
         self._asked[str(wire_id)] = (wire_id, form)
         return [QuestionsAsked(request_id=str(wire_id), questions=form_questions(form))]
+
+    def _mcp_tool_approval(self, wire_id: WireId, server: str, params: JSON,
+                           meta: JSON) -> ApprovalRequested:
+        """Codex asks to run an MCP server's tool as an elicitation whose `_meta` says
+        `codex_approval_kind: "mcp_tool_call"` (checked with the real 0.169.0; `tool_name`,
+        `tool_params`, an empty form): an approval card, answered `accept` or `decline`.
+        Its `persist` choices are not offered: allow once, deny or stop only."""
+        tool = f"mcp__{server}__{meta.get('tool_name') or 'tool'}"
+        tool_params = meta.get("tool_params")
+        request_id = str(wire_id)
+        self._pending[request_id] = _Pending(wire_id, f"the MCP tool {tool}", elicitation=True)
+        message = params.get("message")
+        return ApprovalRequested(
+            request_id=request_id, tool=tool,
+            input=dict(tool_params) if isinstance(tool_params, dict) else {},
+            description=message if isinstance(message, str) else None,
+            offered=(DecisionKind.ALLOW_ONCE, DecisionKind.DENY, DecisionKind.STOP),
+            raw=params,
+        )
 
     def _approval(self, wire_id: WireId, method: str, params: JSON) -> ApprovalRequested:
         item_id = params.get("itemId")

@@ -89,6 +89,7 @@ class FunctionCall:
 
     name: str
     arguments: JSON
+    namespace: str | None = None  # a namespaced tool's (MCP: `mcp__<server>`)
 
 
 Reply = Text | ToolUse | ExecCommand | FunctionCall
@@ -394,11 +395,14 @@ class MockModelAPI:
                                   "call_id": f"call_mock{next(self._ids):04d}",
                                   "name": "exec_command", "arguments": json.dumps(arguments),
                                   "status": "completed"})
-                case FunctionCall(name=name, arguments=arguments):
-                    items.append({"type": "function_call", "id": f"fc_mock{next(self._ids):04d}",
+                case FunctionCall(name=name, arguments=arguments, namespace=namespace):
+                    call: JSON = {"type": "function_call", "id": f"fc_mock{next(self._ids):04d}",
                                   "call_id": f"call_mock{next(self._ids):04d}",
                                   "name": name, "arguments": json.dumps(arguments),
-                                  "status": "completed"})
+                                  "status": "completed"}
+                    if namespace is not None:
+                        call["namespace"] = namespace
+                    items.append(call)
                 case ToolUse():
                     raise TypeError("ToolUse is a Claude Code tool; use ExecCommand for Codex")
         usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
