@@ -5,8 +5,9 @@ setup).
 In its default collaboration mode Codex 0.169.0 answers the model's `request_user_input`
 itself ("request_user_input is unavailable in Default mode") and never asks the client; it
 asks in plan mode, or with the feature `default_mode_request_user_input` (turned on here, so
-that the test does not depend on how a session enters plan mode). The answer is `answers[id].answers[]`; the model
-receives it in the tool output. A format the real binary rejects fails here; never a skip.
+that the test does not depend on how a session enters plan mode). The answer is
+`answers[id].answers[]`; the model receives it in the tool output. A format the real binary
+rejects fails here; never a skip.
 """
 
 from __future__ import annotations
