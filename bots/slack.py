@@ -24,6 +24,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -569,6 +570,10 @@ class SlackSurface:
         kind = IncomingKind.COMMAND if text.startswith("/") else IncomingKind.TEXT
         reply = await self._ask(Incoming(surface=self.name, actor=actor, kind=kind, text=text,
                                          thread=thread, place=place(team, channel)))
+        if reply is not None and reply.delete_message:
+            # a bot token cannot delete a person's message on Slack: the person must
+            reply = replace(reply, text=f"{reply.text} Delete your message: it holds a secret "
+                                        f"and Slack does not let the bot delete it.")
         if reply is not None:
             await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 

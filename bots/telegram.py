@@ -15,6 +15,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from telegram import (
@@ -365,6 +366,13 @@ class TelegramSurface:
                             reply_to=reply_to, reply_to_ours=ours, place=str(message.chat.id),
                             payload=button)
         reply = await self._inbox(incoming)
+        if reply is not None and reply.delete_message:
+            try:  # it held a secret answer: it leaves the chat
+                await self.app.bot.delete_message(message.chat.id, message.message_id)
+            except TelegramError as e:
+                log.warning("could not delete a secret answer in chat %s: %s", message.chat.id, e)
+                reply = replace(reply, text=f"{reply.text} Delete your message: it holds a "
+                                            f"secret and the bot could not delete it.")
         if reply is not None:
             await self._say(message, reply.text, buttons=reply.buttons)
 

@@ -88,6 +88,9 @@ class Reply:
     alert: bool = False  # taps: show as a pop-up rather than a toast
     force_reply: bool = False  # ask for an answer as a reply (e.g. a deny reason)
     in_thread: str | None = None  # post the reply in this thread rather than where asked
+    # the person's message held a secret answer: delete it from the chat where the
+    # platform lets the bot (Telegram), else ask the person to
+    delete_message: bool = False
 
 
 Inbox = Callable[[Incoming], Awaitable[Reply | None]]

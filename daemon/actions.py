@@ -129,9 +129,7 @@ class ActionHandler:
         key = (incoming.actor.user_id, incoming.thread)
         question_id = self.awaiting_answer.pop(key, None)
         if question_id is not None:
-            answered = await self.hub.answer(question_id, actor=incoming.actor,
-                                             text=incoming.text)
-            return Reply(text=answered.message)
+            return await self._typed_answer(question_id, incoming)
         approval_id = self.awaiting_reason.pop(key, None)
         if approval_id is not None:
             result = await self.hub.decide(approval_id, DecisionKind.DENY, actor=incoming.actor,
@@ -223,18 +221,30 @@ class ActionHandler:
         """A deny reason from a form: it denies the approval the form was opened for, or is
         refused; it never becomes a prompt (a second form for a decided approval)."""
         action = decode_button(incoming.payload)
-        if action is None or action.verb is not Verb.DENY_REASON:
+        if action is None or action.verb not in (Verb.DENY_REASON, Verb.QUESTION_OTHER):
             return Reply(text="This form is no longer valid.", alert=True)
         if not self.in_our_chats(incoming):
             return Reply(text=ELSEWHERE, alert=True)
         if not self.allowed(incoming.actor):
             return Reply(text=NOT_ALLOWED, alert=True)
+        if action.verb is Verb.QUESTION_OTHER:  # the reply to "send your answer"
+            for key, waiting in list(self.awaiting_answer.items()):
+                if waiting == action.target:
+                    del self.awaiting_answer[key]
+            return await self._typed_answer(action.target, incoming)
         for key, waiting in list(self.awaiting_reason.items()):
             if waiting == action.target:  # answered here: a later message is not the reason
                 del self.awaiting_reason[key]
         result = await self.hub.decide(action.target, DecisionKind.DENY, actor=incoming.actor,
                                        reason=incoming.text.strip() or None)
         return Reply(text=result.message, alert=not result.ok)
+
+    async def _typed_answer(self, question_id: str, incoming: Incoming) -> Reply:
+        """A question answered by a message. A secret one is never echoed, and the
+        message that holds it is deleted where the platform allows."""
+        answered = await self.hub.answer(question_id, actor=incoming.actor, text=incoming.text)
+        return Reply(text=answered.message, alert=not answered.ok,
+                     delete_message=answered.question.is_secret)
 
     async def _session_tap(self, action: ButtonAction, incoming: Incoming) -> Reply:
         sid = action.target

@@ -17,6 +17,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -126,7 +127,8 @@ def toml_table(values: dict[str, str]) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + " }"
 
 
-def use_real_claude(bridge: Bridge, binary: Path, model_url: str) -> Path:
+def use_real_claude(bridge: Bridge, binary: Path, model_url: str,
+                    args: Sequence[str] = ()) -> Path:
     """Point `[agents.claude]` at the real binary, offline, with a private config dir
     (returned: Claude Code keeps its sessions there)."""
     config_dir = bridge.tmp / "claude-config"
@@ -145,7 +147,7 @@ def use_real_claude(bridge: Bridge, binary: Path, model_url: str) -> Path:
     set_agent(bridge, "claude", [
         'protocol = "claude"',
         f"command = {json.dumps([str(binary)])}",
-        'args = ["--setting-sources="]',
+        f"args = {json.dumps(['--setting-sources=', *args])}",
         f"env = {toml_table(env)}",
     ])
     return config_dir
@@ -173,12 +175,16 @@ unbounded_connection_retries = false
 
 
 def use_real_codex(bridge: Bridge, binary: Path, model_url: str,
-                   approval_policy: str = "untrusted") -> Path:
+                   approval_policy: str = "untrusted", *, config: str = "",
+                   features: Sequence[str] = ()) -> Path:
     """Add `[agents.codex]` running the real `codex app-server` against the mock, with a
-    private CODEX_HOME (returned; Codex writes into it on its own)."""
+    private CODEX_HOME (returned; Codex writes into it on its own). `features` are turned
+    on; `config` is appended to its config.toml."""
     codex_home = bridge.tmp / "codex-home"
     codex_home.mkdir(exist_ok=True)
-    (codex_home / "config.toml").write_text(CODEX_CONFIG.format(base_url=model_url))
+    toml = CODEX_CONFIG.format(base_url=model_url)
+    toml += "".join(f"{name} = true\n" for name in features) + config
+    (codex_home / "config.toml").write_text(toml)
     env = {"CODEX_HOME": str(codex_home), "MOCK_API_KEY": "dummy", "HOME": bridge.env["HOME"]}
     set_agent(bridge, "codex", [
         'protocol = "codex"',

@@ -272,7 +272,6 @@ def test_server_resolved_withdraws_a_pending_approval():
     ("item/permissions/requestApproval", {"result": {"permissions": {}, "scope": "turn"}}),
     ("mcpServer/elicitation/request",
      {"result": {"action": "decline", "content": None, "_meta": None}}),
-    ("item/tool/requestUserInput", {"error": {"code": -32601}}),
     ("item/tool/call", {"error": {"code": -32601}}),
     ("execCommandApproval", {"error": {"code": -32601}}),
     ("brand/new", {"error": {"code": -32601}}),

@@ -17,6 +17,7 @@ from itertools import count
 from typing import Any
 
 from bridge.codecs.claude_questions import ASK_USER_QUESTION, asked_questions
+from bridge.codecs.elicitation import Form, form_of, form_questions, form_response
 from bridge.codecs.endpoint import JsonLinesEndpoint
 from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import (
@@ -107,6 +108,7 @@ class ClaudeCodec(JsonLinesEndpoint):
         self._pending: dict[str, _Pending] = {}
         self._ids = count(1)
         self._controls: dict[str, str] = {}  # our outstanding control requests → subtype
+        self._forms: dict[str, Form] = {}  # MCP elicitations asked (also in _pending)
 
     # -- outgoing -------------------------------------------------------------------
 
@@ -144,6 +146,9 @@ class ClaudeCodec(JsonLinesEndpoint):
 
     def abandon(self) -> None:
         for request_id in list(self._pending):
+            if request_id in self._forms:
+                self.send(AnswerQuestions(request_id=request_id))  # cancel: not answered
+                continue
             self.send(AnswerApproval(request_id=request_id, decision=DecisionKind.DENY,
                                      message="agent-bridge is closing this session."))
 
@@ -202,6 +207,10 @@ class ClaudeCodec(JsonLinesEndpoint):
         pending = self._pending.pop(command.request_id, None)
         if pending is None:
             raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        form = self._forms.pop(command.request_id, None)
+        if form is not None:  # an MCP elicitation: `{action, content}`
+            self._respond(command.request_id, form_response(form, command.answers))
+            return
         updated = dict(pending.input)
         if command.answers:
             updated["answers"] = {key: ", ".join(chosen)
@@ -253,6 +262,7 @@ class ClaudeCodec(JsonLinesEndpoint):
             return answered
         if kind == "control_cancel_request":
             request_id = m["request_id"]
+            self._forms.pop(request_id, None)
             if self._pending.pop(request_id, None) is None:
                 return []
             return [ApprovalWithdrawn(request_id=request_id)]
@@ -312,6 +322,21 @@ class ClaudeCodec(JsonLinesEndpoint):
                 events.append(Notice(text=block["text"]))
         return events
 
+    def _elicitation(self, request_id: str, request: JSON) -> list[AgentEvent]:
+        """An MCP server's form (checked with the real 2.1.331: `mcp_server_name`,
+        `message`, `mode`, `requested_schema`, …; answered `{action, content}`): asked as
+        questions, or declined with a notice when a chat cannot answer it."""
+        server = str(request.get("mcp_server_name") or "an MCP server")
+        form = form_of(server, str(request.get("message") or ""), request.get("mode"),
+                       request.get("requested_schema"))
+        if isinstance(form, str):
+            self._respond(request_id, {"action": "decline"})
+            return [Notice(text=f"Declined {form} from {server}: agent-bridge answers only "
+                                f"choices and text from a chat. {request.get('message') or ''}")]
+        self._pending[request_id] = _Pending("elicitation", {})
+        self._forms[request_id] = form
+        return [QuestionsAsked(request_id=request_id, questions=form_questions(form))]
+
     def _control_request(self, m: JSON) -> list[AgentEvent]:
         request_id = _required_str(m, "request_id")
         if request_id in self._pending:
@@ -341,6 +366,8 @@ class ClaudeCodec(JsonLinesEndpoint):
             )
             # a plan is approved, approved with edits accepted, or sent back (bridge.plans)
             return [replace(event, offered=PLAN_DECISIONS) if is_plan(tool) else event]
+        if subtype == "elicitation":
+            return self._elicitation(request_id, request)
         # hook callbacks and MCP messages were never registered by the bridge: refuse them
         # at once so the agent does not wait for an answer that will never come
         self._write(

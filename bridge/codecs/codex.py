@@ -10,9 +10,11 @@ take a prompt.
 
 The server sends requests of its own. The two approval requests become `ApprovalRequested`
 keyed by `str(id)` and are answered with the original id value (an int stays an int).
-Every other server request is refused at once, so that nothing the agent waits on is left
-unanswered. `serverRequest/resolved` for a request still pending means Codex no longer
-waits for it (interrupt): `ApprovalWithdrawn`. The `jsonrpc` member is accepted when
+`item/tool/requestUserInput` and an MCP form elicitation become `QuestionsAsked` (one card
+per question; bridge/codecs/codex_questions.py, elicitation.py) answered by
+`AnswerQuestions`. Every other server request is refused at once, so that nothing the agent
+waits on is left unanswered. `serverRequest/resolved` for a request still pending means Codex
+no longer waits for it (interrupt): `ApprovalWithdrawn`. The `jsonrpc` member is accepted when
 present and never sent (the app-server omits it on the wire).
 """
 
@@ -25,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.codecs.codex_questions import REQUEST_USER_INPUT, asked_inputs, input_answers
+from bridge.codecs.elicitation import Form, form_of, form_questions, form_response
 from bridge.codecs.jsonrpc import (
     JsonRpcEndpoint,
     WireId,
@@ -33,12 +37,13 @@ from bridge.codecs.jsonrpc import (
     obj,
     string,
 )
-from bridge.errors import ApprovalError
+from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import (
     JSON,
     AgentCommand,
     AgentEvent,
     AnswerApproval,
+    AnswerQuestions,
     ApprovalRequested,
     ApprovalWithdrawn,
     AssistantText,
@@ -47,6 +52,7 @@ from bridge.events import (
     Initialize,
     Interrupt,
     Notice,
+    QuestionsAsked,
     SendPrompt,
     SessionStarted,
     SetMode,
@@ -102,6 +108,7 @@ def resume_hint(agent_session_id: str) -> str:
 class _Pending:
     wire_id: WireId  # echoed back exactly as received
     what: str  # "the command `ls`", for notes about this request
+    elicitation: bool = False  # an MCP tool-call approval, answered as an elicitation
 
 
 class CodexCodec(JsonRpcEndpoint):
@@ -127,6 +134,9 @@ class CodexCodec(JsonRpcEndpoint):
         self._interrupt_wanted = False
         self._prompts: deque[str] = deque()
         self._pending: dict[str, _Pending] = {}
+        # questions asked (requestUserInput, elicitations): request id → wire id and, for
+        # an elicitation, its form
+        self._asked: dict[str, tuple[WireId, Form | None]] = {}
         self._items: dict[str, JSON] = {}  # item id → the item as item/started showed it
         self._turn_text: str | None = None
         self._turn_error: str | None = None
@@ -160,6 +170,8 @@ class CodexCodec(JsonRpcEndpoint):
                     self._next_turn()
             case AnswerApproval():
                 self._answer(command)
+            case AnswerQuestions():
+                self._answer_questions(command)
             case Interrupt():
                 self._interrupt()
             case SetMode(mode=mode):
@@ -183,9 +195,11 @@ class CodexCodec(JsonRpcEndpoint):
         return True
 
     def pending_requests(self) -> list[str]:
-        return list(self._pending)
+        return [*self._pending, *self._asked]
 
     def abandon(self) -> None:
+        for request_id in list(self._asked):
+            self.send(AnswerQuestions(request_id=request_id))
         for request_id in list(self._pending):
             self.send(AnswerApproval(request_id=request_id, decision=DecisionKind.DENY))
 
@@ -251,7 +265,14 @@ class CodexCodec(JsonRpcEndpoint):
         pending = self._pending.pop(command.request_id, None)
         if pending is None:
             raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
-        self._reply(pending.wire_id, {"decision": _ANSWERS[command.decision]})
+        if pending.elicitation:
+            action = {DecisionKind.ALLOW_ONCE: "accept", DecisionKind.DENY: "decline"}.get(
+                command.decision, "cancel")
+            self._reply(pending.wire_id, {"action": action,
+                                          "content": {} if action == "accept" else None,
+                                          "_meta": None})
+        else:
+            self._reply(pending.wire_id, {"decision": _ANSWERS[command.decision]})
         if command.decision is DecisionKind.DENY and command.message:
             # Codex's approval response is `{"decision": …}` and nothing else: the reason a
             # person gave cannot travel with the decline. It is kept visible (a Notice) and
@@ -260,6 +281,14 @@ class CodexCodec(JsonRpcEndpoint):
             self._later.append(Notice(
                 text=f"Codex cannot receive a reason with a decline; it will be told with the "
                      f"next prompt. Declined {pending.what}: {command.message}"))
+
+    def _answer_questions(self, command: AnswerQuestions) -> None:
+        asked = self._asked.pop(command.request_id, None)
+        if asked is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        wire_id, form = asked
+        self._reply(wire_id, input_answers(command.answers) if form is None
+                    else {**form_response(form, command.answers), "_meta": None})
 
     # -- incoming (JsonRpcEndpoint frames and routes; here is what each message means) --
 
@@ -273,12 +302,53 @@ class CodexCodec(JsonRpcEndpoint):
             reason = params.get("reason") or "no reason given"
             return [Notice(text=f"refused Codex's request for more sandbox permissions "
                                 f"({reason}): agent-bridge grants none")]
+        if method == REQUEST_USER_INPUT:
+            try:
+                asked = asked_inputs(params, json.dumps(params, ensure_ascii=False))
+            except ProtocolError as e:
+                self._refuse(wire_id, f"agent-bridge cannot ask this: {e.message}", -32602)
+                return [Notice(text=f"refused a malformed question from Codex: {e.message}")]
+            self._asked[str(wire_id)] = (wire_id, None)
+            item_id = params.get("itemId")
+            return [QuestionsAsked(request_id=str(wire_id), questions=asked,
+                                   tool_use_id=item_id if isinstance(item_id, str) else None)]
         if method == "mcpServer/elicitation/request":
-            self._reply(wire_id, {"action": "decline", "content": None, "_meta": None})
-            server = params.get("serverName") or "an MCP server"
-            return [Notice(text=f"declined an elicitation from {server}")]
+            return self._elicitation(wire_id, params)
         self._refuse(wire_id, f"agent-bridge does not handle {method}")
         return [Notice(text=f"refused Codex request {method}")]
+
+    def _elicitation(self, wire_id: WireId, params: JSON) -> list[AgentEvent]:
+        server = str(params.get("serverName") or "an MCP server")
+        meta = params.get("_meta")
+        if isinstance(meta, dict) and meta.get("codex_approval_kind") == "mcp_tool_call":
+            return [self._mcp_tool_approval(wire_id, server, params, meta)]
+        form = form_of(server, str(params.get("message") or ""), params.get("mode"),
+                       params.get("requestedSchema"))
+        if isinstance(form, str):
+            self._reply(wire_id, {"action": "decline", "content": None, "_meta": None})
+            return [Notice(text=f"Declined {form} from {server}: agent-bridge answers only "
+                                f"choices and text from a chat. {params.get('message') or ''}")]
+        self._asked[str(wire_id)] = (wire_id, form)
+        return [QuestionsAsked(request_id=str(wire_id), questions=form_questions(form))]
+
+    def _mcp_tool_approval(self, wire_id: WireId, server: str, params: JSON,
+                           meta: JSON) -> ApprovalRequested:
+        """Codex asks to run an MCP server's tool as an elicitation whose `_meta` says
+        `codex_approval_kind: "mcp_tool_call"` (checked with the real 0.169.0; `tool_name`,
+        `tool_params`, an empty form): an approval card, answered `accept` or `decline`.
+        Its `persist` choices are not offered: allow once, deny or stop only."""
+        tool = f"mcp__{server}__{meta.get('tool_name') or 'tool'}"
+        tool_params = meta.get("tool_params")
+        request_id = str(wire_id)
+        self._pending[request_id] = _Pending(wire_id, f"the MCP tool {tool}", elicitation=True)
+        message = params.get("message")
+        return ApprovalRequested(
+            request_id=request_id, tool=tool,
+            input=dict(tool_params) if isinstance(tool_params, dict) else {},
+            description=message if isinstance(message, str) else None,
+            offered=(DecisionKind.ALLOW_ONCE, DecisionKind.DENY, DecisionKind.STOP),
+            raw=params,
+        )
 
     def _approval(self, wire_id: WireId, method: str, params: JSON) -> ApprovalRequested:
         item_id = params.get("itemId")
@@ -339,7 +409,8 @@ class CodexCodec(JsonRpcEndpoint):
             return []
         if method == "serverRequest/resolved":
             request_id = str(params["requestId"])
-            if self._pending.pop(request_id, None) is None:
+            if (self._pending.pop(request_id, None) is None
+                    and self._asked.pop(request_id, None) is None):
                 return []  # we answered it: this is Codex confirming
             return [ApprovalWithdrawn(request_id=request_id)]
         if method == "error":

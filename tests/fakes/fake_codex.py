@@ -16,7 +16,8 @@ Fake-only options:
 Every other argument (`app-server`, `-c key=value`, `--listen …`) is accepted and ignored.
 
 Scenarios: approve, text, file_change, two_approvals, decline_missing, garbage,
-crash_mid_approval, hang. With approvalPolicy "untrusted" (or decline_missing) the command
+crash_mid_approval, hang, secret_question (a secret `requestUserInput`). With
+approvalPolicy "untrusted" (or decline_missing) the command
 approval lists the decisions the real one did (`accept`, an execpolicy amendment, `cancel`:
 no `decline`, which is still accepted); otherwise it also offers `acceptForSession` and
 `decline`. A command accepted for the session runs without asking again in this process.
@@ -53,7 +54,7 @@ VERSION = "0.169.0"
 SCENARIOS = frozenset(
     {
         "approve", "text", "file_change", "two_approvals", "decline_missing", "garbage",
-        "crash_mid_approval", "hang",
+        "crash_mid_approval", "hang", "secret_question",
     }
 )  # fmt: skip
 INVALID_REQUEST = -32600
@@ -386,6 +387,9 @@ class FakeCodex:
         if name in ("text", "garbage"):
             self.finish("Hello from fake codex.")
             return
+        if name == "secret_question":
+            self.secret_question()
+            return
         if name == "file_change":
             self.file_change()
         elif name == "two_approvals":
@@ -440,6 +444,28 @@ class FakeCodex:
         params = {"threadId": self.thread.id, "turnId": self.turn.id, "itemId": item["id"],
                   "startedAtMs": now_ms(), "reason": None, "grantRoot": None}
         self.settle([self.ask("item/fileChange/requestApproval", params, item)])
+
+    def secret_question(self) -> None:
+        """`item/tool/requestUserInput` with one secret question (the 0.169.0 shape; Codex
+        itself sets `isOther`); the answer, `answers[id].answers[]`, is the final text's
+        length, never the answer itself."""
+        assert self.thread is not None and self.turn is not None
+        item = {"type": "toolCall", "id": f"call_{secrets.token_hex(4)}"}
+        params = {"threadId": self.thread.id, "turnId": self.turn.id, "itemId": item["id"],
+                  "isBlocking": True, "questions": [{
+                      "id": "token", "header": "Token", "question": "Your deploy token?",
+                      "isOther": True, "isSecret": True,
+                      "options": [{"label": "none", "description": "deploy without one"}]}]}
+        call = self.ask("item/tool/requestUserInput", params, item)
+        turn = self.turn
+        while call.request_id not in turn.answers:
+            self.wait()
+        answer = turn.answers.pop(call.request_id)
+        turn.pending.pop(call.request_id)
+        self.notify("serverRequest/resolved", {"threadId": self.thread.id,
+                                               "requestId": call.request_id})
+        given = (answer.get("answers") or {}).get("token", {}).get("answers") or []
+        self.finish(f"Thanks: {len(given)} answer(s) of {sum(map(len, given))} characters.")
 
     def ask(self, method: str, params: JSON, item: JSON) -> Call:
         assert self.turn is not None

@@ -82,7 +82,17 @@ class ExecCommand:
     justification: str = "the test needs it"
 
 
-Reply = Text | ToolUse | ExecCommand
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCall:
+    """An OpenAI ``function_call`` of any Codex tool (``request_user_input``, an MCP tool's
+    ``mcp__server__tool``, …) with its arguments."""
+
+    name: str
+    arguments: JSON
+    namespace: str | None = None  # a namespaced tool's (MCP: `mcp__<server>`)
+
+
+Reply = Text | ToolUse | ExecCommand | FunctionCall
 
 
 def bash(command: str, description: str = "run a command for the test") -> ToolUse:
@@ -299,7 +309,8 @@ class MockModelAPI:
             # not the agent's main loop (title, summary, classifier…): keep it short
             return [Text(text="ok")]
         replies = self.script(request)
-        return [replies] if isinstance(replies, Text | ToolUse | ExecCommand) else list(replies)
+        return ([replies] if isinstance(replies, Text | ToolUse | ExecCommand | FunctionCall)
+                else list(replies))
 
     def _other(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/")
@@ -384,6 +395,14 @@ class MockModelAPI:
                                   "call_id": f"call_mock{next(self._ids):04d}",
                                   "name": "exec_command", "arguments": json.dumps(arguments),
                                   "status": "completed"})
+                case FunctionCall(name=name, arguments=arguments, namespace=namespace):
+                    call: JSON = {"type": "function_call", "id": f"fc_mock{next(self._ids):04d}",
+                                  "call_id": f"call_mock{next(self._ids):04d}",
+                                  "name": name, "arguments": json.dumps(arguments),
+                                  "status": "completed"}
+                    if namespace is not None:
+                        call["namespace"] = namespace
+                    items.append(call)
                 case ToolUse():
                     raise TypeError("ToolUse is a Claude Code tool; use ExecCommand for Codex")
         usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
