@@ -8,7 +8,7 @@ import json
 from bridge.actions import Verb, decode_button
 from bridge.approvals import AccessPolicy, Actor, Approval, Decision, Refusal, decide
 from bridge.codecs.claude import ClaudeCodec
-from bridge.codecs.codex import _offered
+from bridge.codecs.codex_requests import offered as _offered
 from bridge.events import AnswerApproval, ApprovalRequested, DecisionKind
 from bridge.model import SessionView
 from bridge.plans import KEEP_PLANNING, PLAN_DECISIONS
