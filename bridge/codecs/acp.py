@@ -11,18 +11,25 @@ A prompt is a `session/prompt` request whose answer (`stopReason`) ends the turn
 one prompt at a time, so later prompts wait in a queue. Agent text arrives in chunks and is
 emitted as one `AssistantText` when a tool call starts, a permission is asked, or the turn
 ends. `session/request_permission` becomes an `ApprovalRequested` whose buttons are the
-option kinds the agent offers; it is answered with the agent's own `optionId`. Cancelling
+option kinds the agent offers; it is answered with the agent's own `optionId`
+(bridge/codecs/acp_permissions.py; a tool call's name, input and output are
+bridge/codecs/acp_tools.py). Cancelling
 (`session/cancel`) obliges the client to answer every pending permission `cancelled`.
 Requests the bridge never advertised (`fs/*`, `terminal/*`) are refused with -32601.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
+from bridge.codecs.acp_permissions import (
+    Permission,
+    permission_outcome,
+    permission_request,
+    rejected_notice,
+)
+from bridge.codecs.acp_tools import tool_input, tool_name, tool_output
 from bridge.codecs.jsonrpc import (
     JsonRpcEndpoint,
     WireId,
@@ -36,7 +43,6 @@ from bridge.events import (
     AgentCommand,
     AgentEvent,
     AnswerApproval,
-    ApprovalRequested,
     ApprovalWithdrawn,
     AssistantText,
     ControlAnswered,
@@ -60,26 +66,6 @@ from bridge.framing import DEFAULT_MAX_LINE
 PROTOCOL_VERSION = 1
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
-# the option kinds that offer each decision (all of them)
-_OPTION_KINDS: dict[DecisionKind, tuple[str, ...]] = {
-    DecisionKind.ALLOW_ONCE: ("allow_once",),
-    DecisionKind.ALLOW_SESSION: ("allow_always", "allow_once"),
-    DecisionKind.DENY: ("reject_once", "reject_always"),
-}
-# and the ones that answer it, best first. "Allow for session" is answered `allow_once`, and
-# only offered when the agent has it: what `allow_always` does is the agent's choice (the
-# whole tool, every command with the same first word, or for claude-agent-acp's plan "clear
-# context and use auto mode"), never what the card showed; the daemon keeps the session rule
-# itself, exactly, and answers the next matching request.
-_ANSWER_KINDS: dict[DecisionKind, tuple[str, ...]] = {
-    DecisionKind.ALLOW_ONCE: ("allow_once",),
-    DecisionKind.ALLOW_SESSION: ("allow_once",),
-    DecisionKind.DENY: ("reject_once", "reject_always"),
-}
-_TOOL_NAMES = {
-    "execute": "Bash", "edit": "Edit", "read": "Read", "delete": "Delete", "move": "Move",
-    "search": "Search", "fetch": "WebFetch", "think": "Think", "switch_mode": "SwitchMode",
-}  # fmt: skip
 _QUIET_UPDATES = frozenset(
     {
         "user_message_chunk", "agent_thought_chunk", "plan", "available_commands_update",
@@ -87,13 +73,6 @@ _QUIET_UPDATES = frozenset(
     }
 )  # fmt: skip
 _NOTEWORTHY_STOPS = frozenset({"max_tokens", "max_turn_requests", "refusal"})
-
-
-@dataclass(slots=True)
-class _Permission:
-    wire_id: WireId
-    options: dict[str, str]  # option kind → the agent's optionId (the first of that kind)
-    what: str
 
 
 class AcpCodec(JsonRpcEndpoint):
@@ -112,7 +91,7 @@ class AcpCodec(JsonRpcEndpoint):
         self._cancel_wanted = False
         self._cancel_sent = False
         self._prompts: deque[str] = deque()
-        self._pending: dict[str, _Permission] = {}
+        self._pending: dict[str, Permission] = {}
         self._tools: dict[str, JSON] = {}  # toolCallId → the call, merged with its updates
         self._chunks: list[str] = []
         self._turn_text: str | None = None
@@ -247,19 +226,10 @@ class AcpCodec(JsonRpcEndpoint):
             self._cancel()  # answers this one `cancelled` too
             return
         del self._pending[command.request_id]
-        option = next((permission.options[k] for k in _ANSWER_KINDS[command.decision]
-                       if k in permission.options), None)
-        outcome: JSON = (
-            {"outcome": "selected", "optionId": option} if option else {"outcome": "cancelled"}
-        )
-        self._reply(permission.wire_id, {"outcome": outcome})
+        self._reply(permission.wire_id, permission_outcome(permission, command.decision))
         if command.decision is DecisionKind.DENY and command.message:
-            # a permission outcome is an option id and nothing else: the reason cannot travel
-            # with the rejection. It is kept visible and told with the next prompt instead.
             self._declined.append(f"{permission.what}: {command.message}")
-            self._later.append(Notice(
-                text=f"ACP cannot carry a reason with a rejection; it will be told with the "
-                     f"next prompt. Rejected {permission.what}: {command.message}"))
+            self._later.append(rejected_notice(permission, command.message))
 
     # -- incoming (JsonRpcEndpoint frames and routes; here is what each message means) --
 
@@ -270,41 +240,11 @@ class AcpCodec(JsonRpcEndpoint):
 
     def _on_request(self, wire_id: WireId, method: str, params: JSON) -> list[AgentEvent]:
         if method == "session/request_permission":
-            return [*self._flush_text(), self._permission(wire_id, params)]
+            return [*self._flush_text(),
+                    permission_request(self._pending, self._tools, wire_id, params)]
         # fs/* and terminal/* were not advertised; anything else is unknown to us
         self._refuse(wire_id, f"Method not found: {method}")
         return [Notice(text=f"refused agent request {method}")]
-
-    def _permission(self, wire_id: WireId, params: JSON) -> ApprovalRequested:
-        options: dict[str, str] = {}
-        for option in params["options"]:
-            kind, option_id = option["kind"], option["optionId"]
-            if isinstance(kind, str) and isinstance(option_id, str):
-                options.setdefault(kind, option_id)
-        call = obj(params.get("toolCall") or {}, "toolCall")
-        call_id = call.get("toolCallId")
-        seen = self._tools.get(call_id, {}) if isinstance(call_id, str) else {}
-        known = {**seen, **{k: v for k, v in call.items() if v is not None}}
-        offered = tuple(
-            kind for kind in DecisionKind
-            if kind is DecisionKind.STOP
-            or (kind in _OPTION_KINDS and all(k in options for k in _OPTION_KINDS[kind]))
-            or (kind is DecisionKind.DENY and any(k in options for k in _ANSWER_KINDS[kind]))
-        )
-        tool, tool_input = _tool_name(known), _tool_input(known)
-        request_id = str(wire_id)
-        what = tool_input.get("command") or known.get("title") or tool
-        self._pending[request_id] = _Permission(wire_id, options, f"{tool} `{what}`")
-        title = known.get("title")
-        return ApprovalRequested(
-            request_id=request_id,
-            tool=tool,
-            input=tool_input,
-            tool_use_id=call_id if isinstance(call_id, str) else None,
-            description=title if isinstance(title, str) else None,
-            offered=offered,
-            raw=params,
-        )
 
     def _update(self, update: JSON, m: JSON) -> list[AgentEvent]:
         if self._loading:
@@ -321,8 +261,8 @@ class AcpCodec(JsonRpcEndpoint):
             call_id = string(update, "toolCallId")
             self._tools[call_id] = dict(update)
             events = [*self._flush_text(),
-                      ToolStarted(tool_use_id=call_id, tool=_tool_name(update),
-                                  input=_tool_input(update))]
+                      ToolStarted(tool_use_id=call_id, tool=tool_name(update),
+                                  input=tool_input(update))]
             return events + self._tool_finished(call_id)
         if kind == "tool_call_update":
             call_id = string(update, "toolCallId")
@@ -345,7 +285,7 @@ class AcpCodec(JsonRpcEndpoint):
             return []
         call["_finished"] = True
         return [ToolFinished(tool_use_id=call_id, is_error=status == "failed",
-                             output=_tool_output(call))]
+                             output=tool_output(call))]
 
     def _flush_text(self) -> list[AgentEvent]:
         text = "".join(self._chunks)
@@ -443,69 +383,3 @@ class AcpCodec(JsonRpcEndpoint):
             events.append(TurnStarted())
         return events
 
-
-def _tool_name(call: JSON) -> str:
-    """Claude's own tool name when the Claude adapter gives it, else one for the kind."""
-    meta = call.get("_meta")
-    if isinstance(meta, dict):
-        claude = meta.get("claudeCode")
-        if isinstance(claude, dict) and isinstance(claude.get("toolName"), str):
-            return str(claude["toolName"])
-    kind = call.get("kind")
-    if isinstance(kind, str) and kind in _TOOL_NAMES:
-        return _TOOL_NAMES[kind]
-    title = call.get("title")
-    return title if isinstance(title, str) and title else "tool"
-
-
-def _tool_input(call: JSON) -> JSON:
-    """The call as a card shows it: its raw input, the first diff as `file_path` and
-    `content`, and, when it touches more than one file (several diffs, or `locations`
-    beyond the file shown), every file in `changes`, listed at the head of `content` so
-    that the card names each one (an "allow for session" rule covers exactly these)."""
-    raw = call.get("rawInput")
-    tool_input: JSON = dict(raw) if isinstance(raw, dict) else {}
-    touched: list[JSON] = []
-    for item in call.get("content") or []:
-        if isinstance(item, dict) and item.get("type") == "diff":
-            path, text = item.get("path"), item.get("newText")
-            if "file_path" not in tool_input:
-                tool_input["file_path"] = path
-                tool_input["content"] = text
-            touched.append({"path": str(path), "kind": "edit",
-                            "diff": text if isinstance(text, str) else ""})
-    for location in call.get("locations") or []:
-        path = location.get("path") if isinstance(location, dict) else None
-        if isinstance(path, str) and path:
-            touched.append({"path": path, "kind": "touches", "diff": ""})
-    paths = list(dict.fromkeys(c["path"] for c in touched))
-    shown = tool_input.get("file_path") or tool_input.get("path")
-    if paths and paths != [shown]:
-        tool_input["changes"] = [next(c for c in touched if c["path"] == p) for p in paths]
-        listing = "\n".join(f"{c['kind']} {c['path']}" for c in tool_input["changes"])
-        body = tool_input.get("content")
-        tool_input["content"] = listing + (f"\n\n{body}" if isinstance(body, str) else "")
-    if not tool_input and isinstance(call.get("title"), str):
-        tool_input["title"] = call["title"]
-    return tool_input
-
-
-def _tool_output(call: JSON) -> str:
-    parts = []
-    for item in call.get("content") or []:
-        if not isinstance(item, dict):
-            continue
-        inner = item.get("content")
-        if item.get("type") == "content" and isinstance(inner, dict):
-            if isinstance(inner.get("text"), str):
-                parts.append(inner["text"])
-        elif item.get("type") == "diff":
-            parts.append(f"edited {item.get('path')}")
-        elif item.get("type") == "terminal":
-            parts.append(f"terminal {item.get('terminalId')}")
-    if parts:
-        return "\n".join(parts)
-    raw = call.get("rawOutput")
-    if raw is None:
-        return ""
-    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)[:4000]
