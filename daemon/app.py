@@ -187,10 +187,13 @@ def action_places(surface: ChatSurface, config: Config) -> frozenset[str]:
     return frozenset(p for chat in chats if (p := surface.place_of(chat)) is not None)
 
 
+SURFACE_STOP_S = 5.0  # a surface's own stop (its last poll, its handlers) gets this long
+
+
 async def _stop_surface(surface: ChatSurface, delivery: Delivery) -> None:
     delivery.budgets.close()  # an answer waiting for its slot must not hold up the stop
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(surface.stop(), 10)
+    with contextlib.suppress(Exception):  # an unreachable platform must not hold the stop
+        await asyncio.wait_for(surface.stop(), SURFACE_STOP_S)
 
 
 def state_dir_problem(config: Config, state: Path, error: OSError) -> str:
