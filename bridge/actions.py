@@ -35,6 +35,9 @@ class Verb(StrEnum):
     RESUME = "sr"
     STATUS = "sx"
     REASK = "rq"  # ask the agent again for what a timer denied
+    # on a terminal session (its target: the session's `key`, bridge.terminal)
+    ADOPT = "ad"  # adopt it; refused while a terminal holds it
+    ADOPT_FORCE = "af"  # adopt it although a terminal holds it (the confirm button)
     # on a question (an option's button carries its index: `qo:ID.2`)
     QUESTION_OPTION = "qo"  # choose it (single select) or toggle it (multi-select)
     QUESTION_SUBMIT = "qs"  # send the toggled options

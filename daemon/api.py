@@ -22,6 +22,8 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.questions import Question
+from bridge.terminal import TerminalSession
+from daemon.adopting import DEFAULT_LIMIT
 from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
 from daemon.frontdoor import FrontDoor
@@ -56,6 +58,24 @@ def session_json(session: SessionView, pending: list[Approval],
         "updated_at": session.updated_at,
         "pending_approvals": [approval_json(a) for a in pending],
         "pending_questions": [question_json(q) for q in questions],
+    }
+
+
+def terminal_json(s: TerminalSession) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "key": s.key,
+        "agent": s.agent,
+        "protocol": s.protocol,
+        "host": s.host,
+        "cwd": s.cwd,
+        "branch": s.branch,
+        "first_prompt": s.first_prompt,
+        "last_prompt": s.last_prompt,
+        "updated_at": s.updated_at,
+        "attached": s.attached.value,
+        "holder": s.holder,
+        "path": s.path,
     }
 
 
@@ -133,6 +153,8 @@ class ControlServer:
             "unarchive": self._unarchive,
             "diff": self._diff,
             "digest": self._digest,
+            "terminal_sessions": self._terminal_sessions,
+            "adopt": self._adopt,
         }
 
     async def start(self) -> None:
@@ -290,6 +312,15 @@ class ControlServer:
     async def _archive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), True, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
+
+    async def _terminal_sessions(self, r: dict[str, Any]) -> Any:
+        found = await self.hub.terminal_sessions(int(r.get("limit") or DEFAULT_LIMIT))
+        return {"sessions": [terminal_json(s) for s in found.sessions], "notes": found.notes}
+
+    async def _adopt(self, r: dict[str, Any]) -> Any:
+        session = await self.hub.adopt(str(r["id"]), r.get("prompt") or None, actor=CLI_ACTOR,
+                                       force=bool(r.get("force")))
+        return await self._session(session.id)
 
     async def _digest(self, r: dict[str, Any]) -> Any:
         from bridge.digest import render_digest

@@ -68,8 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worktree", action="store_true",
                    help="run in a new git worktree on branch agent/<id>")
     p.add_argument("--plan", action="store_true", help="start in plan mode")
-    p = add("sessions", "list sessions (open ones; --all includes archived)")
+    p = add("sessions", "list sessions (open ones; --all includes archived; --local: the "
+                        "terminal sessions the bridge does not run)")
     p.add_argument("--all", action="store_true", help="include archived sessions")
+    p.add_argument("--local", action="store_true",
+                   help="Claude Code and Codex sessions started in terminals, here and on the "
+                        "configured hosts")
+    p.add_argument("--limit", type=int, default=20, help="with --local: at most N (default 20)")
+    p = add("adopt", "continue a terminal session in the bridge: agent-bridge adopt ID [PROMPT]")
+    p.add_argument("id", help="its id (or at least 6 characters of it), from sessions --local")
+    p.add_argument("prompt", nargs="*")
+    p.add_argument("--force", action="store_true",
+                   help="adopt it even though a terminal process still holds it")
     p = add("show", "show a session with its approvals and transcript")
     p.add_argument("id")
     p = add("approve", "allow a pending approval")
@@ -190,8 +200,14 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "new", project=project_argument(args.project, config),
                       prompt=" ".join(args.prompt), agent=args.agent, worktree=args.worktree,
                       plan=args.plan)
+    elif command == "sessions" and args.local:
+        command = "terminal_sessions"
+        result = call(sock, command, limit=args.limit)
     elif command == "sessions":
         result = call(sock, "sessions", all=args.all)
+    elif command == "adopt":
+        result = call(sock, "adopt", id=args.id, prompt=" ".join(args.prompt) or None,
+                      force=args.force)
     elif command == "show":
         result = call(sock, "show", id=args.id)
     elif command == "approve":
@@ -248,6 +264,8 @@ def _human(command: str, result: Any) -> str:
         return "\n".join(_session_lines(s, brief=True) for s in result)
     if command == "digest":
         return str(result["text"])
+    if command == "terminal_sessions":
+        return _terminal_lines(result)
     if command in ("approve", "deny"):
         approval = result["approval"]
         return f"{approval['id']}: {result['message']}"
@@ -294,6 +312,26 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
         lines.append(f"  question {q['id']}: {q['text'][:80]} [{labels[:80]}]"
                      f"   → agent-bridge answer {q['id']} LABEL…")
     return "\n".join(lines)
+
+
+def _terminal_lines(result: dict[str, Any]) -> str:
+    lines = [f"{s['id']}  {s['agent']:<6} {_place(s):<30} {_ago(time.time() - s['updated_at']):>8}"
+             f"  attached: {s['attached']}" + (f" ({s['holder']})" if s["holder"] else "")
+             + "".join(f"\n  {k}: {s[k][:100]}" for k in ("first_prompt", "last_prompt")
+                       if s[k])
+             for s in result["sessions"]]
+    if not lines:
+        lines.append("No terminal sessions found that the bridge does not run.")
+    else:
+        lines.append("Continue one here with: agent-bridge adopt ID [PROMPT]")
+    lines += [f"⚠ {note}" for note in result["notes"]]
+    return "\n".join(lines)
+
+
+def _place(s: dict[str, Any]) -> str:
+    place = s["cwd"] or "?"
+    place = place if s["host"] == "local" else f"{s['host']}:{place}"
+    return f"{place}@{s['branch']}" if s["branch"] else place
 
 
 def _event_line(e: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from bridge.model import SessionView
 from bridge.questions import Question
 from bridge.redact import Redactor
 from daemon.approvals import DecisionResult
+from daemon.discovery import Found
 from daemon.questions import AnswerResult
 from daemon.store import Store
 
@@ -34,6 +35,9 @@ class FrontDoor(Protocol):
     async def new_session(self, project: str, prompt: str, *, agent: str | None = None,
                           actor: Actor, worktree: bool | None = None,
                           plan: bool = False) -> SessionView: ...
+    async def terminal_sessions(self, limit: int = ...) -> Found: ...
+    async def adopt(self, wanted: str, prompt: str | None = None, *, actor: Actor,
+                    force: bool = False) -> SessionView: ...
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView: ...
     async def resume(self, session_id: str, prompt: str | None = None, *,
                      actor: Actor) -> SessionView: ...

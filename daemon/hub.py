@@ -25,9 +25,11 @@ from bridge.questions import Question
 from bridge.redact import Redactor
 from daemon import recovery
 from daemon import store as st
+from daemon.adopting import DEFAULT_LIMIT, Adoption
 from daemon.approvals import ApprovalService, DecisionResult
 from daemon.changes import ChangeTracker
 from daemon.digests import Digests
+from daemon.discovery import Discovery, Found
 from daemon.fanout import Fanout
 from daemon.hosts import Hosts
 from daemon.launch import AgentLauncher
@@ -57,6 +59,11 @@ class Hub:
         self.sessions = Sessions(config=config, store=store, fanout=self.fanout,
                                  hosts=self.hosts, changes=self.changes, tasks=self.tasks,
                                  notifier=self, redactor=self.redactor, clock=clock)
+        self.adoption = Adoption(
+            store=store, sessions=self.sessions, runner_for=self.hosts.runner_for,
+            redactor=self.redactor,
+            discovery=Discovery(config=config, runner_for=self.hosts.runner_for,
+                                known_ids=self._agent_session_ids))
         self.digests = Digests(config=config, store=store, fanout=self.fanout,
                                sessions=self.sessions, redactor=self.redactor, clock=clock)
         # how many approval requests have been committed (see `urgent_queued`)
@@ -138,6 +145,17 @@ class Hub:
                           plan: bool = False) -> SessionView:
         return await self.sessions.new_session(project, prompt, agent=agent, actor=actor,
                                                worktree=worktree, plan=plan)
+
+    async def terminal_sessions(self, limit: int = DEFAULT_LIMIT) -> Found:
+        return await self.adoption.terminal_sessions(limit)
+
+    async def adopt(self, wanted: str, prompt: str | None = None, *, actor: Actor,
+                    force: bool = False) -> SessionView:
+        return await self.adoption.adopt(wanted, prompt, actor=actor, force=force)
+
+    async def _agent_session_ids(self) -> set[str]:
+        return {s.agent_session_id for s in await self.store.sessions(include_archived=True)
+                if s.agent_session_id}
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
         return await self.sessions.send(session_id, text, actor=actor)

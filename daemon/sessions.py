@@ -9,6 +9,7 @@ through the fan-out; the runners report to the `Notifier` they are given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from bridge.session import (
     Trigger,
     apply,
 )
+from bridge.terminal import TerminalSession
 from daemon.agents import agent_argv, configured_agent, make_codec
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
@@ -134,6 +136,33 @@ class Sessions:
         session = await self.store.session(session.id)
         await self.fanout.enqueue(session.id, OpenThread())
         await self._launch(session, agent_config, prompt=prompt, resume=None)
+        return await self.store.session(session.id)
+
+    async def adopt(self, found: TerminalSession, prompt: str | None, *, actor: Actor,
+                    recap: str) -> SessionView:
+        """A daemon session, with its own thread opening with `recap`, that continues the
+        terminal session `found` (its agent resumed in its own directory)."""
+        agent_config = configured_agent(self.config, found.agent)
+        if not found.cwd:
+            raise Conflict(f"the terminal session {found.id} records no working directory; "
+                           "it cannot be resumed from here")
+        project = next((p.name for p in self.config.projects if p.host == found.host and (
+            found.cwd + "/").startswith(p.path.rstrip("/") + "/")), found.cwd.rsplit("/", 1)[-1])
+        session = await self.store.create_session(
+            project=project, agent=found.agent, protocol=agent_config.protocol, cwd=found.cwd,
+            host=found.host, now=self.clock(), owner=f"{actor.surface}:{actor.user_id}",
+            title=shorten(found.last_prompt or found.first_prompt or f"terminal {found.id}",
+                          200, self.redactor))
+        await self.store.update_session(session.id, agent_session_id=found.id)
+        await self._record(session.id, "adopt", {"by": actor.label, "agent_session_id": found.id,
+                                                 "file": found.path, "prompt": prompt})
+        with contextlib.suppress(DaemonError):  # no repository: no diff, the session runs
+            await self.changes.record_start(session.id, found.cwd, host=found.host,
+                                            worktree=False)
+        await self.fanout.enqueue(session.id, OpenThread())
+        await self.fanout.enqueue(session.id, PostText(text=recap))
+        await self._launch(await self.store.session(session.id), agent_config, prompt=prompt,
+                           resume=found.id)
         return await self.store.session(session.id)
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
