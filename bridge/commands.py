@@ -28,12 +28,16 @@ class CommandName(StrEnum):
     DIFF = "diff"
     DIGEST = "digest"
     HELP = "help"
+    ADOPT = "adopt"
 
 
 #: (command, arguments, what it does) — also what setMyCommands registers
 COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.NEW, "PROJECT PROMPT", "start a session (--agent NAME, --worktree, --plan)"),
-    (CommandName.SESSIONS, "[all]", "list sessions (all: with archived)"),
+    (CommandName.SESSIONS, "[all|local]",
+     "list sessions (all: with archived; local: terminal sessions to adopt)"),
+    (CommandName.ADOPT, "ID [PROMPT]", "continue a terminal session here (--force: even "
+                                       "while a terminal holds it)"),
     (CommandName.RESUME, "ID [PROMPT]", "continue a session"),
     (CommandName.STOP, "ID", "stop a session"),
     (CommandName.INTERRUPT, "ID", "end the running turn, keep the session"),
@@ -65,7 +69,9 @@ class Command:
     worktree: bool = False
     plan: bool = False  # /new … --plan: the session starts in plan mode
     include_archived: bool = False
-    argument: str | None = None  # /mode's mode, /model's name
+    argument: str | None = None  # /mode's mode, /model's name, /adopt's terminal session
+    local: bool = False  # /sessions local: the terminal sessions the bridge does not run
+    force: bool = False  # /adopt … --force: although a terminal still holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,13 @@ def parse_command(
     if name is CommandName.NEW:
         return _new(rest)
     if name is CommandName.SESSIONS:
-        return Command(name=name, include_archived=rest.lower() in ("all", "--all"))
+        if rest.lower() in ("local", "--local"):
+            return Command(name=name, local=True)
+        if rest and rest.lower() not in ("all", "--all"):
+            return CommandError("Usage: /sessions [all|local]")
+        return Command(name=name, include_archived=bool(rest))
+    if name is CommandName.ADOPT:
+        return _adopt(rest)
     if name in (CommandName.HELP, CommandName.DIGEST):
         return Command(name=name)
     if name in (CommandName.MODE, CommandName.MODEL):
@@ -134,6 +146,22 @@ def _setting(name: CommandName, rest: str, thread_session: str | None) -> Comman
         return Command(name=name, session_id=thread_session, argument=words[0])
     return CommandError(f"Usage: /{name.value} {args} (the ID may be left out inside the "
                         "session's thread).")
+
+
+def _adopt(rest: str) -> Command | CommandError:
+    """`/adopt ID [PROMPT] [--force]`: ID is a terminal session's id (or its start)."""
+    words = rest.split()
+    force = "--force" in words
+    words = [w for w in words if w != "--force"]
+    if not words or not re.fullmatch(r"[A-Za-z0-9-]{6,64}", words[0]):
+        return CommandError("Usage: /adopt ID [PROMPT] (ID from /sessions local; --force "
+                            "adopts it even while a terminal holds it)")
+    prompt = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+    if words[0] != rest.split(None, 1)[0]:  # `--force` came first
+        prompt = " ".join(words[1:])
+    prompt = " ".join(w for w in prompt.split(" ") if w != "--force").strip()
+    return Command(name=CommandName.ADOPT, argument=words[0].lower(), prompt=prompt or None,
+                   force=force)
 
 
 def _new(rest: str) -> Command | CommandError:

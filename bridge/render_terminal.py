@@ -26,7 +26,7 @@ def render_terminal_list(sessions: Sequence[TerminalSession], *, now: float,
     lines = []
     for s in sessions:
         mark = ATTACHED_MARK[s.attached]
-        head = (f"{s.key}  {s.agent:<6} {shorten(s.place, 60, redactor)}  "
+        head = (f"{s.key}  {s.agent:<6} {short_place(s, redactor)}  "
                 f"{elapsed(now - s.updated_at)} ago {mark}").rstrip()
         lines.append(head)
         first = shorten(s.first_prompt or "", PROMPT_CHARS, redactor)
@@ -39,6 +39,16 @@ def render_terminal_list(sessions: Sequence[TerminalSession], *, now: float,
     buttons = tuple((Button(f"Adopt {s.key[:8]}", ButtonAction(Verb.ADOPT, s.key)),)
                     for s in sessions[:LIST_BUTTONS])
     return "\n".join(lines), buttons
+
+
+def short_place(session: TerminalSession, redactor: Redactor, cwd_chars: int = 40) -> str:
+    """`host:cwd@branch` with a long cwd cut from the left (its end says the most)."""
+    cwd = redactor.redact(session.cwd or "?").text
+    if len(cwd) > cwd_chars:
+        cwd = "…" + cwd[-(cwd_chars - 1):]
+    where = cwd if session.host == "local" else f"{session.host}:{cwd}"
+    branch = shorten(session.branch, 60, redactor) if session.branch else None
+    return f"{where}@{branch}" if branch else where
 
 
 def render_recap(session: TerminalSession, changed: Sequence[str] | None, *,

@@ -31,6 +31,7 @@ from bridge.plans import FEEDBACK_PROMPT, is_plan
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingKind, Reply
+from daemon import terminal_actions as terminal
 from daemon.errors import DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.questions import QuestionService
@@ -271,6 +272,9 @@ class ActionHandler:
             case Verb.REASK:
                 await self.hub.reask(sid, actor=actor)
                 return Reply(text=f"Asked {sid} to request it again.")
+            case Verb.ADOPT | Verb.ADOPT_FORCE:  # `sid` is a terminal session's key here
+                return await terminal.adopt(self.hub, sid, None, actor, tap=True,
+                                            force=action.verb is Verb.ADOPT_FORCE)
         return Reply(text="This button is no longer valid.", alert=True)
 
     async def _command(self, command: Command, incoming: Incoming) -> Reply | None:
@@ -286,8 +290,14 @@ class ActionHandler:
                 planning = " in plan mode" if command.plan else ""
                 return Reply(text=f"Started {session.id} in {session.project} "
                                   f"({session.agent}){planning}; follow it in its thread.")
+            case CommandName.SESSIONS if command.local:
+                return await terminal.terminal_list(self.hub)
             case CommandName.SESSIONS:
                 return await self._sessions(command.include_archived)
+            case CommandName.ADOPT:
+                assert command.argument is not None
+                return await terminal.adopt(self.hub, command.argument, command.prompt, actor,
+                                            force=command.force)
             case CommandName.RESUME:
                 assert sid is not None
                 return await self._resume(sid, command.prompt, actor)
