@@ -78,7 +78,7 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 # the shared grammar's commands that Slack reaches as `/agent NAME` (`/sessions` and
 # `/resume` are slash commands of their own)
 _SUBCOMMANDS = re.compile(
-    r"(?<![\w/.-])/(new|stop|archive|unarchive|status|diff|digest|help)(?![\w/-]|\.\w)")
+    r"(?<![\w/.-])/(new|stop|archive|unarchive|status|diff|digest|help|adopt)(?![\w/-]|\.\w)")
 _GONE = ("thread_not_found", "message_not_found")
 _UNAVAILABLE = ("internal_error", "fatal_error", "service_unavailable", "request_timeout")
 _RETRY_AFTER_DEFAULT = 1.0

@@ -51,8 +51,10 @@ class Adoption:
         if len(key.replace("-", "")) < 6:
             raise Conflict(f"{wanted!r} is too short: give at least 6 characters of the id "
                            "(`agent-bridge sessions --local` lists them)")
+        bare = key.replace("-", "")
         for session in await self.store.sessions(include_archived=True):
-            if session.agent_session_id and session.agent_session_id.lower().startswith(key):
+            theirs = (session.agent_session_id or "").lower().replace("-", "")
+            if theirs and theirs.startswith(bare):
                 raise Conflict(f"{session.agent_session_id} is already the bridge's session "
                                f"{session.id}: continue it with /resume {session.id}")
         found = await self.discovery.find(limit=MOST, wanted=key)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 96 * 1024
 TAIL_BYTES = 160 * 1024
 LIST_TIMEOUT = 20.0
+CONTEXT = 20  # sessions read beside a wanted one (see `find`)
 ROOT_VARIABLE = {"claude": "CLAUDE_CONFIG_DIR", "codex": "CODEX_HOME"}
 
 # args: NONCE, then (index, protocol, root or "") per source. Prints, per source,
@@ -160,10 +161,17 @@ class Discovery:
             else:
                 listed += result
         wanted_key = wanted.strip().lower().replace("-", "") if wanted else None
-        chosen = [item for item in listed if item.id not in known and (
-            wanted_key is None or item.id.replace("-", "").startswith(wanted_key))]
-        chosen.sort(key=lambda item: item.mtime, reverse=True)
-        chosen = chosen[:limit]
+
+        def named(sid: str) -> bool:
+            return wanted_key is None or sid.replace("-", "").startswith(wanted_key)
+
+        outside = sorted((item for item in listed if item.id not in known),
+                         key=lambda item: item.mtime, reverse=True)
+        chosen = [item for item in outside if named(item.id)][:limit]
+        if wanted_key is not None:
+            # the newest sessions are read too: whether a plain `claude` holds the wanted
+            # one depends on which session is its directory's newest (`attach`)
+            chosen += [item for item in outside[:CONTEXT] if item not in chosen]
         sessions: list[TerminalSession] = []
         reads = await asyncio.gather(
             *(self._read(host, [c for c in chosen if c.source.host == host])
@@ -175,7 +183,7 @@ class Discovery:
             else:
                 sessions += read
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
-        return Found(sessions, notes)
+        return Found([s for s in sessions if named(s.id)], notes)
 
     async def _list(self, host: str, srcs: Sequence[Source]) -> list[Listed]:
         nonce = secrets.token_hex(8)

@@ -65,6 +65,8 @@ def test_sessions_local_and_adopt_from_telegram(make_bridge, tg, model, repo):  
     (session,) = bridge.json("sessions")
     assert session["agent_session_id"] == found["id"]
     bridge.wait_state(session["id"], "idle", timeout=START)
+    again = tg.answer(tg.tap(listing, f"ad:{key}")).text  # the list's button, once more
+    assert f"already the bridge's session {session['id']}" in again
 
     tg.say("and now from the phone", thread=topic)
     model.wait_for(lambda r: "and now from the phone" in r.prompts(), timeout=START)

@@ -166,3 +166,27 @@ def test_a_session_held_by_a_live_terminal_process_needs_force(real, model, repo
     (codex_left,) = wait_until(lambda: [x for x in local(real) if x["attached"] == "no"],
                                timeout=START, what="the codex session released")
     assert codex_left["id"] == ids["codex"]
+
+
+def test_a_plain_claude_in_the_directory_holds_only_its_newest_session(real, model, repo):
+    claude = str(CLAUDE.binary)
+    in_terminal(real, [claude, "-p", "the older one", "--setting-sources="], repo, "claude")
+    in_terminal(real, [claude, "-p", "the newer one", "--setting-sources="], repo, "claude")
+    real.start()
+    # `claude` started in that directory, naming no session: it works on the newest
+    terminal = held_open(real, [claude, "-p", "--input-format", "stream-json",
+                                "--output-format", "stream-json", "--verbose",
+                                "--setting-sources="], repo, "claude")
+    try:
+        listed = wait_until(lambda: (s := {x["first_prompt"]: x for x in local(real)})
+                            and s["the newer one"]["attached"] == "yes" and s,
+                            timeout=START, what="the newest session seen as held")
+        assert listed["the older one"]["attached"] == "no"
+        refused = real.cli("adopt", listed["the newer one"]["key"], check=False)
+        assert refused.returncode == 1 and f"pid {terminal.pid}" in refused.stderr
+        adopted = real.json("adopt", listed["the older one"]["key"], "the older, again")
+        real.wait_state(adopted["id"], "idle", timeout=START)
+        assert model.requests(ANTHROPIC)[-1].prompts() == ["the older one", "the older, again"]
+    finally:
+        os.killpg(terminal.pid, 9)
+        terminal.wait(10)
