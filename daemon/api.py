@@ -314,7 +314,8 @@ class ControlServer:
         return await self._session(str(r["id"]))
 
     async def _terminal_sessions(self, r: dict[str, Any]) -> Any:
-        found = await self.hub.terminal_sessions(int(r.get("limit") or DEFAULT_LIMIT))
+        limit = r.get("limit")
+        found = await self.hub.terminal_sessions(DEFAULT_LIMIT if limit is None else int(limit))
         return {"sessions": [terminal_json(s) for s in found.sessions], "notes": found.notes}
 
     async def _adopt(self, r: dict[str, Any]) -> Any:

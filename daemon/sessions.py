@@ -147,7 +147,8 @@ class Sessions:
             raise Conflict(f"the terminal session {found.id} records no working directory; "
                            "it cannot be resumed from here")
         project = next((p.name for p in self.config.projects if p.host == found.host and (
-            found.cwd + "/").startswith(p.path.rstrip("/") + "/")), found.cwd.rsplit("/", 1)[-1])
+            found.cwd + "/").startswith(_expanded(p.path, p.host).rstrip("/") + "/")),
+            found.cwd.rsplit("/", 1)[-1])
         session = await self.store.create_session(
             project=project, agent=found.agent, protocol=agent_config.protocol, cwd=found.cwd,
             host=found.host, now=self.clock(), owner=f"{actor.surface}:{actor.user_id}",
@@ -367,6 +368,11 @@ class Sessions:
 
     async def _record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         await self.store.record_event(session_id, kind, data, now=self.clock())
+
+
+def _expanded(path: str, host: str) -> str:
+    """A configured project path as the agent's cwd would show it (`~` expanded locally)."""
+    return str(Path(path).expanduser().resolve()) if host == "local" else path
 
 
 # how long a prompt that met an agent just ending waits for its runner to finish

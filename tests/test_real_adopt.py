@@ -106,6 +106,7 @@ def test_terminal_sessions_of_both_real_agents_are_listed_and_adopted(real, mode
     adopted = real.json("adopt", found["claude"]["key"], "carry on from the chat")
     assert adopted["agent_session_id"] == found["claude"]["id"]
     assert adopted["cwd"] == str(repo) and adopted["agent"] == "claude"
+    assert adopted["project"] == "term repo"  # no configured project holds it: its folder
     session = real.wait_state(adopted["id"], "idle", timeout=START)
     assert session["agent_session_id"] == found["claude"]["id"]  # the same Claude session
     latest = model.requests(ANTHROPIC)[-1]
