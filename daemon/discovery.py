@@ -32,7 +32,7 @@ from bridge.terminal import (
     session_id_of,
 )
 from daemon.errors import DaemonError
-from daemon.gitrun import CommandRunner
+from daemon.gitrun import CommandRunner, WorkdirNotFound
 
 log = logging.getLogger(__name__)
 HEAD_BYTES = 96 * 1024
@@ -239,8 +239,12 @@ class Discovery:
 
     async def _run(self, host: str, script: str, args: Sequence[str]) -> bytes:
         runner = self.runner_for(host)
-        result = await runner.run(["sh", "-c", script, "sh", *args], cwd="/",
-                                  timeout=LIST_TIMEOUT)
+        try:
+            result = await runner.run(["sh", "-c", script, "sh", *args], cwd="/",
+                                      timeout=LIST_TIMEOUT)
+        except WorkdirNotFound as e:  # over SSH: the host could not be reached
+            reason = e.cwd.split(" (", 1)[1].removesuffix(")") if " (" in e.cwd else e.message
+            raise DiscoveryError(reason) from e
         if result.returncode != 0:
             raise DiscoveryError(f"{host}: listing sessions failed: "
                                  f"{result.stderr.decode(errors='replace').strip()[:200]}")

@@ -66,7 +66,7 @@ def test_terminal_sessions_on_a_host_are_listed_and_adopted_over_ssh(
                                                 else ".codex")))
         assert s["attached"] == "no"
     (note,) = listed["notes"]
-    assert note.startswith("box2: ") and "unreachable" in note
+    assert note.startswith("box2: host box2 (127.0.0.1:") and "is unreachable" in note, note
     assert any("head -c" in c for c in box.commands)
     assert not any(" cat " in c for c in box.commands)  # never a whole transcript
     assert "box1:" in bridge.cli("sessions", "--local").stdout
