@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -282,11 +282,8 @@ def _holds(p: ProcessInfo, s: TerminalSession,
             and newest.get((s.host, s.protocol, s.cwd)) == s.id)
 
 
-def find(sessions: Iterable[TerminalSession], wanted: str) -> list[TerminalSession]:
-    """The sessions `wanted` names: its whole id, or the start of its id or `key` (at least
-    six characters)."""
-    wanted = wanted.strip().lower()
-    if len(wanted) < 6:
-        return []
-    return [s for s in sessions if s.id.lower().startswith(wanted)
-            or s.key.startswith(wanted)]
+def names(wanted: str, session_id: str) -> bool:
+    """Whether `wanted` names the session: the start of its id (dashes ignored, so its
+    `key` too), at least six letters or digits of it."""
+    bare = wanted.strip().lower().replace("-", "")
+    return len(bare) >= 6 and session_id.lower().replace("-", "").startswith(bare)

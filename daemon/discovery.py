@@ -28,6 +28,7 @@ from bridge.terminal import (
     SessionFile,
     TerminalSession,
     attach,
+    names,
     parse_session,
     session_id_of,
 )
@@ -160,15 +161,13 @@ class Discovery:
                 notes.append(f"{host}: {_reason(result)}")
             else:
                 listed += result
-        wanted_key = wanted.strip().lower().replace("-", "") if wanted else None
-
         def named(sid: str) -> bool:
-            return wanted_key is None or sid.replace("-", "").startswith(wanted_key)
+            return wanted is None or names(wanted, sid)
 
         outside = sorted((item for item in listed if item.id not in known),
                          key=lambda item: item.mtime, reverse=True)
         chosen = [item for item in outside if named(item.id)][:limit]
-        if wanted_key is not None:
+        if wanted is not None:
             # the newest sessions are read too: whether a plain `claude` holds the wanted
             # one depends on which session is its directory's newest (`attach`)
             chosen += [item for item in outside[:CONTEXT] if item not in chosen]

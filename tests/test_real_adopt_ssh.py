@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.model_api import ANTHROPIC
+from tests.fakes.model_api import ANTHROPIC, OPENAI
 from tests.real_binaries import CLAUDE, CODEX, CODEX_CONFIG, START, set_agent, toml_table
 from tests.test_real_adopt import FIRST, REPLY, model, repo  # noqa: F401
 
@@ -78,3 +78,14 @@ def test_terminal_sessions_on_a_host_are_listed_and_adopted_over_ssh(
     latest = model.requests(ANTHROPIC)[-1]
     assert latest.prompts() == [FIRST, "continue over ssh"] and REPLY in latest.all_text()
     assert any("--resume=" + found["claude"]["id"] in c for c in box.commands)
+
+    # Codex there too: `codex app-server` started over SSH resumes the thread (thread/resume)
+    adopted = bridge.json("adopt", found["codex"]["key"])
+    assert adopted["host"] == "box1"
+    bridge.wait_state(adopted["id"], "idle", timeout=START)
+    bridge.cli("send", adopted["id"], "codex, continue over ssh")
+    model.wait_for(lambda r: "codex, continue over ssh" in r.prompts(), timeout=START)
+    latest = model.requests(OPENAI)[-1]
+    assert FIRST in latest.prompts() and REPLY in latest.all_text()
+    bridge.wait_state(adopted["id"], "idle", timeout=START)
+    assert bridge.json("sessions", "--local")["sessions"] == []

@@ -16,7 +16,7 @@ from bridge.terminal import (
     SessionFile,
     TerminalSession,
     attach,
-    find,
+    names,
     parse_session,
     session_id_of,
 )
@@ -174,12 +174,11 @@ def test_who_holds_a_session():
 
 
 def test_a_session_is_named_by_its_id_or_at_least_six_characters():
-    found = [session(OLD), session(NEW)]
-    assert find(found, OLD) == [found[0]]
-    assert find(found, "222222") == [found[1]]
-    assert find(found, found[1].key) == [found[1]]
-    assert find(found, "22222") == []  # too short to name one safely
-    assert found[0].key == "1111111111114111"
+    assert names(OLD, OLD) and names(OLD.upper(), OLD)
+    assert names("222222", NEW) and not names("222222", OLD)
+    assert names(session(NEW).key, NEW) and session(OLD).key == "1111111111114111"
+    assert names("1111-11", OLD)  # dashes do not count
+    assert not names("22222", NEW) and not names("", NEW)  # too short to name one safely
 
 
 def test_chat_shows_prompts_redacted_then_cut_and_one_adopt_button_each():
