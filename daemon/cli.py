@@ -317,8 +317,8 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
 def _terminal_lines(result: dict[str, Any]) -> str:
     lines = [f"{s['id']}  {s['agent']:<6} {_place(s):<30} {_ago(time.time() - s['updated_at']):>8}"
              f"  attached: {s['attached']}" + (f" ({s['holder']})" if s["holder"] else "")
-             + "".join(f"\n  {k}: {s[k][:100]}" for k in ("first_prompt", "last_prompt")
-                       if s[k])
+             + "".join(f"\n  {k.removesuffix('_prompt')}: {s[k][:100]}"
+                       for k in ("first_prompt", "last_prompt") if s[k])
              for s in result["sessions"]]
     if not lines:
         lines.append("No terminal sessions found that the bridge does not run.")
