@@ -33,6 +33,7 @@ from bridge.session import (
     Trigger,
     apply,
 )
+from daemon import sessionlog
 from daemon.agents import agent_argv, configured_agent, make_codec
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
@@ -134,6 +135,8 @@ class Sessions:
         session = await self.store.session(session.id)
         await self.fanout.enqueue(session.id, OpenThread())
         await self._launch(session, agent_config, prompt=prompt, resume=None)
+        sessionlog.started(session.id, project=name, agent=agent_name, host=target.host,
+                           by=actor.label)
         return await self.store.session(session.id)
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
@@ -192,6 +195,8 @@ class Sessions:
         )
         session = await self.store.session(session_id)
         await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id)
+        sessionlog.started(session_id, project=session.project, agent=session.agent,
+                           host=session.host, by=actor.label, resumed=True)
         return await self.store.session(session_id)
 
     async def stop(self, session_id: str, *, actor: Actor) -> SessionView:
