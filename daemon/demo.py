@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from daemon import demo_agent
+from daemon import demo_agent, paths
 from daemon.client import call
+from daemon.doctor import MAX_SOCKET_PATH
 from daemon.errors import ApiError, DaemonError
 
 PROMPT = "Show me around: look at the repository, ask me something, and write a file."
@@ -51,7 +52,11 @@ class Demo:
         self.tmp = Path(tempfile.mkdtemp(prefix="agent-bridge-demo-"))
         self.repo = self.tmp / "repo"
         self.state = self.tmp / "state"
-        self.sock = self.state / "agent-bridge.sock"
+        self.extra: Path | None = None  # a short state dir, when $TMPDIR is too deep
+        if len(os.fsencode(paths.socket_path(self.state))) > MAX_SOCKET_PATH:
+            self.extra = Path(tempfile.mkdtemp(prefix="ab-demo-", dir="/tmp"))
+            self.state = self.extra / "state"
+        self.sock = paths.socket_path(self.state)
         self.log = self.tmp / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.shown_events = 0
@@ -137,6 +142,8 @@ class Demo:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.extra is not None:
+            shutil.rmtree(self.extra, ignore_errors=True)
 
     # -- the tour -------------------------------------------------------------------
 
