@@ -10,6 +10,7 @@ answer is never logged.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -51,7 +52,7 @@ def committed(session_id: str, facts: Facts, redactor: Redactor) -> None:
     """The lines for what a runner just committed for `session_id`."""
     for approval in facts.new_approvals:
         preview = tool_preview(approval.tool, approval.input, PREVIEW, redactor=redactor)
-        event(session_id, "approval_asked", "approval %s asked: %s %s", approval.id,
+        event(session_id, "approval_asked", "approval %s asked for %s: %s", approval.id,
               approval.tool, preview, approval=approval.id, tool=approval.tool)
     for approval in facts.settled:
         approval_settled(approval)
@@ -66,13 +67,23 @@ def committed(session_id: str, facts: Facts, redactor: Redactor) -> None:
     if state in _ENDINGS:
         reason = facts.changes.get("error")
         name = _ENDINGS[SessionState(state)]
-        if state == SessionState.STOPPED and facts.stopped_by:
-            event(session_id, name, "stopped by %s", facts.stopped_by, by=facts.stopped_by)
+        by = _stopped_by(facts) if state == SessionState.STOPPED else None
+        if by:
+            event(session_id, name, "stopped by %s", by, by=by)
         elif reason:
             event(session_id, name, "%s: %s", name, shorten(str(reason), 300, redactor),
                   reason=shorten(str(reason), 300, redactor))
         else:
             event(session_id, name, "%s", name)
+
+
+def _stopped_by(facts: Facts) -> str | None:
+    """Who stopped the session, from the `stop` record of the same step."""
+    for _, kind, data in facts.events:
+        if kind == "stop":
+            by = json.loads(data).get("by")
+            return str(by) if by else None
+    return facts.stopped_by
 
 
 def approval_settled(approval: Approval) -> None:
