@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 from bridge.config import Config
+from bridge.errors import ConfigError
 
 LIVE_SECTIONS = ("agents", "default_agent", "projects", "approvals", "digest", "archive")
 RESTART_SECTIONS = ("daemon", "telegram", "slack", "hosts", "redact")
@@ -42,8 +43,27 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     kept = {name: getattr(old, name) for name in RESTART_SECTIONS}
     kept["daemon"] = replace(old.daemon, **{f: getattr(new.daemon, f)
                                             for f in LIVE_DAEMON_FIELDS})
-    return ReloadPlan(config=replace(new, **kept), applied=tuple(applied),
-                      needs_restart=tuple(needs_restart))
+    config = replace(new, **kept)
+    _check_runnable(config)
+    return ReloadPlan(config=config, applied=tuple(applied), needs_restart=tuple(needs_restart))
+
+
+def _check_runnable(config: Config) -> None:
+    """The live parts of the new file must work with the parts kept from the start: a
+    project on a host, or routed to a surface, that only a restart would bring is refused
+    (ConfigError, with its key), and the running config stays."""
+    restart = "restart agent-bridge to use it (the running config is kept until then)"
+    for i, project in enumerate(config.projects):
+        key = f"projects[{i}]"
+        if project.host != "local" and project.host not in config.hosts:
+            raise ConfigError(f"{key}.host", f"host {project.host!r} is not one the daemon "
+                                             f"connected at start; {restart}")
+        if project.telegram_chat_id is not None and config.telegram is None:
+            raise ConfigError(f"{key}.telegram_chat_id", "routes the project to Telegram, "
+                                                         f"which is not running; {restart}")
+        if project.slack_channel is not None and config.slack is None:
+            raise ConfigError(f"{key}.slack_channel", "routes the project to Slack, which is "
+                                                      f"not running; {restart}")
 
 
 def _changed_keys(key: str, old: Any, new: Any) -> list[str]:
