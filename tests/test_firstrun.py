@@ -163,3 +163,20 @@ def test_demo_under_a_deep_tmpdir_keeps_its_socket_short_and_removes_it(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert_nothing_left(temp, tag)
     assert set(Path("/tmp").glob("ab-demo-*")) <= before
+
+
+def test_an_installed_agent_bridge_has_every_package_of_the_source():
+    """`pipx install .` / `uv tool install .` build a wheel from pyproject's package list:
+    a subpackage missing there (daemon.store once was) is missing in the installed tool,
+    which then cannot start, though the editable install of a clone works."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    find = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    installed = set(find_packages(where=str(root), include=find["packages"]["find"]["include"]))
+    in_source = {".".join(p.parent.relative_to(root).parts)
+                 for top in ("bridge", "daemon", "bots") for p in (root / top).rglob("__init__.py")}
+    assert in_source <= installed
+    assert {"daemon.store", "bridge.codecs"} <= installed
