@@ -19,10 +19,14 @@ import uuid
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.harness import Bridge, agent_bridge_argv, tagged_pids, wait_until
+from tests.telegram_harness import CHAT
+
+TOKEN = "123456:TEST-token"
 
 
 @pytest.fixture
@@ -45,6 +49,36 @@ def demo_env(tmp: Path, temp: Path) -> tuple[dict[str, str], Path, str]:
 def assert_nothing_left(temp: Path, tag: str) -> None:
     assert list(temp.iterdir()) == [], "the demo left files behind"
     wait_until(lambda: not tagged_pids(tag), timeout=5, what="the demo's processes to exit")
+
+
+class Output:
+    """What a running demo prints, read as it comes (its prompts end without a newline)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.seen = b""
+
+    @property
+    def text(self) -> str:
+        return self.seen.decode()
+
+    def until(self, text: str, timeout: float = 30) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {text!r} in the demo's output: {self.text}"
+            ready, _, _ = select.select([stdout], [], [], left)
+            if ready:
+                chunk = os.read(stdout.fileno(), 4096)
+                assert chunk, f"the demo ended before {text!r}: {self.text}"
+                self.seen += chunk
+
+    def type_line(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
 
 
 def test_version_is_the_installed_package_version(tmp_path):
@@ -87,33 +121,17 @@ def test_demo_asks_in_the_terminal_and_follows_one_allow_and_one_deny(tmp_path, 
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     assert process.stdin is not None and process.stdout is not None
-    seen = b""
-
-    def until(text: str) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + 30
-        while text.encode() not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {text!r} in the demo's output: {seen.decode()}"
-            ready, _, _ = select.select([process.stdout], [], [], left)
-            if ready:
-                chunk = os.read(process.stdout.fileno(), 4096)
-                assert chunk, f"the demo ended before {text!r}: {seen.decode()}"
-                seen += chunk
-
-    def type_line(line: str) -> None:
-        assert process.stdin is not None
-        process.stdin.write(line.encode() + b"\n")
-        process.stdin.flush()
+    output = Output(process)
+    until, type_line = output.until, output.type_line
 
     try:
         until("allow? [y]es / [n]o: ")
-        assert b"Bash git log --oneline -1" in seen
+        assert "Bash git log --oneline -1" in output.text
         type_line("maybe")  # not an answer: asked again, nothing decided
         until("not an answer: 'maybe'")
         type_line("y")
         until("answer [1-2]: ")
-        assert b"Allowed once." in seen
+        assert "Allowed once." in output.text
         type_line("2")
         until("hello.txt\n    content: Hi from agent-bridge")
         until("allow? [y]es / [n]o: ")
@@ -126,7 +144,7 @@ def test_demo_asks_in_the_terminal_and_follows_one_allow_and_one_deny(tmp_path, 
             process.kill()
             process.wait(10)
         process.stdout.close()
-    out = seen.decode()
+    out = output.text
     assert "→ Answered: Hi from agent-bridge." in out
     assert "→ Denied." in out
     assert "agent: Understood: I did not write hello.txt." in out
@@ -180,3 +198,76 @@ def test_an_installed_agent_bridge_has_every_package_of_the_source():
                  for top in ("bridge", "daemon", "bots") for p in (root / top).rglob("__init__.py")}
     assert in_source <= installed
     assert {"daemon.store", "bridge.codecs"} <= installed
+
+
+def test_demo_shows_its_cards_in_the_configured_telegram_and_follows_taps_there(tmp_path,
+                                                                                short_tmp, tg):
+    env, temp, tag = demo_env(tmp_path, short_tmp)
+    config = tmp_path / "xdg-config" / "agent-bridge" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n' + tg.config())
+    env["TELEGRAM_BOT_TOKEN"] = TOKEN
+    process = subprocess.Popen([*agent_bridge_argv(), "demo"], env=env, cwd=tmp_path,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    output = Output(process)
+
+    def card(*texts: str) -> Any:
+        found: list[Any] = []
+
+        def check() -> bool:
+            found[:] = [m for m in tg.fake.messages_in(CHAT) if m.callback_data
+                        and all(t in (m.text or "") for t in texts)]
+            return bool(found)
+
+        tg.wait_until(check, timeout=30)
+        return found[-1]
+
+    def button(message: Any, label: str) -> str:
+        return next(b["callback_data"] for b in message.buttons if b["text"] == label)
+
+    try:
+        output.until("tap there or answer here")
+        first = card("Approval needed", "git log --oneline -1")
+        assert "Allowed once" in tg.answer(tg.tap(first, f"ao:{approval_of(first)}")).text
+        question = card("Which greeting should hello.txt hold?")
+        tg.answer(tg.tap(question, button(question, "Hi from agent-bridge")))
+        write = card("Approval needed", "hello.txt")
+        tg.answer(tg.tap(write, f"dn:{approval_of(write)}"))
+        output.until("That is the loop", timeout=60)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        process.stdout.close()
+    out = output.text
+    assert out.count("(settled elsewhere)") == 3  # each prompt here gave way to a tap there
+    assert "agent: Understood: I did not write hello.txt." in out
+    assert "What changed: No changes." in out
+    assert tg.fake.topics  # the session had its topic in the person's group
+    assert_nothing_left(temp, tag)
+    assert not (tmp_path / "state").exists()  # the person's own state was never made
+
+
+def approval_of(card: Any) -> str:
+    return str(card.callback_data[0].split(":")[1])
+
+
+def test_the_demo_stays_in_the_terminal_while_the_persons_daemon_holds_the_bot(
+        make_bridge, tmp_path, short_tmp, tg):
+    users = make_bridge(extra=tg.config())
+    users.env["TELEGRAM_BOT_TOKEN"] = TOKEN
+    users.start()
+    env, temp, tag = demo_env(tmp_path, short_tmp)
+    env["TELEGRAM_BOT_TOKEN"] = TOKEN
+    done = subprocess.run([*agent_bridge_argv(), "--config", str(users.config), "demo"],
+                          env=env, cwd=tmp_path, input="y\n1\ny\n", capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("your agent-bridge daemon is running and uses the same bot")
+    assert "A hello.txt +1" in done.stdout
+    assert not tg.fake.topics  # nothing of the demo reached the chat
+    assert_nothing_left(temp, tag)
