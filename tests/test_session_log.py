@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bridge.config import load_config
 from daemon import sessionlog
 from daemon.app import setup_logging
+from tests.fakes.model_api import ThreadedModelAPI, bash, tool_then_finish
 from tests.harness import FakeAgent, wait_until
+from tests.real_binaries import CLAUDE, START, use_real_claude, wait_approval
 
 TOKEN = "123456:TEST-token"
 LEAKY = [sys.executable, "-c",
@@ -134,3 +138,30 @@ def test_secrets_are_filtered_from_json_lines_and_their_fields():
     assert (first["session"], first["event"]) == ("abc234", "failed")
     assert second["message"] == "GET https://api.telegram.org/bot[redacted]/getMe"
     assert TOKEN not in stream.getvalue()
+
+
+@pytest.mark.real_agents
+def test_the_real_claude_codes_session_events_are_logged(make_bridge):
+    """The real Claude Code (against the mock model API): its approval, its decision and its
+    turn's end with the cost it reports each make their line."""
+    model = ThreadedModelAPI(tool_then_finish(bash("echo logged > out.txt")))
+    try:
+        bridge = make_bridge()
+        use_real_claude(bridge, CLAUDE.require(), model.base_url)
+        bridge.start("--log-format", "json")
+        sid = bridge.json("new", "demo", "please run a command")["id"]
+        (pending,) = wait_approval(bridge, sid)
+        bridge.cli("approve", pending["id"])
+        bridge.wait_state(sid, "idle", timeout=START)
+        lines = wait_until(
+            lambda: "turn_ended" in events_of(ls := json_lines(bridge.log.read_text()), sid)
+            and ls, what="the real turn's end in the log")
+    finally:
+        model.close()
+    assert events_of(lines, sid) == ["started", "approval_asked", "approval_decided",
+                                     "turn_ended"]
+    by_event = {line["event"]: line for line in lines if line.get("session") == sid}
+    assert by_event["approval_asked"]["message"].endswith(
+        "asked for Bash: $ echo logged > out.txt")
+    assert by_event["turn_ended"]["cost_usd"] > 0
+    assert (bridge.project / "out.txt").read_text() == "logged\n"
