@@ -387,10 +387,27 @@ def demo(config_arg: str | None, *, yes: bool, stdin: IO[str] | None = None,
     if note:
         print(note, file=output, flush=True)
     tour = Demo(yes=yes, stdin=stdin or sys.stdin, out=output, chat=chat)
+    # a SIGTERM, or the terminal closing, ends the demo as Ctrl-C does: through the cleanup
+    previous = {sig: signal.getsignal(sig) for sig in _ENDING}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
     try:
         return tour.run()
     except Quit:
         tour.say("\nEnd of input: the demo stops here.")
         return 1
     finally:
-        tour.cleanup()
+        for sig in _ENDING:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            tour.cleanup()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+_ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

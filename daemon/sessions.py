@@ -317,6 +317,7 @@ class Sessions:
             )
             await self._record(session.id, "error", {"text": e.message})
             await self.fanout.enqueue(session.id, RefreshStatus())
+            sessionlog.event(session.id, "failed", "failed: %s", e.message, reason=e.message)
             raise
         await self.store.update_session(session.id, pid=process.pid)
         runner = SessionRunner(

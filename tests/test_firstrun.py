@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -270,4 +271,26 @@ def test_the_demo_stays_in_the_terminal_while_the_persons_daemon_holds_the_bot(
     assert done.stdout.startswith("your agent-bridge daemon is running and uses the same bot")
     assert "A hello.txt +1" in done.stdout
     assert not tg.fake.topics  # nothing of the demo reached the chat
+    assert_nothing_left(temp, tag)
+
+
+def test_a_demo_ended_by_sigterm_midway_still_cleans_up(tmp_path, short_tmp):
+    env, temp, tag = demo_env(tmp_path, short_tmp)
+    process = subprocess.Popen([*agent_bridge_argv(), "demo"], env=env, cwd=tmp_path,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    output = Output(process)
+    try:
+        output.until("allow? [y]es / [n]o: ")  # its daemon and agent are up, waiting
+        assert tagged_pids(tag)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        process.stdout.close()
+    assert "Allowed" not in output.text
     assert_nothing_left(temp, tag)

@@ -116,6 +116,23 @@ def test_the_text_format_says_the_same_in_a_line_a_person_reads(make_bridge):
     assert f"session {sid}: turn ended ($0.0003" in text
 
 
+class MissingAgent(FakeAgent):
+    def command(self, record: Path) -> list[str]:
+        return [str(record.parent / "no-such-agent")]
+
+
+def test_an_agent_that_cannot_start_is_logged_as_failed(make_bridge):
+    bridge = make_bridge(agents={"gone": MissingAgent()})
+    bridge.start()
+    refused = bridge.cli("new", "demo", "hello", "--agent", "gone", check=False)
+    assert refused.returncode == 1
+    (session,) = bridge.json("sessions")
+    line = wait_until(lambda: [x for x in bridge.log.read_text().splitlines()
+                               if f"session {session['id']}: failed: " in x],
+                      what="the failed start in the log")
+    assert "no-such-agent" in line[0] and " INFO " in line[0]
+
+
 def test_secrets_are_filtered_from_json_lines_and_their_fields():
     config = load_config("[telegram]\nchat_id = -100123\n")
     root = logging.getLogger()
