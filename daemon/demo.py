@@ -11,7 +11,6 @@ stops its daemon and removes what it made: no process and no file is left behind
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import select
@@ -21,14 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from bridge.errors import ConfigError
 from daemon import demo_agent, paths
 from daemon.client import call
+from daemon.demo_chat import chat_tables
 from daemon.doctor import MAX_SOCKET_PATH
 from daemon.errors import ApiError, DaemonError
 
@@ -319,62 +317,6 @@ def _git_env() -> dict[str, str]:
     repository (a commit hook that signs or lints must not fail the demo)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     return {**env, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
-
-
-def chat_tables(config_arg: str | None, env: Mapping[str, str]) -> tuple[str, str | None]:
-    """The person's `[telegram]` and `[slack]` tables as TOML for the demo's config (their
-    tokens stay in the environment), and a note when they are left out: no file or no such
-    section, a token not set, or their own daemon running (it polls the same bot; two
-    pollers would take each other's taps)."""
-    path = paths.find_config(config_arg, env)
-    if path is None:
-        return "", None
-    try:
-        config, _ = paths.read_config(str(path), env)
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (ConfigError, DaemonError, OSError, tomllib.TOMLDecodeError) as e:
-        return "", f"your config cannot be read ({e}); the demo stays in this terminal"
-    tokens = []
-    if config.telegram is not None:
-        tokens.append(config.telegram.token_env)
-    if config.slack is not None:
-        tokens.append(config.slack.bot_token_env)
-        tokens.append(config.slack.signing_secret_env if config.slack.mode == "http"
-                      else config.slack.app_token_env)
-    if not tokens:
-        return "", None
-    missing = [name for name in tokens if not env.get(name)]
-    if missing:
-        return "", (f"{', '.join(missing)} not set: the demo stays in this terminal (export "
-                    "it to see the demo's cards in your chat)")
-    if daemon_running(paths.state_dir(config, env)):
-        return "", ("your agent-bridge daemon is running and uses the same bot: the demo "
-                    "stays in this terminal (stop the daemon to see the demo in your chat)")
-    tables = []
-    for name in ("telegram", "slack"):
-        table = document.get(name)
-        if isinstance(table, dict):
-            tables.append(f"[{name}]")
-            tables += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
-    return "\n".join(tables) + "\n", None
-
-
-def daemon_running(state: Path) -> bool:
-    """Whether a daemon holds the lock in `state` (probed without taking it for longer than
-    the probe, and never created)."""
-    try:
-        fd = os.open(paths.lock_path(state), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # releases the probe's lock
-    return False
 
 
 def demo(config_arg: str | None, *, yes: bool, stdin: IO[str] | None = None,
