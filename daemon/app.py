@@ -26,7 +26,7 @@ from daemon.doctor import validate_config
 from daemon.errors import DaemonError
 from daemon.hub import Hub
 from daemon.logformat import LogFormat, formatter
-from daemon.reload import read_reload, stderr_terminal, terminal_hung_up
+from daemon.reload import controlling_terminal, read_reload, terminal_hung_up
 from daemon.scheduler import Scheduler
 from daemon.store import Store
 
@@ -50,7 +50,7 @@ class Daemon:
         self.config_arg = config_arg  # read again on SIGHUP
         self._hub: Hub | None = None
         self._scheduler: Scheduler | None = None
-        self._terminal = stderr_terminal()
+        self._terminal: int | None = None  # see _hangup
         self.state_dir = paths.state_dir(config, env)
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
@@ -120,6 +120,9 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._stop_on, sig)
                 started.callback(loop.remove_signal_handler, sig)
+            self._terminal = controlling_terminal()
+            if self._terminal is not None:
+                started.callback(os.close, self._terminal)
             loop.add_signal_handler(signal.SIGHUP, self._hangup)
             started.callback(loop.remove_signal_handler, signal.SIGHUP)
             try:

@@ -48,8 +48,8 @@ def read_reload(current: Config, config_arg: str | None,
 
 
 def terminal_hung_up(fd: int | None) -> bool:
-    """Whether the terminal on `fd` (the daemon's stderr when it started on one) hung up:
-    a SIGHUP then means the terminal closed, not "reload". A hung-up tty answers every
+    """Whether the controlling terminal held open on `fd` (see `controlling_terminal`) hung
+    up: a SIGHUP then means the terminal closed, not "reload". A hung-up tty answers every
     ioctl with EIO; a plain `kill -HUP` leaves it working."""
     if fd is None:
         return False
@@ -60,10 +60,12 @@ def terminal_hung_up(fd: int | None) -> bool:
     return False
 
 
-def stderr_terminal() -> int | None:
-    """stderr's descriptor when it is a terminal (see `terminal_hung_up`)."""
+def controlling_terminal() -> int | None:
+    """The daemon's controlling terminal, held open (close-on-exec) to tell a hangup from a
+    reload; None when it has none (a service, `setsid`, a test), where SIGHUP always
+    reloads. Through /dev/tty, so that `agent-bridge run 2>log &` in a terminal still
+    stops when that terminal closes."""
     try:
-        return 2 if os.isatty(2) else None
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
-

@@ -108,14 +108,20 @@ def _controlling_terminal() -> None:  # runs in the child, after setsid
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def test_the_terminal_closing_still_stops_the_daemon_cleanly(make_bridge):
+@pytest.mark.parametrize("output", ["terminal", "file"])
+def test_the_terminal_closing_still_stops_the_daemon_cleanly(make_bridge, output):
+    """`agent-bridge run` in a terminal, its log there or in a file (`run 2>log`): the
+    window closes, the kernel hangs the terminal up and sends SIGHUP."""
     bridge = make_bridge()
     master, slave = os.openpty()
+    log = bridge.log.open("ab")
+    out = slave if output == "terminal" else log.fileno()
     try:
         bridge.process = subprocess.Popen(
             [*agent_bridge_argv(), "--config", str(bridge.config), "run"], env=bridge.env,
-            stdin=slave, stdout=slave, stderr=slave, cwd=bridge.tmp, start_new_session=True,
+            stdin=slave, stdout=out, stderr=out, cwd=bridge.tmp, start_new_session=True,
             preexec_fn=_controlling_terminal)
+        log.close()
         os.close(slave)
         slave = -1
 
@@ -133,10 +139,13 @@ def test_the_terminal_closing_still_stops_the_daemon_cleanly(make_bridge):
         master = -1
         assert bridge.process.wait(20) == 0
     finally:
+        log.close()
         for fd in (master, slave):
             if fd >= 0:
                 os.close(fd)
     bridge.process = None
+    if output == "file":
+        assert "received SIGHUP: stopping" in bridge.log.read_text()
     wait_until(lambda: not bridge.leftovers(), what="the agents to exit")
     bridge.start()
     shown = bridge.session(sid)
