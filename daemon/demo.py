@@ -62,6 +62,7 @@ class Demo:
         self.log = self.tmp / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.shown_events = 0
+        self.handled: set[str] = set()  # approvals and questions put to the person or shown
         self._pending = b""  # input read but not yet taken as a line
 
     def say(self, text: str = "") -> None:
@@ -168,7 +169,7 @@ class Demo:
 
     def follow(self, sid: str) -> dict[str, Any]:
         """Put every approval and question to the person until the turn ends."""
-        handled: set[str] = set()
+        handled = self.handled
         quiet_since = time.monotonic()
         while True:
             session = call(self.sock, "show", id=sid)
@@ -184,6 +185,12 @@ class Demo:
                     handled.add(question["id"])
                     self.question(sid, question)
                     moved = True
+            for approval in session.get("approvals", []):
+                if approval["id"] not in handled and approval["state"] != "pending":
+                    handled.add(approval["id"])  # decided in a chat before it was shown here
+                    self.say(f"  ✓ approval {approval['id']}: {approval['tool']} "
+                             f"{_what(approval['input'])}: {approval['state']} by "
+                             f"{approval['decided_by'] or 'nobody'}")
             waiting = session["pending_approvals"] or session["pending_questions"]
             if session["state"] in DONE_STATES and not waiting and not moved:
                 self.show_events(call(self.sock, "show", id=sid))
@@ -201,12 +208,16 @@ class Demo:
             data = event.get("data") or {}
             if event["kind"] == "assistant_text" and data.get("text"):
                 self.say(f"  agent: {data['text']}")
+            elif event["kind"] == "question_settled" and data.get("question_id") not in \
+                    self.handled:
+                self.handled.add(str(data.get("question_id")))
+                self.say(f"  ✓ question {data.get('question_id')}: {data.get('state')} by "
+                         f"{data.get('by') or 'nobody'}")
         self.shown_events = len(events)
 
     def approval(self, sid: str, approval: dict[str, Any]) -> None:
         tool_input = approval["input"]
-        what = tool_input.get("command") or tool_input.get("file_path") or json.dumps(tool_input)
-        self.say(f"  ? approval {approval['id']}: {approval['tool']} {what}")
+        self.say(f"  ? approval {approval['id']}: {approval['tool']} {_what(tool_input)}")
         if approval["tool"] == "Write" and "content" in tool_input:
             self.say(f"    content: {str(tool_input['content']).strip()[:200]}")
         if self.yes:
@@ -310,6 +321,11 @@ class Demo:
         self.say("(or `setup slack`), and keep the daemon running with "
                  "`agent-bridge service install`.")
         return 0 if session["state"] in ("idle", "completed") else 1
+
+
+def _what(tool_input: dict[str, Any]) -> str:
+    return str(tool_input.get("command") or tool_input.get("file_path")
+               or json.dumps(tool_input))
 
 
 def _git_env() -> dict[str, str]:

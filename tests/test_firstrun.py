@@ -245,12 +245,19 @@ def test_demo_shows_its_cards_in_the_configured_telegram_and_follows_taps_there(
         process.stdin.close()
         process.stdout.close()
     out = output.text
-    assert out.count("(settled elsewhere)") == 3  # each prompt here gave way to a tap there
+    # each decision made there: a prompt here gave way to it, or (when the tap was quicker
+    # than the demo's look) it is shown as made there
+    assert settled_in_chat(out) == 3, out
+    assert "    → " not in out  # nothing was decided in the terminal
     assert "agent: Understood: I did not write hello.txt." in out
     assert "What changed: No changes." in out
     assert tg.fake.topics  # the session had its topic in the person's group
     assert_nothing_left(temp, tag)
     assert not (tmp_path / "state").exists()  # the person's own state was never made
+
+
+def settled_in_chat(out: str) -> int:
+    return out.count("(settled elsewhere)") + out.count("\n  ✓ ")
 
 
 def approval_of(card: Any) -> str:
@@ -293,4 +300,45 @@ def test_a_demo_ended_by_sigterm_midway_still_cleans_up(tmp_path, short_tmp):
         process.stdin.close()
         process.stdout.close()
     assert "Allowed" not in output.text
+    assert_nothing_left(temp, tag)
+
+
+def test_demo_shows_its_cards_in_the_configured_slack_channel_too(tmp_path, short_tmp):
+    from tests.slack_harness import ThreadedSlack
+
+    slack = ThreadedSlack()
+    env, temp, tag = demo_env(tmp_path, short_tmp)
+    config = tmp_path / "xdg-config" / "agent-bridge" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n' + slack.config())
+    env.update(slack.env())
+    process = subprocess.Popen([*agent_bridge_argv(), "demo"], env=env, cwd=tmp_path,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    output = Output(process)
+    try:
+        output.until("tap there or answer here")
+        slack.connected()
+        thread = slack.new_thread(timeout=30).ts
+        first = slack.message_with("git log --oneline -1", thread, timeout=30)
+        slack.tap(first, first.values[0])  # Allow once
+        question = slack.message_with("Which greeting should hello.txt hold?", thread)
+        slack.tap(question, question.values[question.labels.index("Hello, world")])
+        output.until("content: Hello, world")
+        output.until("allow? [y]es / [n]o: ")
+        output.type_line("y")  # the last one from the terminal: both count
+        output.until("That is the loop", timeout=60)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        process.stdout.close()
+        slack.close()
+    out = output.text
+    assert settled_in_chat(out) == 2, out
+    assert out.count("→ Allowed once.") == 1  # the one typed here
+    assert "A hello.txt +1" in out and "+Hello, world" in out
     assert_nothing_left(temp, tag)
