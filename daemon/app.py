@@ -25,6 +25,8 @@ from daemon.delivery import Delivery
 from daemon.doctor import validate_config
 from daemon.errors import DaemonError
 from daemon.hub import Hub
+from daemon.logformat import LogFormat, formatter
+from daemon.reload import controlling_terminal, read_reload, terminal_hung_up
 from daemon.scheduler import Scheduler
 from daemon.store import Store
 
@@ -41,9 +43,14 @@ if importlib.util.find_spec("sniffio") is None:
 
 
 class Daemon:
-    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, env: Mapping[str, str], *,
+                 config_arg: str | None = None) -> None:
         self.config = config
         self.env = env
+        self.config_arg = config_arg  # read again on SIGHUP
+        self._hub: Hub | None = None
+        self._scheduler: Scheduler | None = None
+        self._terminal: int | None = None  # see _hangup
         self.state_dir = paths.state_dir(config, env)
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
@@ -106,12 +113,18 @@ class Daemon:
         # a half-started daemon exits at once instead of hanging on with the lock held
         async with contextlib.AsyncExitStack() as started:
             loop = asyncio.get_running_loop()
-            # SIGHUP (the terminal closed, or `kill -HUP`) shuts down as cleanly as SIGTERM:
-            # running agents are closed and waiting sessions kept resumable. Handled until
-            # the last part has stopped.
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            # SIGINT and SIGTERM shut down cleanly: running agents are closed and waiting
+            # sessions kept resumable; so does SIGHUP when the terminal the daemon runs in
+            # closed. Any other SIGHUP (`kill -HUP`, `systemctl reload`) reloads the config.
+            # Handled until the last part has stopped.
+            for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._stop_on, sig)
                 started.callback(loop.remove_signal_handler, sig)
+            self._terminal = controlling_terminal()
+            if self._terminal is not None:
+                started.callback(os.close, self._terminal)
+            loop.add_signal_handler(signal.SIGHUP, self._hangup)
+            started.callback(loop.remove_signal_handler, signal.SIGHUP)
             try:
                 self._take_lock()
                 started.callback(self._release_lock)
@@ -131,6 +144,8 @@ class Daemon:
             server = ControlServer(hub, paths.socket_path(self.state_dir))
             scheduler = Scheduler(hub)
             started.callback(scheduler.stop)
+            self._hub, self._scheduler = hub, scheduler
+            started.callback(self._forget_parts)
             await hub.recover()
             await hub.start_background()
             try:
@@ -152,6 +167,30 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("received %s: stopping", sig.name)
         self.stopping.set()
+
+    def _hangup(self) -> None:
+        if terminal_hung_up(self._terminal):
+            self._stop_on(signal.SIGHUP)
+        else:
+            self.reload()
+
+    def reload(self) -> None:
+        """Read the config again and apply what may change live (see
+        bridge/config_reload.py); a bad file is logged and the running config kept."""
+        hub, scheduler = self._hub, self._scheduler
+        if hub is None or scheduler is None or self.stopping.is_set():
+            log.warning("received SIGHUP while starting or stopping: no reload")
+            return
+        plan = read_reload(self.config, self.config_arg, self.env)
+        if plan is None:
+            return
+        self.config = plan.config
+        hub.apply_config(plan.config)
+        scheduler.reschedule()
+        logging.getLogger().setLevel(plan.config.daemon.log_level.upper())
+
+    def _forget_parts(self) -> None:
+        self._hub = self._scheduler = None
 
     def _release_lock(self) -> None:
         if self._lock_file is not None:
@@ -215,6 +254,11 @@ class SecretFilter(logging.Filter):
         super().__init__()
         self.secrets = [s for s in secrets if len(s) >= 6]
 
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if any(s in message for s in self.secrets):
@@ -241,10 +285,11 @@ def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
     return [env[n] for n in names if env.get(n)]
 
 
-def setup_logging(config: Config, env: Mapping[str, str]) -> None:
+def setup_logging(config: Config, env: Mapping[str, str], log_format: LogFormat = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretFilter(secret_values(config, env)))
+    secrets = SecretFilter(secret_values(config, env))
+    handler.setFormatter(formatter(log_format, secrets.scrub))
+    handler.addFilter(secrets)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.daemon.log_level.upper())
@@ -254,16 +299,16 @@ def setup_logging(config: Config, env: Mapping[str, str]) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run(config_arg: str | None) -> int:
+def run(config_arg: str | None, log_format: LogFormat = "text") -> int:
     env = dict(os.environ)
     config, path = paths.read_config(config_arg, env)
     try:  # the same checks `doctor` makes: nothing starts on a config that cannot work
         warnings = validate_config(config, env)
     except ConfigError as e:
         raise ConfigError(e.key, f"{e.message} (in {path})" if path else e.message) from e
-    setup_logging(config, env)
+    setup_logging(config, env, log_format)
     log.info("config: %s", path or "none found, using defaults")
     for warning in warnings:
         log.warning("config: %s", warning)
-    asyncio.run(Daemon(config, env).run())
+    asyncio.run(Daemon(config, env, config_arg=config_arg).run())
     return 0

@@ -40,6 +40,7 @@ from bridge.events import DecisionKind
 from bridge.outbox import Intent, RefreshStatus, RemindApproval, UpdateApproval
 from bridge.redact import Redactor
 from bridge.render import tool_preview
+from daemon import sessionlog
 from daemon import store as st
 
 
@@ -153,7 +154,9 @@ class ApprovalService:
     async def _abandon(self, pending: Approval, reason: str) -> DecisionResult:
         """Nobody waits for `pending` any more: settle it expired (unless someone settled
         it first) and say how it ended."""
-        if await self.store.settle_approval(abandon(pending, now=self.clock(), reason=reason)):
+        expired = abandon(pending, now=self.clock(), reason=reason)
+        if await self.store.settle_approval(expired):
+            sessionlog.approval_settled(expired)
             await self._enqueue(pending.session_id, UpdateApproval(approval_id=pending.id))
         current = await self.store.approval(pending.id)
         return DecisionResult(False, describe_outcome(current), current)
@@ -181,6 +184,10 @@ class ApprovalService:
         subject = rule_subject(allowed.tool, allowed.input)
         self.session_rules.setdefault(allowed.session_id, {})[subject] = (
             allowed.decided_by or "someone")
+
+    def settings_changed(self) -> None:
+        """The `[approvals]` settings were reloaded: the timer looks at its deadlines again."""
+        self._timer_wakeup.set()
 
     def requested(self, session_id: str, approvals: Sequence[Approval]) -> None:
         """New approvals were committed: those a rule covers are allowed (in a task: the
@@ -214,7 +221,9 @@ class ApprovalService:
             self._keep_rule(allowed)
         now = self.clock()
         for approval in await self.pending():
-            await self.store.settle_approval(abandon(approval, now=now, reason=RESTARTED))
+            expired = abandon(approval, now=now, reason=RESTARTED)
+            if await self.store.settle_approval(expired):
+                sessionlog.approval_settled(expired)
             await self._enqueue(approval.session_id, UpdateApproval(approval_id=approval.id))
 
     # -- the timer ----------------------------------------------------------------------

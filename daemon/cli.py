@@ -1,6 +1,6 @@
 """`agent-bridge`: run the daemon, or steer it from a terminal.
 
-Every command but `run` and `doctor` talks to the running daemon over its control socket.
+Every command but `run`, `demo` and `doctor` talks to the running daemon over its control socket.
 Commands that print data accept `--json`. Exit codes: 0 done, 1 refused or failed
 (with a message that says why), 2 usage or configuration error.
 """
@@ -60,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print JSON")
         return p
 
-    add("run", "run the daemon in the foreground", json_flag=False)
+    p = add("run", "run the daemon in the foreground", json_flag=False)
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="text for a person (default), or json: one object per line")
+    p = add("demo", "a tour with a built-in demo agent in a temporary git repository: "
+                    "no account, no network", json_flag=False)
+    p.add_argument("--yes", action="store_true", help="allow everything, pick the first "
+                   "answer (for scripts and CI)")
     p = add("new", "start a session: agent-bridge new PROJECT PROMPT")
     p.add_argument("project", help="a configured project name, or a directory")
     p.add_argument("prompt", nargs="+", help="what the agent should do")
@@ -153,7 +159,11 @@ def _main(args: argparse.Namespace) -> int:
         # that approval cards under load would otherwise wait out (bench/scale.py)
         gc.freeze()
         _open_files_for_sessions()
-        return run(args.config)
+        return run(args.config, args.log_format)
+    if args.command == "demo":
+        from daemon.demo import demo
+
+        return demo(args.config, yes=args.yes)
     if args.command == "doctor":
         from daemon.doctor import doctor
 

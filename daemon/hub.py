@@ -23,7 +23,7 @@ from bridge.facts import Facts
 from bridge.model import SessionView
 from bridge.questions import Question
 from bridge.redact import Redactor
-from daemon import recovery
+from daemon import recovery, sessionlog
 from daemon import store as st
 from daemon.adopting import DEFAULT_LIMIT, Adoption
 from daemon.approvals import ApprovalService, DecisionResult
@@ -85,6 +85,15 @@ class Hub:
             reviewed=self.sessions.reviewed,
         )
 
+    def apply_config(self, config: Config) -> None:
+        """A reloaded config (SIGHUP): its live parts (bridge/config_reload.py) take effect
+        for what is started, resumed or timed from now on."""
+        self.config = config
+        self.sessions.config = config
+        self.digests.config = config
+        self.approvals.settings_changed()
+        self.questions.settings_changed()
+
     @property
     def urgent_queued(self) -> int:
         """How many urgent outbox rows (approval cards, answers to a person) were queued:
@@ -118,6 +127,7 @@ class Hub:
 
     async def committed(self, session_id: str, batch: Facts) -> None:
         self.approvals_requested += len(batch.new_approvals) + len(batch.new_questions)
+        sessionlog.committed(session_id, batch, self.redactor)
         self.wake_surfaces()
         self.approvals.requested(session_id, batch.new_approvals)
         self.questions.asked(batch.new_questions)

@@ -29,6 +29,7 @@ from bridge.questions import (
     expire,
     toggle,
 )
+from daemon import sessionlog
 from daemon import store as st
 from daemon.approvals import AGENT_GONE, NOT_RUNNING, RESTARTED, Answered
 
@@ -118,7 +119,9 @@ class QuestionService:
                 return AnswerResult(False, describe_answer(current), current)
 
     async def _abandon(self, pending: Question, reason: str) -> AnswerResult:
-        if await self.store.settle_question(abandon(pending, now=self.clock(), reason=reason)):
+        expired = abandon(pending, now=self.clock(), reason=reason)
+        if await self.store.settle_question(expired):
+            sessionlog.question_settled(expired)
             await self._enqueue(pending.session_id, UpdateQuestion(question_id=pending.id))
         current = await self.store.question(pending.id)
         return AnswerResult(False, describe_answer(current), current)
@@ -127,8 +130,14 @@ class QuestionService:
         """No agent of the last run waits any more: what was asked expires."""
         now = self.clock()
         for question in await self.pending():
-            await self.store.settle_question(abandon(question, now=now, reason=RESTARTED))
+            expired = abandon(question, now=now, reason=RESTARTED)
+            if await self.store.settle_question(expired):
+                sessionlog.question_settled(expired)
             await self._enqueue(question.session_id, UpdateQuestion(question_id=question.id))
+
+    def settings_changed(self) -> None:
+        """The `[approvals]` settings were reloaded: the timer looks at its deadlines again."""
+        self._timer_wakeup.set()
 
     def asked(self, questions: Sequence[Question]) -> None:
         """New questions were committed: the timer looks at its deadline again."""

@@ -77,6 +77,23 @@ class Scheduler:
                                    next_run_time=datetime.now(ZoneInfo("UTC")))
         self.scheduler.start()
 
+    def reschedule(self) -> None:
+        """The config was reloaded: the digest and auto-archive follow its schedules."""
+        cfg = self.hub.config
+        self.trigger = digest_trigger(cfg.digest.cron, cfg.digest.timezone) if cfg.digest.cron \
+            else None
+        if self.trigger is not None:
+            self.scheduler.add_job(self.digest, self.trigger, id="digest", replace_existing=True)
+        elif self.scheduler.get_job("digest") is not None:
+            self.scheduler.remove_job("digest")
+        if cfg.archive.auto_after is None:
+            if self.scheduler.get_job("auto-archive") is not None:
+                self.scheduler.remove_job("auto-archive")
+        elif self.scheduler.get_job("auto-archive") is None:
+            self.scheduler.add_job(self.hub.auto_archive, "interval", seconds=AUTO_ARCHIVE_EVERY,
+                                   id="auto-archive", replace_existing=True,
+                                   next_run_time=datetime.now(ZoneInfo("UTC")))
+
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

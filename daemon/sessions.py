@@ -35,6 +35,7 @@ from bridge.session import (
     apply,
 )
 from bridge.terminal import TerminalSession
+from daemon import sessionlog
 from daemon.agents import agent_argv, configured_agent, make_codec
 from daemon.changes import ChangeTracker
 from daemon.errors import Conflict, DaemonError, LaunchError, NotFound
@@ -136,6 +137,8 @@ class Sessions:
         session = await self.store.session(session.id)
         await self.fanout.enqueue(session.id, OpenThread())
         await self._launch(session, agent_config, prompt=prompt, resume=None)
+        sessionlog.started(session.id, project=name, agent=agent_name, host=target.host,
+                           by=actor.label)
         return await self.store.session(session.id)
 
     async def adopt(self, found: TerminalSession, prompt: str | None, *, actor: Actor,
@@ -222,6 +225,8 @@ class Sessions:
         )
         session = await self.store.session(session_id)
         await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id)
+        sessionlog.started(session_id, project=session.project, agent=session.agent,
+                           host=session.host, by=actor.label, resumed=True)
         return await self.store.session(session_id)
 
     async def stop(self, session_id: str, *, actor: Actor) -> SessionView:
@@ -342,6 +347,7 @@ class Sessions:
             )
             await self._record(session.id, "error", {"text": e.message})
             await self.fanout.enqueue(session.id, RefreshStatus())
+            sessionlog.event(session.id, "failed", "failed: %s", e.message, reason=e.message)
             raise
         await self.store.update_session(session.id, pid=process.pid)
         runner = SessionRunner(

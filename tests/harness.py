@@ -126,10 +126,11 @@ class Bridge:
 
     # -- the daemon -----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *run_args: str) -> None:
+        """Start `agent-bridge run` (with `run_args`, e.g. `--log-format json`)."""
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
-            [*agent_bridge_argv(), "--config", str(self.config), "run"],
+            [*agent_bridge_argv(), "--config", str(self.config), "run", *run_args],
             env=self.env, stdout=handle, stderr=subprocess.STDOUT, cwd=self.tmp,
         )
         handle.close()

@@ -273,10 +273,11 @@ def test_global_options_work_after_the_subcommand(make_bridge):
     assert run.returncode == 2 and "digest.cron" in run.stderr  # it read that config
 
 
-def test_sighup_shuts_down_as_cleanly_as_sigterm(make_bridge):
+def test_sigint_shuts_down_as_cleanly_as_sigterm(make_bridge):
+    # SIGHUP reloads the config now; a terminal that closes still stops it: test_reload.py
     bridge = make_bridge()
     outcome = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT):
         bridge.start()
         sid = bridge.json("new", "demo", "please run a command")["id"]
         bridge.wait_approval(sid)
@@ -288,8 +289,8 @@ def test_sighup_shuts_down_as_cleanly_as_sigterm(make_bridge):
         bridge.start()
         outcome[sig] = {k: bridge.session(sid)[k] for k in ("state", "error")}
         bridge.stop()
-    assert outcome[signal.SIGHUP] == outcome[signal.SIGTERM]
-    assert "received SIGHUP: stopping" in bridge.log_text()
+    assert outcome[signal.SIGINT] == outcome[signal.SIGTERM]
+    assert "received SIGINT: stopping" in bridge.log_text()
 
 
 def test_what_the_cli_prints_can_be_pasted_and_cannot_drive_the_terminal(bridge):

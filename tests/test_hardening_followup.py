@@ -162,7 +162,7 @@ def test_the_daemon_and_doctor_judge_the_state_the_same_way(tmp_path):
 # -- a clean shutdown in the middle of a turn is no completed turn --------------------------
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_a_clean_shutdown_mid_turn_fails_the_turn_and_resume_continues(make_bridge, how):
     bridge = make_bridge(agents={"claude": ["approve"], "chat": ["text"]})
     bridge.start()
