@@ -1,8 +1,8 @@
 """`agent-bridge`: run the daemon, or steer it from a terminal.
 
-Every command but `run`, `demo` and `doctor` talks to the running daemon over its control socket.
-Commands that print data accept `--json`. Exit codes: 0 done, 1 refused or failed
-(with a message that says why), 2 usage or configuration error.
+Every command but `run`, `demo`, `doctor`, `setup` and `service` talks to the running daemon
+over its control socket. Commands that print data accept `--json`. Exit codes: 0 done, 1
+refused or failed (with a message that says why), 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("digest", "what waits on you, finished unreviewed, stalled or failed")
     p.add_argument("--send", action="store_true", help="also post it to the chat surfaces")
     add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
+    from daemon.cli_setup import add_commands
+
+    add_commands(sub, common)
     return parser
 
 
@@ -168,6 +171,10 @@ def _main(args: argparse.Namespace) -> int:
         from daemon.doctor import doctor
 
         return doctor(args.config, as_json=args.json)
+    if args.command in ("setup", "service"):
+        from daemon import cli_setup
+
+        return cli_setup.main(args)
     return _remote(args)
 
 

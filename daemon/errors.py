@@ -5,7 +5,8 @@
     ├── NotFound            an id names no session or approval
     ├── Conflict            the action does not fit the current state (already decided, live)
     ├── LaunchError         an agent could not be started (binary missing, bad cwd, host down)
-    └── ApiError            the control socket could not be reached or answered an error
+    ├── ApiError            the control socket could not be reached or answered an error
+    └── SetupFailed         `setup` or `service` stopped; the message says what to do
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class LaunchError(DaemonError):
 
 class ApiError(DaemonError):
     code = "api"
+
+
+class SetupFailed(DaemonError):
+    code = "setup"

@@ -38,6 +38,7 @@ has a deadline.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -375,7 +376,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.tokens: set[str] = set()
         self.violations: list[RateLimitViolation] = []
-        self.channels: set[str] = {CHANNEL, OTHER_CHANNEL}
+        self.channels: set[str] = set()
+        self.channel_info: dict[str, JSONDict] = {}  # id → conversations.list's entry
         self.users: dict[str, JSONDict] = {}
         self.messages: dict[str, list[StoredMessage]] = {}
         self.ephemerals: list[Ephemeral] = []
@@ -404,6 +406,8 @@ class FakeSlack:
 
         self.add_user(ALICE, "alice")
         self.add_user(MALLORY, "mallory")
+        self.add_channel(CHANNEL, "agent-bridge")
+        self.add_channel(OTHER_CHANNEL, "general")
 
         self._handlers: dict[str, Callable[[JSONDict], JSONDict]] = {
             "auth.test": self._auth_test,
@@ -414,6 +418,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "apps.connections.open": self._connections_open,
+            "conversations.list": self._conversations_list,
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -460,6 +465,18 @@ class FakeSlack:
         user = {"id": user_id, "username": username, "name": username, "team_id": TEAM_ID}
         self.users[user_id] = user
         return user
+
+    def add_channel(self, channel_id: str, name: str, *, private: bool = False,
+                    member: bool = True, archived: bool = False) -> JSONDict:
+        """A channel of the workspace; `member`: the bot is in it (invited)."""
+        info = {"id": channel_id, "name": name, "is_channel": not private,
+                "is_group": private, "is_im": False, "is_private": private,
+                "is_archived": archived, "is_member": member, "is_general": name == "general",
+                "created": 1_700_000_000, "creator": ALICE, "name_normalized": name,
+                "num_members": 2}
+        self.channels.add(channel_id)
+        self.channel_info[channel_id] = info
+        return info
 
     def set_unreachable(self, unreachable: bool = True, *, close_connection: bool = False) -> None:
         """While set, every Web API call and upload fails: 502, or a dropped connection."""
@@ -857,6 +874,31 @@ class FakeSlack:
     def _connections_open(self, _params: JSONDict) -> JSONDict:
         ticket = uuid.uuid4().hex
         return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id={APP_ID}"}
+
+    def _conversations_list(self, params: JSONDict) -> JSONDict:
+        """Paginated like Slack's: `limit` (default 100, at most 1000) per page, an opaque
+        `cursor`; public channels unless `types` says otherwise; a private channel only
+        when the bot is in it."""
+        types = str(params.get("types") or "public_channel").split(",")
+        if not set(types) <= {"public_channel", "private_channel", "mpim", "im"}:
+            raise _ApiError("invalid_types")
+        exclude_archived = str(params.get("exclude_archived", "false")).lower() in ("true", "1")
+        try:
+            limit = min(max(int(params.get("limit") or 100), 1), 1000)
+            start = int(base64.b64decode(str(params.get("cursor") or "")).decode()
+                        .removeprefix("offset:") or 0)
+        except ValueError as e:
+            raise _ApiError("invalid_cursor" if params.get("cursor") else "invalid_limit") from e
+        visible = [info for info in self.channel_info.values()
+                   if ("private_channel" if info["is_private"] else "public_channel") in types
+                   and (info["is_member"] or not info["is_private"])
+                   and not (exclude_archived and info["is_archived"])]
+        page = visible[start:start + limit]
+        after = start + limit
+        cursor = base64.b64encode(f"offset:{after}".encode()).decode() \
+            if after < len(visible) else ""
+        return {"channels": [dict(info) for info in page],
+                "response_metadata": {"next_cursor": cursor}}
 
     def _channel(self, params: JSONDict, key: str = "channel") -> str:
         channel = str(params.get(key) or "")

@@ -81,6 +81,13 @@ CHAT_ACTIONS = frozenset(
     }
 )  # fmt: skip
 
+# what an administrator may do, as getChatMember reports it (ChatMemberAdministrator)
+_ADMIN_RIGHTS = (
+    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories", "can_pin_messages", "can_manage_topics",
+)
+
 SEND_METHODS = frozenset({"sendMessage", "sendDocument"})
 EDIT_METHODS = frozenset({"editMessageText", "editMessageReplyMarkup"})
 # each posts a service message in the chat ("… created the topic", "… changed the topic name")
@@ -109,7 +116,7 @@ _JSON_FIELDS = frozenset(
 _INT_FIELDS = frozenset(
     {
         "chat_id", "message_id", "message_thread_id", "reply_to_message_id", "offset",
-        "limit", "timeout", "icon_color", "cache_time", "max_connections",
+        "limit", "timeout", "icon_color", "cache_time", "max_connections", "user_id",
     }
 )  # fmt: skip
 _BOOL_FIELDS = frozenset(
@@ -491,6 +498,8 @@ class FakeTelegram:
         self.chat_actions: list[tuple[int, str, int | None]] = []
         self.pinned: dict[int, list[int]] = {}
         self.webhook: JSONDict | None = None
+        # (chat id, user id) → ChatMember JSON without "user" (see `set_member`)
+        self.members: dict[tuple[int, int], JSONDict] = {}
 
         self._updates: list[JSONDict] = []
         self._allowed_updates: list[str] | None = None
@@ -517,9 +526,14 @@ class FakeTelegram:
         self.add_user(USER_ID, username=USER_USERNAME, first_name="Alice")
         self.add_chat(FORUM_CHAT_ID, "supergroup", is_forum=True, title="Agent Bridge")
         self.add_chat(USER_ID, "private", username=USER_USERNAME, first_name="Alice")
+        # the bridge's forum: Alice made it, the bot is an admin that may do what it needs
+        self.set_member(FORUM_CHAT_ID, USER_ID, "creator")
+        self.set_member(FORUM_CHAT_ID, BOT_ID, "administrator")
 
         self._handlers: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": lambda _p: self.bot_user,
+            "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
             "deleteWebhook": self._delete_webhook,
             "setWebhook": self._set_webhook,
             "getWebhookInfo": self._get_webhook_info,
@@ -615,6 +629,26 @@ class FakeTelegram:
             user["username"] = username
         self.users[user_id] = user
         return user
+
+    def set_member(self, chat_id: int, user_id: int, status: str, **rights: bool) -> JSONDict:
+        """`user_id`'s membership of `chat_id`, as getChatMember reports it. An
+        ``administrator`` has every right unless `rights` turns some off
+        (``can_manage_topics=False``); anyone not set is a plain ``member`` of a group (the bot
+        added without admin rights), ``left`` elsewhere."""
+        if status not in ("creator", "administrator", "member", "restricted", "left", "kicked"):
+            raise ValueError(f"unsupported status {status!r}")
+        member: JSONDict = {"status": status}
+        if status == "creator":
+            member["is_anonymous"] = False
+        if status == "administrator":
+            member.update({"can_be_edited": False, "is_anonymous": False,
+                           **dict.fromkeys(_ADMIN_RIGHTS, True)})
+            unknown = set(rights) - set(_ADMIN_RIGHTS)
+            if unknown:
+                raise ValueError(f"unknown rights {sorted(unknown)}")
+            member.update(rights)
+        self.members[(chat_id, user_id)] = member
+        return member
 
     def set_unreachable(self, unreachable: bool = True, *, close_connection: bool = False) -> None:
         """While set, every request fails: 502 from a "proxy", or the connection is dropped."""
@@ -1155,6 +1189,36 @@ class FakeTelegram:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True
+
+    def _get_chat(self, params: JSONDict) -> JSONDict:
+        """A ChatFullInfo, with the fields Bot API 9 always sends."""
+        chat = self._chat(params)
+        return {**chat.to_json(), "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                        "unique_gifts": False,
+                                        "premium_subscription": False,
+                                        "gifts_from_channels": False}}
+
+    def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        chat = self._chat(params)
+        user_id = params.get("user_id")
+        if not isinstance(user_id, int):
+            raise _bad("user_id is empty" if user_id is None else "invalid user_id specified")
+        if user_id == BOT_ID:
+            user = {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")}
+        elif user_id in self.users:
+            user = self.users[user_id]
+        else:
+            raise _bad("user not found")
+        member = self.members.get((chat.id, user_id))
+        if member is None:
+            if chat.type == "private":
+                member = {"status": "member"} if user_id in (chat.id, BOT_ID) else None
+            else:
+                member = {"status": "member"}
+            if member is None:
+                raise _bad("member not found")
+        return {**member, "user": user}
 
     def _get_webhook_info(self, _params: JSONDict) -> JSONDict:
         url = (self.webhook or {}).get("url", "")
