@@ -196,8 +196,8 @@ def _state(config: Config) -> Check:
     return Check("state dir", "ok", str(state))
 
 
-def _tokens(config: Config) -> list[Check]:
-    checks = []
+def required_secrets(config: Config) -> list[tuple[str, str, str]]:
+    """(what, environment variable, config key) of each secret the config needs."""
     wanted: list[tuple[str, str, str]] = []
     if config.telegram is not None:
         wanted.append(("telegram token", config.telegram.token_env, "telegram.token_env"))
@@ -211,7 +211,12 @@ def _tokens(config: Config) -> list[Check]:
         else:
             wanted.append(("slack signing secret", config.slack.signing_secret_env,
                            "slack.signing_secret_env"))
-    for name, variable, key in wanted:
+    return wanted
+
+
+def _tokens(config: Config) -> list[Check]:
+    checks = []
+    for name, variable, key in required_secrets(config):
         if os.environ.get(variable):
             checks.append(Check(name, "ok", f"${variable} is set"))
         else:
