@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", action="store_true", help="only the summary")
     p = add("digest", "what waits on you, finished unreviewed, stalled or failed")
     p.add_argument("--send", action="store_true", help="also post it to the chat surfaces")
-    add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
+    p = add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
+    p.add_argument("--offline", action="store_true",
+                   help="do not try the tokens against Telegram and Slack")
     from daemon.cli_setup import add_commands
 
     add_commands(sub, common)
@@ -170,7 +172,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from daemon.doctor import doctor
 
-        return doctor(args.config, as_json=args.json)
+        return doctor(args.config, as_json=args.json, offline=args.offline)
     if args.command in ("setup", "service"):
         from daemon import cli_setup
 

@@ -67,7 +67,13 @@ def validate_config(config: Config, env: Mapping[str, str]) -> list[str]:
     return warnings
 
 
-def doctor(config_arg: str | None, *, as_json: bool = False) -> int:
+def doctor(config_arg: str | None, *, as_json: bool = False, offline: bool = False) -> int:
+    """Every check, one line each; exit 1 when one fails. `offline`: tokens are not tried
+    against the platforms (an unreachable platform is only a warning anyway)."""
+    import asyncio
+
+    from daemon.doctor_node import node_checks
+    from daemon.doctor_online import online_checks
     from daemon.paths import read_config
 
     checks: list[Check] = []
@@ -83,11 +89,12 @@ def doctor(config_arg: str | None, *, as_json: bool = False) -> int:
         config = None
     if config is not None:
         checks.extend(_agents(config))
+        checks.extend(node_checks(config, env))
         checks.append(_state(config))
         checks.extend(_tokens(config))
+        if not offline:
+            checks.extend(asyncio.run(online_checks(config, env)))
         if config.hosts:
-            import asyncio
-
             checks.extend(asyncio.run(_hosts(config)))
         checks.append(_daemon(config))
     if as_json:

@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from telegram import Bot, ChatMemberAdministrator, Message
-from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+)
 
 from bridge.config import Config, TelegramConfig
 from daemon import paths
@@ -133,6 +140,8 @@ async def _wait_for_pairing(terminal: Terminal, bot: Bot, username: str,
                                             read_timeout=poll + 10)
         except Conflict as e:
             raise SetupFailed(_conflict(str(e))) from e
+        except (BadRequest, Forbidden):
+            raise  # an answer, not a network problem (PTB derives them from NetworkError)
         except NetworkError as e:
             terminal.say(f"(Telegram did not answer: {e}; trying again)")
             await asyncio.sleep(1)

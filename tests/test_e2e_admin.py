@@ -16,7 +16,9 @@ def test_the_control_socket_and_state_dir_are_private(bridge):
 
 
 def test_doctor_reports_agents_state_tokens_and_the_daemon(make_bridge):
-    bridge = make_bridge(extra='[telegram]\nchat_id = -1\nallowed_user_ids = [1]\n')
+    # the Bot API at a loopback port nobody serves: doctor tries the token, never the internet
+    bridge = make_bridge(extra='[telegram]\nchat_id = -1\nallowed_user_ids = [1]\n'
+                               'base_url = "http://127.0.0.1:9/bot"\n')
     result = bridge.cli("doctor", "--json", check=False)
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["config"]["status"] == "ok"
@@ -29,6 +31,7 @@ def test_doctor_reports_agents_state_tokens_and_the_daemon(make_bridge):
     bridge.env["TELEGRAM_BOT_TOKEN"] = "123:secret-value"
     result = bridge.cli("doctor", check=False)
     assert "secret-value" not in result.stdout + result.stderr  # never echo a secret
+    assert "[warn] telegram bot: could not check $TELEGRAM_BOT_TOKEN" in result.stdout
 
 
 def test_doctor_names_a_missing_agent_binary(make_bridge):
