@@ -179,3 +179,19 @@ def test_a_refused_or_missing_token_says_what_to_do(tmp_path):
     assert "$TELEGRAM_BOT_TOKEN is not set" in setup.stderr
     assert "export TELEGRAM_BOT_TOKEN=" in setup.stderr
     assert not config.exists()
+
+
+@pytest.mark.parametrize(("webhook", "said"), [
+    (False, "another program is reading this bot's messages (is `agent-bridge run` running"),
+    (True, "the bot has a webhook set"),
+])
+def test_another_reader_of_the_bots_updates_is_named(tmp_path, telegram, webhook, said):
+    if webhook:  # what the daemon in webhook mode leaves set
+        telegram.on(setattr, telegram.fake, "webhook", {"url": "https://example.org/telegram"})
+    else:  # the daemon polling with the same token: Telegram ends one of the two polls
+        telegram.on(telegram.fake.fail_next, "getUpdates", 409)
+    config = tmp_path / "config.toml"
+    setup = start_setup(tmp_path, telegram, config, "--yes")
+    assert setup.finish() == 1
+    assert said in setup.stderr
+    assert not config.exists()
