@@ -4,6 +4,7 @@ Slack Web API; the config it writes runs the daemon."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +127,16 @@ def test_missing_tokens_show_the_manifest_and_what_to_export(tmp_path):
     assert "From an app manifest" in setup.output
     assert "$SLACK_BOT_TOKEN and $SLACK_APP_TOKEN not set" in setup.stderr
     assert "export SLACK_BOT_TOKEN=… SLACK_APP_TOKEN=…" in setup.stderr
+
+
+def test_the_readme_manifest_is_the_one_setup_prints():
+    """Two copies of the manifest (the README's YAML, setup's JSON) must not drift apart."""
+    from daemon.setup_slack import MANIFEST
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme[readme.index("oauth_config:"):readme.index("settings:", readme.index(
+        "oauth_config:"))]
+    scopes = re.findall(r"^\s+- ([a-z_.:]+)(?:\s|$)", block, re.MULTILINE)
+    assert scopes == MANIFEST["oauth_config"]["scopes"]["bot"]
+    commands = re.findall(r"^\s+- command: (/\w+)", readme, re.MULTILINE)
+    assert commands == [c["command"] for c in MANIFEST["features"]["slash_commands"]]
