@@ -179,7 +179,11 @@ def _lines(path: Path) -> list[str]:
 
 def service(action: str, *, config_arg: str | None, env: Mapping[str, str],
             dry_run: bool = False, follow: bool = False, platform: str | None = None) -> int:
-    todo = plan(action, config_arg, env, platform=platform or sys.platform, follow=follow)
+    platform = platform or sys.platform
+    if platform not in ("linux", "darwin"):
+        raise SetupFailed(f"agent-bridge service knows systemd (Linux) and launchd (macOS), "
+                          f"not {platform}: run `agent-bridge run` under your own supervisor")
+    todo = plan(action, config_arg, env, platform=platform, follow=follow)
     if dry_run:
         for path, text, mode in todo.writes:
             print(f"Would write {path} (mode {mode:o}):")

@@ -87,7 +87,10 @@ def apply_change(terminal: Terminal, path: Path, table: str, values: Mapping[str
     terminal.say("".join(diff).rstrip("\n"))
     if not yes:
         answer = terminal.ask(f"Write this to {path}? [y/N] ")
-        if answer is None or answer.strip().lower() not in ("y", "yes"):
+        if answer is None:
+            raise SetupFailed("no answer (the input is closed): nothing written; run again "
+                              "with --yes to write without asking")
+        if answer.strip().lower() not in ("y", "yes"):
             terminal.say("Nothing written. Run again and answer y, or add the lines above "
                          "yourself.")
             return False

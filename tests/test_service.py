@@ -188,3 +188,11 @@ def test_run_from_a_source_tree_is_told_to_install_first(tmp_path):
                             capture_output=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "pipx install ." in result.stderr and "uv tool install ." in result.stderr
+
+
+def test_other_systems_are_told_what_to_do(tmp_path):
+    from daemon.errors import SetupFailed
+    from daemon.service import service
+
+    with pytest.raises(SetupFailed, match=r"knows systemd .* and launchd .*, not win32"):
+        service("install", config_arg=None, env=env_for(tmp_path), platform="win32")

@@ -140,3 +140,18 @@ def test_the_readme_manifest_is_the_one_setup_prints():
     assert scopes == MANIFEST["oauth_config"]["scopes"]["bot"]
     commands = re.findall(r"^\s+- command: (/\w+)", readme, re.MULTILINE)
     assert commands == [c["command"] for c in MANIFEST["features"]["slash_commands"]]
+
+
+def test_without_yes_and_without_a_terminal_nothing_is_written(tmp_path, slack):
+    config = tmp_path / "config.toml"
+    env = setup_env(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN)
+    setup = Running(["setup", "slack", "--config", str(config), "--base-url",
+                     slack.fake.base_url, "--channel", "agent-bridge", "--user", ALICE],
+                    env, tmp_path)
+    assert setup.process.stdin is not None
+    setup.process.stdin.close()  # as under cron or in a pipeline
+    assert setup.finish() == 1
+    assert "no answer (the input is closed): nothing written; run again with --yes" \
+        in setup.stderr
+    assert "+channel = \"C0BRIDGE\"" in setup.output  # shown all the same
+    assert not config.exists()
