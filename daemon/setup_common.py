@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -126,7 +125,3 @@ def hide(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, "…")
     return text
-
-
-def is_tty() -> bool:
-    return sys.stdin.isatty()

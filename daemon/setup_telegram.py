@@ -63,7 +63,7 @@ async def setup_telegram(terminal: Terminal, *, config_arg: str | None, env: Map
                          base_url: str | None = None, yes: bool = False,
                          timeout: float = PAIR_TIMEOUT) -> int:
     path = config_target(config_arg, env)
-    current = _current(config_arg, env, path)
+    current = _current(env, path)
     token_env = (current or _DEFAULTS).token_env
     token = env.get(token_env, "").strip()
     if not token:
@@ -94,9 +94,10 @@ async def setup_telegram(terminal: Terminal, *, config_arg: str | None, env: Map
     user = message.from_user
     assert user is not None  # _wait_for_pairing takes only messages from a person
     allowed = list(current.allowed_user_ids) if current else []
-    values: dict[str, int | str | list[int]] = {
-        "chat_id": message.chat.id, "allowed_user_ids": allowed + [user.id] * (
-            user.id not in allowed)}
+    if user.id not in allowed:
+        allowed.append(user.id)
+    values: dict[str, int | str | list[int]] = {"chat_id": message.chat.id,
+                                                 "allowed_user_ids": allowed}
     if base_url:
         values |= {"base_url": base, "base_file_url": files}
     if findings:
@@ -111,7 +112,7 @@ async def setup_telegram(terminal: Terminal, *, config_arg: str | None, env: Map
     return 0
 
 
-def _current(config_arg: str | None, env: Mapping[str, str], path: Path) -> TelegramConfig | None:
+def _current(env: Mapping[str, str], path: Path) -> TelegramConfig | None:
     """The [telegram] section there is now (None: no file or no section). A file that does
     not load is refused: setup would only add to the confusion."""
     if not path.exists():
