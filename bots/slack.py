@@ -45,6 +45,7 @@ from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Button, Card, split_text
 from bridge.surface import (
+    Downloaded,
     Inbox,
     Incoming,
     IncomingFile,
@@ -421,7 +422,7 @@ class SlackSurface:
                 raise ThreadGone(str(e)) from e
             raise
 
-    async def fetch_file(self, file: IncomingFile, *, limit: int) -> bytes:
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
         return await fetch(self.client, file, limit=limit, call=call)
 
     def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bridge.surface import (
+    Downloaded,
     FileKind,
     FileTooBig,
     IncomingFile,
@@ -26,37 +27,37 @@ _CHUNK = 64 * 1024
 def files_of(event: dict[str, Any]) -> tuple[IncomingFile, ...]:
     """The files of a `file_share` message. Socket Mode may send a file as just its id
     (`"file_access": "check_file_info"`): its details are then read by `fetch`."""
-    found = []
-    for file in event.get("files") or ():
-        if not isinstance(file, dict) or not file.get("id"):
-            continue
-        mime = str(file.get("mimetype") or "")
-        kind = (FileKind.IMAGE if mime.startswith("image/")
-                else FileKind.VOICE if mime.startswith("audio/") else FileKind.DOCUMENT)
-        size = file.get("size")
-        url = file.get("url_private_download") or file.get("url_private")
-        found.append(IncomingFile(
-            ref=json.dumps({"id": file["id"], "url": url}), kind=kind,
-            name=str(file.get("name") or file.get("title") or ""), mime=mime,
-            size=size if isinstance(size, int) else None))
-    return tuple(found)
+    return tuple(_described(file) for file in event.get("files") or ()
+                 if isinstance(file, dict) and file.get("id"))
+
+
+def _described(file: dict[str, Any]) -> IncomingFile:
+    """A Slack file object as the port sees it (its URL kept in the reference)."""
+    mime = str(file.get("mimetype") or "")
+    kind = (FileKind.IMAGE if mime.startswith("image/")
+            else FileKind.VOICE if mime.startswith("audio/") else FileKind.DOCUMENT)
+    size = file.get("size")
+    url = file.get("url_private_download") or file.get("url_private")
+    return IncomingFile(ref=json.dumps({"id": file["id"], "url": url}), kind=kind,
+                        name=str(file.get("name") or file.get("title") or ""), mime=mime,
+                        size=size if isinstance(size, int) else None)
 
 
 async def fetch(client: AsyncWebClient, file: IncomingFile, *, limit: int,
                 call: Callable[[Awaitable[AsyncSlackResponse]], Awaitable[AsyncSlackResponse]]
-                ) -> bytes:
+                ) -> Downloaded:
     """The file's bytes: files.info when the event did not carry its URL, then a GET of
     the private URL with the bot token, read no further than `limit` bytes."""
     if file.size is not None and file.size > limit:
         raise FileTooBig(file.size, limit)
     ref = json.loads(file.ref)
     url = ref.get("url")
-    if not url:
+    if not url:  # only the id came with the event: files.info tells the rest
         info = (await call(client.files_info(file=ref["id"]))).get("file") or {}
-        size = info.get("size")
-        if isinstance(size, int) and size > limit:
-            raise FileTooBig(size, limit)
-        url = info.get("url_private_download") or info.get("url_private")
+        file = _described({**info, "id": ref["id"]})
+        if file.size is not None and file.size > limit:
+            raise FileTooBig(file.size, limit)
+        url = json.loads(file.ref).get("url")
         if not url:
             raise SurfaceError(f"Slack gave no download URL for file {ref['id']}")
     headers = {"Authorization": f"Bearer {client.token}"}
@@ -79,6 +80,6 @@ async def fetch(client: AsyncWebClient, file: IncomingFile, *, limit: int,
                 data.extend(chunk)
                 if len(data) > limit:
                     raise FileTooBig(None, limit)
-            return bytes(data)
+            return Downloaded(file=file, data=bytes(data))
     except (aiohttp.ClientError, TimeoutError) as e:
         raise SurfaceUnavailable(f"Slack file download failed: {e}") from e

@@ -48,6 +48,7 @@ from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Card
 from bridge.surface import (
+    Downloaded,
     Inbox,
     Incoming,
     IncomingFile,
@@ -287,7 +288,7 @@ class TelegramSurface:
             caption=caption[: self.limits.caption] or None, disable_notification=True, **kwargs,
         ))
 
-    async def fetch_file(self, file: IncomingFile, *, limit: int) -> bytes:
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
         """getFile, then the download through `base_file_url` (Bot API: up to 20 MB)."""
         return await fetch(self.app.bot, file, limit=limit, call=call)
 

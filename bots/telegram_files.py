@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from telegram import Bot, Message
 
-from bridge.surface import FileKind, FileTooBig, IncomingFile
-
-T = TypeVar("T")
+from bridge.surface import Downloaded, FileKind, FileTooBig, IncomingFile
 
 
 async def fetch(bot: Bot, file: IncomingFile, *, limit: int,
-                call: Callable[[Awaitable[Any]], Awaitable[Any]]) -> bytes:
+                call: Callable[[Awaitable[Any]], Awaitable[Any]]) -> Downloaded:
     """getFile, then the download through `base_file_url` (the Bot API serves bots files up
     to 20 MB; getFile refuses larger ones). `call` turns PTB's errors into the port's."""
     if file.size is not None and file.size > limit:
@@ -24,7 +22,7 @@ async def fetch(bot: Bot, file: IncomingFile, *, limit: int,
     data = bytes(await call(found.download_as_bytearray()))
     if len(data) > limit:
         raise FileTooBig(len(data), limit)
-    return data
+    return Downloaded(file=file, data=data)
 
 
 def files_of(message: Message) -> tuple[IncomingFile, ...]:

@@ -87,6 +87,15 @@ class IncomingFile:
     size: int | None = None  # bytes, as the platform declares it
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Downloaded:
+    """A file's bytes, and what the platform says of it once asked (a Slack event may carry
+    only a file's id: its name and type come with the download)."""
+
+    file: IncomingFile
+    data: bytes
+
+
 class IncomingKind(StrEnum):
     COMMAND = "command"  # a /command
     TAP = "tap"  # a button
@@ -165,7 +174,7 @@ class ChatSurface(Protocol):
 
     async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None: ...
 
-    async def fetch_file(self, file: IncomingFile, *, limit: int) -> bytes:
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
         """Download a file someone sent (`Incoming.files`); raises `FileTooBig` rather than
         read more than `limit` bytes, `SurfaceError` when the platform refuses."""
         ...

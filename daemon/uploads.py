@@ -27,7 +27,14 @@ from bridge.approvals import Actor
 from bridge.config import Config
 from bridge.events import ImageInput
 from bridge.model import SessionView
-from bridge.surface import FileKind, FileTooBig, IncomingFile, Reply, SurfaceError
+from bridge.surface import (
+    Downloaded,
+    FileKind,
+    FileTooBig,
+    IncomingFile,
+    Reply,
+    SurfaceError,
+)
 from bridge.uploads import (
     EXCLUDE_LINE,
     UPLOADS_DIR,
@@ -60,7 +67,7 @@ _EXCLUDE_SCRIPT = (
 class Fetch(Protocol):
     """A surface's `fetch_file`."""
 
-    async def __call__(self, file: IncomingFile, *, limit: int) -> bytes: ...
+    async def __call__(self, file: IncomingFile, *, limit: int) -> Downloaded: ...
 
 
 Send = Callable[..., Awaitable[SessionView]]
@@ -86,19 +93,21 @@ class Uploads:
         for file in files:
             if file.size is not None and file.size > limit:
                 return Reply(text=too_big(file.name, file.size, limit))
-        voice = [f for f in files if f.kind is FileKind.VOICE]
-        others = [f for f in files if f.kind is not FileKind.VOICE]
-        if voice and not self.config.voice.command:
+        if any(f.kind is FileKind.VOICE for f in files) and not self.config.voice.command:
             return Reply(text=VOICE_HOWTO)
         session = await self.store.session(session_id)
         try:
-            fetched = [(f, await fetch(f, limit=limit)) for f in files]
+            fetched = [await fetch(f, limit=limit) for f in files]
         except FileTooBig as e:
             return Reply(text=too_big("", e.size, limit))
         except SurfaceError as e:
             raise UploadRefused(f"Could not download the file: {e}. Send it again.") from e
-        heard = [await self._transcribe(data) for f, data in fetched if f.kind is FileKind.VOICE]
-        saved, images = await self._save(session, [(f, d) for f, d in fetched if f in others])
+        if any(d.file.kind is FileKind.VOICE for d in fetched) and not self.config.voice.command:
+            return Reply(text=VOICE_HOWTO)  # what the platform told at the download
+        heard = [await self._transcribe(d.data) for d in fetched
+                 if d.file.kind is FileKind.VOICE]
+        saved, images = await self._save(
+            session, [d for d in fetched if d.file.kind is not FileKind.VOICE])
         words = "\n\n".join(part for part in (caption.strip(), *heard) if part)
         text = words if heard and not saved else upload_prompt(words, saved)
         await self.send(session_id, text, actor=actor, images=tuple(images))
@@ -110,7 +119,7 @@ class Uploads:
             told.append(f"Heard: {' '.join(heard)[:500]}")
         return Reply(text=" ".join(told))
 
-    async def _save(self, session: SessionView, fetched: list[tuple[IncomingFile, bytes]]
+    async def _save(self, session: SessionView, fetched: list[Downloaded]
                     ) -> tuple[list[SavedFile], list[ImageInput]]:
         if not fetched:
             return [], []
@@ -122,7 +131,8 @@ class Uploads:
             taken = await self._prepare(runner, session.cwd, directory)
             saved: list[SavedFile] = []
             images: list[ImageInput] = []
-            for number, (file, data) in enumerate(fetched, start=1):
+            for number, downloaded in enumerate(fetched, start=1):
+                file, data = downloaded.file, downloaded.data
                 media = image_type(file.kind, file.name, file.mime)
                 fallback = fallback_name(file.kind, media, f"{session.id}-{len(taken) + number}")
                 name = safe_name(file.name, taken=taken, fallback=fallback)
