@@ -201,3 +201,36 @@ def test_a_slack_strangers_file_is_not_downloaded(slack_bridge, slack):
     assert uploads(bridge.project) == ["ok.txt"]
     assert [file_id for file_id, _ in slack.fake.downloads] == [
         f.id for f in slack.fake.files.values() if f.filename == "ok.txt"]
+
+
+# -- a session on another host -------------------------------------------------------------
+
+
+def test_a_photo_for_a_session_on_an_ssh_host_lands_on_that_host(make_bridge, tg, ssh,
+                                                                tmp_path):
+    bridge = make_bridge(agents={"chat": ["text"]}, extra=tg.config())
+    env = {"AGENT_BRIDGE_TEST_TAG": bridge.tag,
+           "FAKE_CLAUDE_HOME": bridge.env["FAKE_CLAUDE_HOME"], "HOME": bridge.env["HOME"]}
+    box = ssh.add(tmp_path, "box1", env=env)
+    remote = tmp_path / "remote-api"
+    remote.mkdir()
+    git(remote, "init", "-q", "-b", "main")
+    bridge.config.write_text(
+        bridge.config.read_text() + box.config()
+        + f'[[projects]]\nname = "api"\npath = "{remote}"\nhost = "box1"\nagent = "chat"\n')
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.start()
+    tg.say("/new api hello")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    tg.message_with("Turn finished", thread)
+    send(tg, "document", PNG, thread, file_name="shot.png", mime_type="image/png",
+         caption="see?")
+    wait_until(lambda: len(user_messages(bridge)) == 2, what="the photo to reach the agent")
+    path = remote / ".agent-bridge" / "uploads" / "shot.png"
+    assert path.read_bytes() == PNG
+    assert any("cat > " in c and str(path) in c for c in box.commands)  # written over SSH
+    assert uploads(bridge.project) == []  # not on this machine's project
+    assert git(remote, "status", "--porcelain", "--untracked-files=all") == ""
+    content = user_messages(bridge)[1]["message"]["content"]
+    assert content[1]["source"]["data"] == base64.b64encode(PNG).decode()
+    assert f"{path} (image, attached)" in content[0]["text"]
