@@ -116,7 +116,7 @@ class Uploads:
             names = ", ".join(posixpath.basename(f.path) for f in saved)
             told.append(f"Saved {names} in {UPLOADS_DIR}/ and sent to {session_id}.")
         if heard:
-            told.append(f"Heard: {' '.join(heard)[:500]}")
+            told.append(f"Heard: {' '.join(heard)}")  # redacted, then cut, by the caller
         return Reply(text=" ".join(told))
 
     async def _save(self, session: SessionView, fetched: list[Downloaded]
