@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bots.slack_files import fetch, files_of
 from bridge.actions import Verb
 from bridge.approvals import Actor
 from bridge.config import SlackConfig
@@ -44,8 +45,10 @@ from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Button, Card, split_text
 from bridge.surface import (
+    Downloaded,
     Inbox,
     Incoming,
+    IncomingFile,
     IncomingKind,
     Limits,
     Rate,
@@ -419,6 +422,9 @@ class SlackSurface:
                 raise ThreadGone(str(e)) from e
             raise
 
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
+        return await fetch(self.client, file, limit=limit, call=call)
+
     def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
         """Posts spend their channel's budget; updates the workspace's (Tier 3)."""
         if edit:
@@ -557,7 +563,8 @@ class SlackSurface:
             await self._ephemeral(channel, actor.user_id, thread_ts, reply)
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        if event.get("subtype") not in (None, "thread_broadcast") or event.get("bot_id"):
+        if event.get("subtype") not in (None, "thread_broadcast", "file_share") \
+                or event.get("bot_id"):
             return  # edits, joins, bots (ourselves included)
         if not event.get("user"):
             return
@@ -567,9 +574,11 @@ class SlackSurface:
         thread_ts = event.get("thread_ts")
         thread = thread_ref(channel, thread_ts) if thread_ts else None
         actor = self._actor(str(event["user"]), None)
-        kind = IncomingKind.COMMAND if text.startswith("/") else IncomingKind.TEXT
+        files = files_of(event) if event.get("subtype") == "file_share" else ()
+        kind = IncomingKind.COMMAND if text.startswith("/") and not files else IncomingKind.TEXT
         reply = await self._ask(Incoming(surface=self.name, actor=actor, kind=kind, text=text,
-                                         thread=thread, place=place(team, channel)))
+                                         thread=thread, place=place(team, channel),
+                                         files=files))
         if reply is not None and reply.delete_message:
             # a bot token cannot delete a person's message on Slack: the person must
             reply = replace(reply, text=f"{reply.text} Delete your message: it holds a secret "

@@ -40,6 +40,7 @@ from telegram.ext import (
 )
 from telegram.ext import MessageHandler as PtbMessageHandler
 
+from bots.telegram_files import fetch, files_of
 from bridge.approvals import Actor
 from bridge.commands import COMMAND_HELP
 from bridge.config import TelegramConfig
@@ -47,8 +48,10 @@ from bridge.errors import ConfigError
 from bridge.model import SessionView
 from bridge.render import Card
 from bridge.surface import (
+    Downloaded,
     Inbox,
     Incoming,
+    IncomingFile,
     IncomingKind,
     Limits,
     Rate,
@@ -156,7 +159,9 @@ class TelegramSurface:
         self._reason_prompts: OrderedDict[tuple[int, int], str] = OrderedDict()
         self.app.add_handler(TypeHandler(Update, self._once), group=-1)
         self.app.add_handler(CallbackQueryHandler(self._on_tap))
-        self.app.add_handler(PtbMessageHandler(filters.TEXT, self._on_message))
+        self.app.add_handler(PtbMessageHandler(
+            filters.TEXT | filters.PHOTO | filters.Document.ALL | filters.VOICE,
+            self._on_message))
         self.app.add_error_handler(self._on_error)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -283,6 +288,10 @@ class TelegramSurface:
             caption=caption[: self.limits.caption] or None, disable_notification=True, **kwargs,
         ))
 
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
+        """getFile, then the download through `base_file_url` (Bot API: up to 20 MB)."""
+        return await fetch(self.app.bot, file, limit=limit, call=call)
+
     def thread_of(self, message: str) -> str | None:
         return None
 
@@ -345,9 +354,11 @@ class TelegramSurface:
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         user = update.effective_user
-        if message is None or user is None or self._inbox is None or message.text is None:
+        if message is None or user is None or self._inbox is None or user.is_bot:
             return
-        if user.is_bot:
+        files = files_of(message)
+        text = message.text if message.text is not None else message.caption or ""
+        if message.text is None and not files:
             return
         reply_to = None
         ours = False
@@ -358,13 +369,15 @@ class TelegramSurface:
             ours = author is not None and author.id == context.bot.id
             button = self._reason_prompts.get(
                 (message.chat.id, message.reply_to_message.message_id), "")
-        kind = IncomingKind.COMMAND if message.text.startswith("/") else IncomingKind.TEXT
-        if button and kind is IncomingKind.TEXT:
+        kind = IncomingKind.COMMAND if text.startswith("/") else IncomingKind.TEXT
+        if files:
+            kind = IncomingKind.TEXT  # a caption is the prompt for the files, never a command
+        elif button and kind is IncomingKind.TEXT:
             kind = IncomingKind.REASON  # the answer to "send the reason": it denies or is refused
         incoming = Incoming(surface=self.name, actor=self._actor(user), kind=kind,
-                            text=message.text, thread=self._thread_of(message),
+                            text=text, thread=self._thread_of(message),
                             reply_to=reply_to, reply_to_ours=ours, place=str(message.chat.id),
-                            payload=button)
+                            payload="" if files else button, files=files)
         reply = await self._inbox(incoming)
         if reply is not None and reply.delete_message:
             try:  # it held a secret answer: it leaves the chat
@@ -399,3 +412,4 @@ class TelegramSurface:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("telegram update failed: %s", context.error)
+

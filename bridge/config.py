@@ -143,6 +143,19 @@ class RedactConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UploadsConfig:
+    max_bytes: int = 20 * 1024 * 1024  # a larger photo or file sent in a thread is refused
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceConfig:
+    # a local speech-to-text program (argv); it gets the voice note's path as its last
+    # argument and prints the text; empty: voice notes are not transcribed
+    command: list[str] = field(default_factory=list)
+    timeout: Duration = Duration(120)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     agents: dict[str, AgentConfig] = field(default_factory=dict)
@@ -155,6 +168,8 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    uploads: UploadsConfig = field(default_factory=UploadsConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
 
     def agent(self, name: str) -> AgentConfig:
         return self.agents[name]
@@ -238,6 +253,10 @@ def _check_values(config: Config) -> None:
     """Values of the right type that still cannot work, found before anything starts."""
     if config.daemon.max_line_bytes < 1024:
         raise ConfigError("daemon.max_line_bytes", "at least 1024 bytes")
+    if config.uploads.max_bytes < 1:
+        raise ConfigError("uploads.max_bytes", "at least 1 byte")
+    if config.voice.command and not config.voice.command[0].strip():
+        raise ConfigError("voice.command", "the first element must name a program")
     for i, project in enumerate(config.projects):
         key = f"projects[{i}].path"
         if project.host == "local" and not project.path.startswith(("/", "~")):

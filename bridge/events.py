@@ -200,8 +200,19 @@ class Initialize:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImageInput:
+    """An image given with a prompt: where it was saved on the agent's host (`path`), its
+    media type, and its bytes in base64 (`data`) for the protocols that carry them inline."""
+
+    path: str
+    media_type: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SendPrompt:
     text: str
+    images: tuple[ImageInput, ...] = ()  # the text names their paths too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,6 +59,43 @@ class Limits:
     thread_titles: bool = True  # threads have titles that can change (Telegram's topics)
 
 
+class FileTooBig(BridgeError):
+    """A file someone sent is larger than the bridge takes (`limit` bytes); `size` is its
+    size where known."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"the file is larger than {limit} bytes")
+
+
+class FileKind(StrEnum):
+    IMAGE = "image"  # a photo, or a document that is an image
+    DOCUMENT = "document"  # any other file
+    VOICE = "voice"  # a voice note (transcribed, when a speech-to-text program is set)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingFile:
+    """A file sent with a message: what the platform says of it. Nothing is downloaded
+    until the daemon asks (`ChatSurface.fetch_file`), after its checks."""
+
+    ref: str  # the surface's own reference to it, opaque to the daemon
+    kind: FileKind
+    name: str = ""  # as the sender named it: not safe as a path
+    mime: str = ""  # as the platform declares it ("" where it does not say)
+    size: int | None = None  # bytes, as the platform declares it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Downloaded:
+    """A file's bytes, and what the platform says of it once asked (a Slack event may carry
+    only a file's id: its name and type come with the download)."""
+
+    file: IncomingFile
+    data: bytes
+
+
 class IncomingKind(StrEnum):
     COMMAND = "command"  # a /command
     TAP = "tap"  # a button
@@ -79,6 +116,8 @@ class Incoming:
     # where it happened: the chat, or workspace and channel, as `ChatSurface.place_of`
     # names it; only actions in the surface's own chats count
     place: str | None = None
+    # photos, documents and voice notes sent with the message (`text` is their caption)
+    files: tuple[IncomingFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +173,11 @@ class ChatSurface(Protocol):
         ...
 
     async def send_file(self, thread: str, filename: str, data: bytes, caption: str) -> None: ...
+
+    async def fetch_file(self, file: IncomingFile, *, limit: int) -> Downloaded:
+        """Download a file someone sent (`Incoming.files`); raises `FileTooBig` rather than
+        read more than `limit` bytes, `SurfaceError` when the platform refuses."""
+        ...
 
     def budget_of(self, ref: str, *, edit: bool = False) -> tuple[str, tuple[Rate, ...]]:
         """The rate budget a call about `ref` (a thread or message reference; "" the home

@@ -30,12 +30,13 @@ from bridge.model import SessionView
 from bridge.plans import FEEDBACK_PROMPT, is_plan
 from bridge.refs import MessageRef, ThreadRef, session_of
 from bridge.render import Button, render_session_list, render_status_card, shorten
-from bridge.surface import Incoming, IncomingKind, Reply
+from bridge.surface import Incoming, IncomingFile, IncomingKind, Reply
 from daemon import terminal_actions as terminal
 from daemon.errors import DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.questions import QuestionService
 from daemon.redaction import redact_text
+from daemon.uploads import Fetch
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class ActionsHub(FrontDoor, Protocol):
     @property
     def questions(self) -> QuestionService: ...
     def steers(self, session_id: str) -> bool: ...
+    async def receive_files(self, session_id: str, files: tuple[IncomingFile, ...],
+                            caption: str, *, actor: Actor, fetch: Fetch) -> Reply: ...
 
 
 @dataclass
@@ -79,6 +82,8 @@ class ActionHandler:
     awaiting_reason: dict[tuple[str, str | None], str] = field(default_factory=dict)
     # who tapped "Other…" on a question: (user, thread) → question id
     awaiting_answer: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    # the surface's `fetch_file`, for files sent in a thread (None: files are not taken)
+    fetch: Fetch | None = None
 
     async def __call__(self, incoming: Incoming) -> Reply | None:
         try:
@@ -127,6 +132,11 @@ class ActionHandler:
         # a plain message: a deny reason we asked for, or a reply continuing the session
         if not self.allowed(incoming.actor):
             return None  # strangers talking in the group are not our business
+        if incoming.files:  # a photo, file or voice note (its caption in `text`)
+            if thread_session is None or self.fetch is None:
+                return None  # outside a session's thread there is nobody to give it to
+            return await self.hub.receive_files(thread_session, incoming.files, incoming.text,
+                                                actor=incoming.actor, fetch=self.fetch)
         key = (incoming.actor.user_id, incoming.thread)
         question_id = self.awaiting_answer.pop(key, None)
         if question_id is not None:

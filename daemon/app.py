@@ -202,7 +202,8 @@ class Daemon:
     async def connect(self, hub: Hub, surface: ChatSurface, delivery: Delivery) -> None:
         """Start a surface (retrying while its platform is unreachable), then deliver."""
         handler = ActionHandler(hub, surface.name,
-                                places=lambda: action_places(surface, self.config))
+                                places=lambda: action_places(surface, self.config),
+                                fetch=surface.fetch_file)
         backoff = 1.0
         while True:
             try:

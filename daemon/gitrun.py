@@ -130,6 +130,14 @@ class ScratchSpace(Protocol):
     async def remove_tree(self, path: str) -> None: ...
 
 
+@runtime_checkable
+class FileDrop(Protocol):
+    """Runner extension: write a file on the runner's host (files people send in a thread,
+    `daemon/uploads.py`). The directory exists; an existing file is replaced."""
+
+    async def write_file(self, path: str, data: bytes) -> None: ...
+
+
 # Inherited variables that would point git at another repository, index or object store,
 # or change the diff's shape. The runner drops them; each call sets what it needs.
 GIT_ENV_TO_DROP: frozenset[str] = frozenset(
@@ -212,6 +220,9 @@ class LocalRunner:
 
     async def remove_tree(self, path: str) -> None:
         await asyncio.to_thread(shutil.rmtree, path, True)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        await asyncio.to_thread(Path(path).write_bytes, data)
 
 
 def _copy_keeping_mtime(source: str, target: str) -> None:

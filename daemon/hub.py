@@ -23,6 +23,7 @@ from bridge.facts import Facts
 from bridge.model import SessionView
 from bridge.questions import Question
 from bridge.redact import Redactor
+from bridge.surface import IncomingFile, Reply
 from daemon import recovery, sessionlog
 from daemon import store as st
 from daemon.adopting import DEFAULT_LIMIT, Adoption
@@ -37,6 +38,7 @@ from daemon.questions import AnswerResult, QuestionService
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
+from daemon.uploads import Fetch, Uploads
 
 
 class Hub:
@@ -64,6 +66,8 @@ class Hub:
             redactor=self.redactor,
             discovery=Discovery(config=config, runner_for=self.hosts.runner_for,
                                 known_ids=self._agent_session_ids))
+        self.uploads = Uploads(config=config, store=store, hosts=self.hosts,
+                               send=self.sessions.send)
         self.digests = Digests(config=config, store=store, fanout=self.fanout,
                                sessions=self.sessions, redactor=self.redactor, clock=clock)
         # how many approval requests have been committed (see `urgent_queued`)
@@ -169,6 +173,10 @@ class Hub:
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
         return await self.sessions.send(session_id, text, actor=actor)
+
+    async def receive_files(self, session_id: str, files: tuple[IncomingFile, ...],
+                            caption: str, *, actor: Actor, fetch: Fetch) -> Reply:
+        return await self.uploads.receive(session_id, files, caption, actor=actor, fetch=fetch)
 
     async def resume(self, session_id: str, prompt: str | None = None, *,
                      actor: Actor) -> SessionView:

@@ -19,7 +19,7 @@ from typing import Any
 from bridge.approvals import Actor
 from bridge.config import AgentConfig, Config
 from bridge.errors import IllegalTransition
-from bridge.events import AgentCommand, SetMode, SetModel
+from bridge.events import AgentCommand, ImageInput, SetMode, SetModel
 from bridge.model import SessionView
 from bridge.modes import Mode, ModeError, parse_mode
 from bridge.outbox import OpenThread, PostDiff, PostText, RefreshStatus, SetArchived
@@ -169,20 +169,23 @@ class Sessions:
                            resume=found.id)
         return await self.store.session(session.id)
 
-    async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
-        """A reply to a session: continues it, resuming the agent if it is not running."""
+    async def send(self, session_id: str, text: str, *, actor: Actor,
+                   images: tuple[ImageInput, ...] = ()) -> SessionView:
+        """A reply to a session: continues it, resuming the agent if it is not running.
+        `images` go with the text (files sent in the thread, `daemon/uploads.py`)."""
         session = await self.store.session(session_id)
         if session.archived:
             await self.set_archived(session_id, False, actor=actor)
         await self.reviewed(session_id, clear_parked=True)
         runner = self.runners.get(session_id)
         if (runner is not None and not runner.stopping and not runner.done.is_set()
-                and await _prompted(runner, text, actor)):
+                and await _prompted(runner, text, actor, images)):
             return await self.store.session(session_id)
-        return await self.resume(session_id, text, actor=actor)
+        return await self.resume(session_id, text, actor=actor, images=images)
 
     async def resume(
-        self, session_id: str, prompt: str | None = None, *, actor: Actor
+        self, session_id: str, prompt: str | None = None, *, actor: Actor,
+        images: tuple[ImageInput, ...] = (),
     ) -> SessionView:
         session = await self.store.session(session_id)
         runner = self.runners.get(session_id)
@@ -190,7 +193,7 @@ class Sessions:
             if runner.stopping:
                 await runner.done.wait()
             elif prompt:
-                if await _prompted(runner, prompt, actor):
+                if await _prompted(runner, prompt, actor, images):
                     return await self.store.session(session_id)
                 # the agent ended meanwhile and its runner is done: resumed below
             elif session.state is SessionState.IDLE:
@@ -224,7 +227,8 @@ class Sessions:
                                    "agent_session_id": session.agent_session_id},
         )
         session = await self.store.session(session_id)
-        await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id)
+        await self._launch(session, agent_config, prompt=prompt, resume=session.agent_session_id,
+                           images=images)
         sessionlog.started(session_id, project=session.project, agent=session.agent,
                            host=session.host, by=actor.label, resumed=True)
         return await self.store.session(session_id)
@@ -331,7 +335,8 @@ class Sessions:
         await self.fanout.enqueue(session_id, PostDiff(), only=surface)
 
     async def _launch(
-        self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None
+        self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None,
+        images: tuple[ImageInput, ...] = (),
     ) -> None:
         codec = make_codec(agent, cwd=session.cwd, resume=resume,
                            max_line=self.config.daemon.max_line_bytes)
@@ -363,7 +368,7 @@ class Sessions:
             setup.append(SetMode(mode=session.mode))
         if session.model:
             setup.append(SetModel(model=session.model))
-        await runner.start(prompt, setup)
+        await runner.start(prompt, setup, images)
 
     async def _run(self, runner: SessionRunner) -> None:
         try:
@@ -385,12 +390,13 @@ def _expanded(path: str, host: str) -> str:
 FINISH_WAIT = 30.0
 
 
-async def _prompted(runner: SessionRunner, text: str, actor: Actor) -> bool:
+async def _prompted(runner: SessionRunner, text: str, actor: Actor,
+                    images: tuple[ImageInput, ...] = ()) -> bool:
     """Give `text` to a running agent; False when the agent ended in this instant (its
     session no longer takes a prompt) and the runner has finished since: the caller then
     resumes the session with the prompt, so nothing typed is lost."""
     try:
-        await runner.send_prompt(text, actor)
+        await runner.send_prompt(text, actor, images)
     except IllegalTransition:
         try:
             await asyncio.wait_for(runner.done.wait(), FINISH_WAIT)

@@ -23,7 +23,13 @@ import asyncssh
 
 from bridge.config import HostConfig
 from daemon.errors import LaunchError
-from daemon.gitrun import CommandNotFound, CommandResult, CommandTimeout, WorkdirNotFound
+from daemon.gitrun import (
+    CommandNotFound,
+    CommandResult,
+    CommandTimeout,
+    GitFailed,
+    WorkdirNotFound,
+)
 from daemon.launch import READ_CHUNK, StderrTail, drain_stderr
 
 log = logging.getLogger(__name__)
@@ -254,6 +260,24 @@ class SshHost:
         if status == 127:
             raise CommandNotFound(f"{argv[0]} on {self.name}")
         return CommandResult(status, stdout, stderr)
+
+    async def write_file(self, path: str, data: bytes, *, timeout: float = 60.0) -> None:
+        """Write `data` to `path` on the host (`FileDrop`): `cat` fed through the channel."""
+        try:
+            conn = await self.connection()
+        except HostUnavailable as e:
+            raise WorkdirNotFound(f"{path} on {self.name} ({e.message})") from e
+        command = remote_command(["sh", "-c", 'cat > "$1"', "sh", path], cwd="/", env={})
+        try:
+            result = await conn.run(command, input=data, encoding=None, check=False,
+                                    timeout=timeout)
+        except asyncssh.TimeoutError as e:
+            raise CommandTimeout(["cat", ">", path], timeout) from e
+        except (asyncssh.Error, OSError) as e:
+            raise WorkdirNotFound(f"{path} on {self.name} ({e})") from e
+        if result.exit_status != 0:
+            stderr = result.stderr if isinstance(result.stderr, bytes) else b""
+            raise GitFailed(["cat", ">", path], result.exit_status or 255, stderr)
 
 
 async def reconnect_forever(host: SshHost, *, first: float = 1.0, most: float = 60.0) -> None:

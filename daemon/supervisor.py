@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from bridge.approvals import Actor, Decision
 from bridge.codecs.base import AgentCodec
 from bridge.errors import ApprovalError, ProtocolError
-from bridge.events import AgentCommand, AgentEvent, SendPrompt
+from bridge.events import AgentCommand, AgentEvent, ImageInput, SendPrompt
 from bridge.facts import Facts
 from bridge.machine import SessionMachine
 from bridge.questions import Question
@@ -86,14 +86,17 @@ class SessionRunner:
 
     # -- commands from people -------------------------------------------------------
 
-    async def start(self, prompt: str | None, setup: Sequence[AgentCommand] = ()) -> None:
-        """Open the agent; `setup` (the session's mode and model) goes before the prompt."""
+    async def start(self, prompt: str | None, setup: Sequence[AgentCommand] = (),
+                    images: Sequence[ImageInput] = ()) -> None:
+        """Open the agent; `setup` (the session's mode and model) goes before the prompt,
+        which carries `images`."""
         async with self.lock:
-            self.codec.start(None if setup else prompt)
+            apart = bool(setup) or bool(images)  # the prompt is sent as its own command
+            self.codec.start(None if apart else prompt)
             for command in setup:
                 self.codec.send(command)
-            if setup and prompt is not None:
-                self.codec.send(SendPrompt(text=prompt))
+            if apart and prompt is not None:
+                self.codec.send(SendPrompt(text=prompt, images=tuple(images)))
             self.machine.launched(with_prompt=prompt is not None)
             await self._flush()
 
@@ -117,10 +120,11 @@ class SessionRunner:
                 self.codec.send(command)
             await self._flush()
 
-    async def send_prompt(self, text: str, actor: Actor) -> None:
+    async def send_prompt(self, text: str, actor: Actor,
+                          images: Sequence[ImageInput] = ()) -> None:
         async with self.lock:
             facts = self.machine.prompt(text, actor, self.clock())
-            self.codec.send(SendPrompt(text=text))
+            self.codec.send(SendPrompt(text=text, images=tuple(images)))
             await self._commit(facts)
             await self._flush()
 

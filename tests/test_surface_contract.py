@@ -56,6 +56,7 @@ class Driver(Protocol):
     def tap(self, card: Seen, payload: str, *, stranger: bool = False) -> str: ...
     def give_reason(self, thread: Any, text: str) -> None: ...
     def reply(self, thread: Any, text: str) -> None: ...
+    def send_file(self, thread: Any, name: str, mime: str, data: bytes, caption: str) -> None: ...
     def command(self, text: str, *, stranger: bool = False) -> str: ...
 
 
@@ -112,6 +113,10 @@ class TelegramDriver:
 
     def reply(self, thread: Any, text: str) -> None:
         self.tg.say(text, thread=thread)
+
+    def send_file(self, thread: Any, name: str, mime: str, data: bytes, caption: str) -> None:
+        self.tg.on(self.tg.fake.inject_file, TG_CHAT, TG_ALICE, "document", data,
+                   file_name=name, mime_type=mime, caption=caption, thread_id=thread)
 
     def command(self, text: str, *, stranger: bool = False) -> str:
         user = TG_STRANGER if stranger else TG_ALICE
@@ -186,6 +191,10 @@ class SlackDriver:
 
     def reply(self, thread: Any, text: str) -> None:
         self.slack.say(text, thread_ts=thread)
+
+    def send_file(self, thread: Any, name: str, mime: str, data: bytes, caption: str) -> None:
+        self.slack._run(self.slack.fake.inject_file_share([(name, mime, data)], caption,
+                                                          thread_ts=thread))
 
     def command(self, text: str, *, stranger: bool = False) -> str:
         user = self.users[stranger]
@@ -289,6 +298,21 @@ def test_a_reply_in_the_thread_continues_the_session(make_bridge: Any, driver: D
                what="the reply to reach the agent")
     second = driver.card_with(thread, "Turn finished", count=2)
     assert "Hello from fake claude." in second.text
+
+
+def test_a_file_sent_in_the_thread_is_saved_and_given_to_the_agent(make_bridge: Any,
+                                                                   driver: Driver) -> None:
+    bridge = start_bridge(make_bridge, driver, agents={"chat": ["text"]})
+    thread = driver.start_session("demo hello --agent chat")
+    driver.card_with(thread, "Turn finished")
+    driver.send_file(thread, "../notes.txt", "text/plain", b"hello\n", "read this")
+    wait_until(lambda: len([m for m in bridge.recorded() if m.get("type") == "user"]) == 2,
+               what="the file to reach the agent")
+    saved = bridge.project / ".agent-bridge" / "uploads" / "notes.txt"
+    assert saved.read_bytes() == b"hello\n"
+    prompt = [m for m in bridge.recorded() if m.get("type") == "user"][1]["message"]["content"]
+    assert prompt.startswith("read this") and f"- {saved} (6 B)" in prompt
+    driver.card_with(thread, "Turn finished", count=2)
 
 
 def test_commands_answer_and_strangers_cannot_start_sessions(chat: Bridge,

@@ -90,7 +90,7 @@ class AcpCodec(JsonRpcEndpoint):
         self._prompt_id: int | None = None  # the session/prompt that runs
         self._cancel_wanted = False
         self._cancel_sent = False
-        self._prompts: deque[str] = deque()
+        self._prompts: deque[SendPrompt] = deque()
         self._pending: dict[str, Permission] = {}
         self._tools: dict[str, JSON] = {}  # toolCallId → the call, merged with its updates
         self._chunks: list[str] = []
@@ -109,7 +109,7 @@ class AcpCodec(JsonRpcEndpoint):
     def start(self, prompt: str | None) -> None:
         self.send(Initialize())
         if prompt is not None:
-            self._prompts.append(prompt)
+            self._prompts.append(SendPrompt(text=prompt))
 
     def send(self, command: AgentCommand) -> None:
         match command:
@@ -123,8 +123,8 @@ class AcpCodec(JsonRpcEndpoint):
                     },
                     "clientInfo": CLIENT_INFO,
                 })
-            case SendPrompt(text=text):
-                self._prompts.append(text)
+            case SendPrompt():
+                self._prompts.append(command)
                 self._next_prompt()
             case AnswerApproval():
                 self._answer(command)
@@ -195,7 +195,7 @@ class AcpCodec(JsonRpcEndpoint):
             return False
         if self._prompt_id is not None or not self._prompts:
             return False
-        blocks = [{"type": "text", "text": self._prompts.popleft()}]
+        blocks = self._blocks(self._prompts.popleft())
         if self._declined:
             blocks.insert(0, {"type": "text", "text": declined_note(self._declined)})
             self._declined.clear()
@@ -207,6 +207,17 @@ class AcpCodec(JsonRpcEndpoint):
         if self._cancel_wanted:
             self._cancel()
         return True
+
+    def _blocks(self, prompt: SendPrompt) -> list[JSON]:
+        """A prompt as content blocks: its text, and its images as image blocks where the
+        agent said it takes them (`promptCapabilities.image`); else the text, which names
+        every image's path, is all it gets."""
+        blocks: list[JSON] = [{"type": "text", "text": prompt.text}]
+        prompt_caps = (self._capabilities or {}).get("promptCapabilities")
+        if isinstance(prompt_caps, dict) and prompt_caps.get("image") is True:
+            blocks.extend({"type": "image", "mimeType": image.media_type, "data": image.data}
+                          for image in prompt.images)
+        return blocks
 
     def _cancel(self) -> None:
         """`session/cancel`, then `cancelled` for every pending permission (ACP requires it)."""

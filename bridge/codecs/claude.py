@@ -127,12 +127,19 @@ class ClaudeCodec(JsonLinesEndpoint):
                 self._control({"subtype": "set_permission_mode", "mode": mode})
             case SetModel(model=model):
                 self._control({"subtype": "set_model", "model": model})
-            case SendPrompt(text=text):
+            case SendPrompt(text=text, images=images):
+                content: str | list[JSON] = text
+                if images:  # content blocks: the text, then each image inline (base64)
+                    content = [{"type": "text", "text": text}, *(
+                        {"type": "image", "source": {"type": "base64",
+                                                     "media_type": image.media_type,
+                                                     "data": image.data}}
+                        for image in images)]
                 self._write(
                     {
                         "type": "user",
                         "session_id": "",
-                        "message": {"role": "user", "content": text},
+                        "message": {"role": "user", "content": content},
                         "parent_tool_use_id": None,
                     }
                 )

@@ -91,7 +91,7 @@ class CodexCodec(CodexServerRequests):
         self._turn_busy = False  # a turn/start was sent and its turn/completed is not in
         self._turn_id: str | None = None
         self._interrupt_wanted = False
-        self._prompts: deque[str] = deque()
+        self._prompts: deque[SendPrompt] = deque()
         self._turn_text: str | None = None
         self._turn_error: str | None = None
         # per-turn settings a person chose (None: as the thread was opened); the model the
@@ -99,7 +99,7 @@ class CodexCodec(CodexServerRequests):
         self._mode: str | None = None
         self._model: str | None = None
         self._thread_model: str | None = None
-        self._steers: dict[int, str] = {}  # turn/steer in flight → its text
+        self._steers: dict[int, SendPrompt] = {}  # turn/steer in flight → its prompt
 
     # -- outgoing -------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class CodexCodec(CodexServerRequests):
         self.send(Initialize())
         self._open_thread()
         if prompt is not None:
-            self._prompts.append(prompt)
+            self._prompts.append(SendPrompt(text=prompt))
 
     def send(self, command: AgentCommand) -> None:
         match command:
@@ -117,9 +117,9 @@ class CodexCodec(CodexServerRequests):
                     {"clientInfo": CLIENT_INFO, "capabilities": {"experimentalApi": True}},
                 )
                 self._notify("initialized")
-            case SendPrompt(text=text):
-                if not self._steer(text):
-                    self._prompts.append(text)
+            case SendPrompt():
+                if not self._steer(command):
+                    self._prompts.append(command)
                     self._next_turn()
             case AnswerApproval():
                 self._answer(command)
@@ -137,14 +137,14 @@ class CodexCodec(CodexServerRequests):
         """A prompt sent now joins the running turn (`turn/steer`) rather than waiting."""
         return self._turn_busy and self._turn_id is not None and self._thread_id is not None
 
-    def _steer(self, text: str) -> bool:
-        """Add `text` to the running turn; False when no turn runs that can take it."""
+    def _steer(self, prompt: SendPrompt) -> bool:
+        """Add `prompt` to the running turn; False when no turn runs that can take it."""
         if not self.steers or self._prompts:
             return False
         wire_id = self._request("turn/steer", {"threadId": self._thread_id,
                                                "expectedTurnId": self._turn_id,
-                                               "input": [_text_input(text)]})
-        self._steers[wire_id] = text
+                                               "input": _inputs(prompt)})
+        self._steers[wire_id] = prompt
         return True
 
     def _open_thread(self) -> None:
@@ -171,8 +171,7 @@ class CodexCodec(CodexServerRequests):
             return
         if self._turn_busy or not self._prompts:
             return
-        text = self._prompts.popleft()
-        items = [_text_input(text)]
+        items = _inputs(self._prompts.popleft())
         if self._declined:
             items.insert(0, _text_input(declined_note(self._declined)))
             self._declined.clear()
@@ -350,9 +349,9 @@ class CodexCodec(CodexServerRequests):
         if method == "turn/steer":
             # the turn ended before the steer reached it: the text becomes the next turn,
             # so nothing typed is lost
-            text = self._steers.pop(wire_id, None)
-            if text is not None:
-                self._prompts.append(text)
+            prompt = self._steers.pop(wire_id, None)
+            if prompt is not None:
+                self._prompts.append(prompt)
                 self._next_turn()
             return [Notice(text=f"turn/steer refused ({error}): sent as the next turn")]
         if method in ("thread/start", "thread/resume"):
@@ -380,3 +379,10 @@ class CodexCodec(CodexServerRequests):
 
 def _text_input(text: str) -> JSON:
     return {"type": "text", "text": text, "text_elements": []}
+
+
+def _inputs(prompt: SendPrompt) -> list[JSON]:
+    """A prompt as `UserInput` items: its text, then each image by its path on the agent's
+    host (`localImage`: Codex reads the file itself)."""
+    return [_text_input(prompt.text),
+            *({"type": "localImage", "path": image.path} for image in prompt.images)]

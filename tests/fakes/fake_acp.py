@@ -15,6 +15,7 @@ Fake-only options:
   --record PATH     append every stdin line to PATH, flushed at once (env FAKE_ACP_RECORD)
   --no-resume       do not advertise sessionCapabilities.resume (clients must session/load)
   --no-load         do not advertise loadSession either
+  --images          advertise promptCapabilities.image (else an image block is refused)
 
 Scenarios: approve, text, two_approvals, garbage, crash_mid_approval, hang, fs_request
 (asks the client for `fs/read_text_file`, which it never advertised, and carries on when
@@ -66,6 +67,7 @@ class Options:
     record: str | None = None
     resume: bool = True
     load: bool = True
+    images: bool = False  # advertise promptCapabilities.image
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -77,6 +79,8 @@ def parse_args(argv: list[str]) -> Options:
         if arg in ("--scenario", "--record") and i + 1 < len(argv):
             values[arg] = argv[i + 1]
             i += 1
+        elif arg == "--images":
+            opts.images = True
         elif arg == "--no-resume":
             opts.resume = False
         elif arg == "--no-load":
@@ -222,7 +226,7 @@ class FakeAcp:
                 "protocolVersion": 1,
                 "agentCapabilities": {
                     "loadSession": self.opts.load,
-                    "promptCapabilities": {"image": False, "audio": False,
+                    "promptCapabilities": {"image": self.opts.images, "audio": False,
                                            "embeddedContext": True},
                     "mcpCapabilities": {"http": False, "sse": False},
                     "sessionCapabilities": session_caps,
@@ -255,6 +259,11 @@ class FakeAcp:
                            {"uri": params.get("sessionId")})
             elif self.prompt is not None or self.queued:
                 self.error(request_id, -32600, "Invalid Request: a prompt is already running")
+            elif not self.opts.images and any(
+                    isinstance(b, dict) and b.get("type") == "image"
+                    for b in params.get("prompt") or []):
+                # ACP: a client sends image content only to an agent that advertised it
+                self.error(request_id, -32602, "Invalid params: image content not supported")
             else:
                 self.queued.append(message)
         else:

@@ -103,6 +103,16 @@ def sleep_forever() -> NoReturn:
         time.sleep(3600)
 
 
+def unreadable_images(params: JSON) -> str | None:
+    """The first `localImage` input whose file Codex could not read (it reads them itself)."""
+    for item in params.get("input") or []:
+        if isinstance(item, dict) and item.get("type") == "localImage":
+            path = item.get("path")
+            if not isinstance(path, str) or not Path(path).is_file():
+                return str(path)
+    return None
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -290,6 +300,8 @@ class FakeCodex:
                 self.error(request_id, f"thread not found: {params.get('threadId')}")
             elif self.turn is not None or self.queued:
                 self.error(request_id, "a turn is already in progress on this thread")
+            elif unreadable := unreadable_images(params):
+                self.error(request_id, f"failed to read image {unreadable}")
             else:
                 self.queued.append(message)
                 self.turn = Turn(new_id())

@@ -196,6 +196,12 @@ class StoredFile:
     thread_ts: str | None = None
     initial_comment: str | None = None
     completed: bool = False
+    mimetype: str = "application/octet-stream"
+    user: str = BOT_USER_ID  # who uploaded it
+
+
+_SIGN_IN_PAGE = ("<!DOCTYPE html><html><head><title>Slack</title></head>"
+                 "<body>Sign in to fake-team</body></html>")
 
 
 @dataclass(slots=True)
@@ -382,6 +388,7 @@ class FakeSlack:
         self.messages: dict[str, list[StoredMessage]] = {}
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, StoredFile] = {}
+        self.downloads: list[tuple[str, str | None]] = []  # (file id, bearer token) per GET
         self.views: list[OpenedView] = []
         self.responses: list[tuple[str, JSONDict]] = []
         self.envelopes: list[Envelope] = []
@@ -417,6 +424,7 @@ class FakeSlack:
             "views.open": self._views_open,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.info": self._files_info,
             "apps.connections.open": self._connections_open,
             "conversations.list": self._conversations_list,
         }
@@ -427,6 +435,8 @@ class FakeSlack:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._handle_download)
+        app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_download)
         app.router.add_post("/respond/{rid}", self._handle_respond)
         app.router.add_get("/link", self._handle_link)
         app.router.add_get("/link/", self._handle_link)
@@ -565,6 +575,46 @@ class FakeSlack:
         body = message_event(user=user, channel=channel, text=text, ts=stored.ts,
                              thread_ts=thread_ts)
         return await self._deliver("events_api", body)
+
+    async def inject_file_share(self, files: list[tuple[str, str, bytes]], text: str = "", *,
+                                user: str = ALICE, channel: str = CHANNEL,
+                                thread_ts: str | None = None, with_urls: bool = True) -> str:
+        """A person shares files (name, mimetype, bytes) with `text` as the message: a
+        `message` event of subtype `file_share` whose `files` carry the private URLs (or,
+        with `with_urls=False`, only ids, as Socket Mode may: files.info has the rest)."""
+        if thread_ts is not None and self.message(channel, thread_ts) is None:
+            raise ValueError(f"no message {thread_ts} in {channel}")
+        stored = StoredMessage(channel, self._next_ts(), text, thread_ts=thread_ts, user=user,
+                               bot_id=None)
+        self.messages.setdefault(channel, []).append(stored)
+        shared = []
+        for name, mimetype, data in files:
+            file_id = f"F{next(self._ids):08d}"
+            kept = StoredFile(file_id, name, len(data), data=data, title=name, channel=channel,
+                              thread_ts=thread_ts, completed=True, mimetype=mimetype, user=user)
+            self.files[file_id] = kept
+            shared.append(self._file_json(kept) if with_urls
+                          else {"id": file_id, "mode": "hidden_by_limit",
+                                "file_access": "check_file_info"})
+        self.changes.wake()
+        body = message_event(user=user, channel=channel, text=text, ts=stored.ts,
+                             thread_ts=thread_ts)
+        body["event"].update({"subtype": "file_share", "files": shared, "upload": False,
+                              "display_as_bot": False})
+        return await self._deliver("events_api", body)
+
+    def _file_json(self, stored: StoredFile) -> JSONDict:
+        base = f"http://127.0.0.1:{self.port}/files-pri/{TEAM_ID}-{stored.id}"
+        filetype = stored.filename.rpartition(".")[2].lower() if "." in stored.filename \
+            else "binary"
+        return {
+            "id": stored.id, "created": int(time.time()), "timestamp": int(time.time()),
+            "name": stored.filename, "title": stored.title or stored.filename,
+            "mimetype": stored.mimetype, "filetype": filetype, "user": stored.user,
+            "size": len(stored.data or b""), "mode": "hosted", "is_external": False,
+            "is_public": True, "url_private": f"{base}/{stored.filename}",
+            "url_private_download": f"{base}/download/{stored.filename}",
+        }
 
     async def inject_view_submission(self, view: OpenedView, text: str, *,
                                      user: str | None = None) -> str:
@@ -998,6 +1048,31 @@ class FakeSlack:
         self.files[file_id] = StoredFile(file_id, filename, length)
         return {"upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
                 "file_id": file_id}
+
+    def _files_info(self, params: JSONDict) -> JSONDict:
+        stored = self.files.get(str(params.get("file", "")))
+        if stored is None or not stored.completed:
+            raise _ApiError("file_not_found")
+        return {"file": self._file_json(stored), "comments": [], "response_metadata": {
+            "next_cursor": ""}}
+
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
+        """A file's private URL: its bytes for a request with a bot token, Slack's sign-in
+        page (HTML, status 200) for anyone else, as Slack does."""
+        if self._unreachable:
+            return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
+        token = _bearer(request)
+        _, _, file_id = request.match_info["team_file"].partition("-")
+        self.downloads.append((file_id, token))
+        self.changes.wake()
+        stored = self.files.get(file_id)
+        authorised = token is not None and token.startswith("xoxb-") and (
+            self.bot_token is None or token == self.bot_token)
+        if not authorised:
+            return web.Response(text=_SIGN_IN_PAGE, content_type="text/html")
+        if stored is None or stored.data is None:
+            return web.Response(status=404, text="not found", content_type="text/plain")
+        return web.Response(body=stored.data, content_type=stored.mimetype)
 
     def _complete_upload(self, params: JSONDict) -> JSONDict:
         files = params.get("files")

@@ -72,6 +72,7 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_ANSWER_TEXT_LENGTH = 200
 MAX_TOPIC_NAME_LENGTH = 128
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: "file is too big" above this
 TOPIC_ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
 CHAT_ACTIONS = frozenset(
     {
@@ -688,6 +689,74 @@ class FakeTelegram:
         username: str | None = None,
     ) -> JSONDict:
         """Queue an Update with a user's text message and return it."""
+        message = self._user_message(chat_id, user_id, thread_id, reply_to_message_id, username)
+        message["text"] = text
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+            ]
+        self.user_messages[(chat_id, message["message_id"])] = message
+        return self._queue_update({"message": message})
+
+    def inject_file(
+        self,
+        chat_id: int,
+        user_id: int,
+        kind: str,
+        data: bytes,
+        *,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        caption: str | None = None,
+        thread_id: int | None = None,
+        username: str | None = None,
+    ) -> JSONDict:
+        """Queue an Update with a user's photo, document or voice note (`kind`), whose bytes
+        getFile and the download route then serve, as Telegram does: a photo comes as
+        several sizes (a thumbnail first, the original last), without name or type; a
+        document with its name and type; a voice note as OGG/Opus with a duration."""
+        if kind not in ("photo", "document", "voice"):
+            raise ValueError(f"no such kind of file: {kind}")
+        if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
+            raise ValueError("caption too long")
+        message = self._user_message(chat_id, user_id, thread_id, None, username)
+        if kind == "photo":
+            thumb = self._keep_file(chat_id, message, data[:64] or b"\x00", "image/jpeg",
+                                    None, "photos", ".jpg")
+            full = self._keep_file(chat_id, message, data, "image/jpeg", None, "photos", ".jpg")
+            message["photo"] = [
+                {**_file_json(thumb), "width": 90, "height": 51},
+                {**_file_json(full), "width": 1280, "height": 720},
+            ]
+        elif kind == "document":
+            document = self._keep_file(chat_id, message, data,
+                                       mime_type or "application/octet-stream", file_name,
+                                       "documents", "")
+            message["document"] = _document_json(document)
+        else:
+            voice = self._keep_file(chat_id, message, data, mime_type or "audio/ogg", None,
+                                    "voice", ".oga")
+            message["voice"] = {**_file_json(voice), "duration": 3,
+                                "mime_type": voice.mime_type}
+        if caption:
+            message["caption"] = caption
+        self.user_messages[(chat_id, message["message_id"])] = message
+        return self._queue_update({"message": message})
+
+    def _keep_file(self, chat_id: int, message: JSONDict, data: bytes, mime_type: str,
+                   file_name: str | None, folder: str, suffix: str) -> StoredDocument:
+        number = next(self._file_ids)
+        file_id = f"AgACAgFake{number:06d}"
+        stored = StoredDocument(
+            file_id=file_id, file_unique_id=f"AQAD{file_id[-6:]}", file_name=file_name,
+            mime_type=mime_type, data=data, file_path=f"{folder}/file_{number}{suffix}",
+            chat_id=chat_id, message_id=message["message_id"])
+        self.documents[file_id] = stored
+        return stored
+
+    def _user_message(self, chat_id: int, user_id: int, thread_id: int | None,
+                      reply_to_message_id: int | None, username: str | None) -> JSONDict:
         chat = self._known_chat(chat_id)
         user = dict(self.users.get(user_id) or self.add_user(user_id, username=username))
         if username:
@@ -697,13 +766,7 @@ class FakeTelegram:
             "from": user,
             "chat": chat.to_json(),
             "date": int(time.time()),
-            "text": text,
         }
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
-            ]
         if thread_id is not None:
             if self._topic(chat_id, thread_id) is None:
                 raise ValueError(f"no topic {thread_id} in chat {chat_id}")
@@ -714,8 +777,7 @@ class FakeTelegram:
             if replied is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
             message["reply_to_message"] = replied
-        self.user_messages[(chat_id, message["message_id"])] = message
-        return self._queue_update({"message": message})
+        return message
 
     def forward_message(self, chat_id: int, message_id: int, to_chat_id: int) -> StoredMessage:
         """A person forwards a bot message to another chat: the copy keeps its inline
@@ -1322,7 +1384,9 @@ class FakeTelegram:
         document = self.documents.get(str(params.get("file_id", "")))
         if document is None:
             raise _bad("invalid file_id")
-        return {**_document_json(document), "file_path": document.file_path}
+        if len(document.data) > MAX_DOWNLOAD_BYTES:  # the Bot API serves bots up to 20 MB
+            raise _bad("file is too big")
+        return {**_file_json(document), "file_path": document.file_path}
 
     def _create_forum_topic(self, params: JSONDict) -> JSONDict:
         chat = self._chat(params)
@@ -1490,6 +1554,12 @@ def _inline_markup(markup: Any) -> JSONDict | None:
 
 def _flatten(rows: Iterable[list[Any]]) -> list[Any]:
     return [button for row in rows for button in row]
+
+
+def _file_json(document: StoredDocument) -> JSONDict:
+    """A PhotoSize's, a Voice's or a File's own fields."""
+    return {"file_id": document.file_id, "file_unique_id": document.file_unique_id,
+            "file_size": len(document.data)}
 
 
 def _document_json(document: StoredDocument) -> JSONDict:
