@@ -262,7 +262,9 @@ class ControlServer:
         return data
 
     async def _approve(self, r: dict[str, Any]) -> Any:
-        kind = DecisionKind.ALLOW_SESSION if r.get("for_session") else DecisionKind.ALLOW_ONCE
+        kind = (DecisionKind.ACCEPT_EDITS if r.get("accept_edits")
+                else DecisionKind.ALLOW_SESSION if r.get("for_session")
+                else DecisionKind.ALLOW_ONCE)
         return await self._decide(str(r["approval_id"]), kind, None)
 
     async def _deny(self, r: dict[str, Any]) -> Any:

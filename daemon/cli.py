@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p = add("approve", "allow a pending approval")
     p.add_argument("approval_id")
-    p.add_argument("--for-session", action="store_true", help="allow such calls for the session")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--for-session", action="store_true", help="allow such calls for the session")
+    how.add_argument("--accept-edits", action="store_true",
+                     help="a plan: approve it and switch the session to acceptEdits")
     p = add("deny", "deny a pending approval")
     p.add_argument("approval_id")
     p.add_argument("--reason", help="told to the agent")
@@ -230,7 +233,8 @@ def _remote(args: argparse.Namespace) -> int:
     elif command == "show":
         result = call(sock, "show", id=args.id)
     elif command == "approve":
-        result = call(sock, "approve", approval_id=args.approval_id, for_session=args.for_session)
+        result = call(sock, "approve", approval_id=args.approval_id, for_session=args.for_session,
+                      accept_edits=args.accept_edits)
     elif command == "deny":
         result = call(sock, "deny", approval_id=args.approval_id, reason=args.reason)
     elif command == "answer":

@@ -146,3 +146,20 @@ def test_keep_planning_sends_the_reply_as_feedback(planning, tg, model):
     assert not (planning.project / "out.txt").exists()
     settled = tg.message_with("Plan to approve", thread).text
     assert "Sent back to planning by" in settled and FEEDBACK in settled
+
+
+def test_the_cli_approves_a_plan_accepting_edits(planning, tg, model):
+    """`agent-bridge approve ID --accept-edits`: the plan is approved and the real CLI runs
+    in acceptEdits (the next Write runs without asking); the card says so."""
+    assert "--accept-edits" in planning.cli("approve", "--help").stdout
+    thread, card = plan_card(tg)
+    sid = next(s["id"] for s in planning.json("sessions"))
+    (pending,) = planning.session(sid)["pending_approvals"]
+    out = planning.cli("approve", pending["id"], "--accept-edits").stdout
+    assert "accepting edits" in out
+    tg.message_with("Turn finished", thread, timeout=START)
+    assert (planning.project / "out.txt").read_text() == "hello"
+    assert "File created successfully" in results(model)[2]
+    assert not [m for m in tg.messages(thread) if "Approval needed" in (m.text or "")]
+    assert planning.session(sid)["mode"] == "acceptEdits"
+    assert "Approved, accepting edits by" in tg.message_with("Plan to approve", thread).text
