@@ -115,6 +115,28 @@ class QuestionsAsked:
     tool_use_id: str | None = None
 
 
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanStep:
+    text: str
+    status: StepStatus = StepStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanUpdated:
+    """The agent's plan as it stands: its steps with their status (Codex
+    `turn/plan/updated`, ACP `plan` updates) and/or its text (a Codex `plan` item). Shown,
+    never answered: a plan that waits for approval is an `ApprovalRequested`."""
+
+    steps: tuple[PlanStep, ...] = ()
+    text: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalWithdrawn:
     """The agent no longer waits for this request (Claude `control_cancel_request`)."""
@@ -182,6 +204,7 @@ AgentEvent = (
     | ApprovalRequested
     | ApprovalWithdrawn
     | QuestionsAsked
+    | PlanUpdated
     | TurnStarted
     | TurnCompleted
     | UsageUpdated
@@ -276,6 +299,7 @@ _KINDS: dict[type, str] = {
     ApprovalRequested: "approval_requested",
     ApprovalWithdrawn: "approval_withdrawn",
     QuestionsAsked: "questions_asked",
+    PlanUpdated: "plan_updated",
     TurnStarted: "turn_started",
     TurnCompleted: "turn_completed",
     UsageUpdated: "usage",

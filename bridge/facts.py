@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bridge.approvals import Approval
-from bridge.events import AgentCommand, AgentEvent, TurnCompleted, UnknownEvent
+from bridge.events import AgentCommand, AgentEvent, PlanUpdated, TurnCompleted, UnknownEvent
 from bridge.questions import Question
 
 #: one transcript row to store: (at, kind, data as JSON)
@@ -34,6 +34,7 @@ class Facts:
     changes: Mapping[str, Any] = field(default_factory=dict)
     increments: Mapping[str, int] = field(default_factory=dict)
     turns_completed: tuple[TurnCompleted, ...] = ()
+    plans: tuple[tuple[str, PlanUpdated], ...] = ()  # (the turn's plan message key, plan)
     state_changed: bool = False
     stopped_by: str | None = None  # who stopped the session, for an interrupted turn
     urgent: bool = False
@@ -50,6 +51,7 @@ class Draft:
     changes: dict[str, Any] = field(default_factory=dict)
     increments: dict[str, int] = field(default_factory=dict)
     turns_completed: list[TurnCompleted] = field(default_factory=list)
+    plans: list[tuple[str, PlanUpdated]] = field(default_factory=list)
     state_changed: bool = False
     stopped_by: str | None = None
     urgent: bool = False
@@ -64,6 +66,7 @@ class Draft:
             settled=tuple(self.settled), new_questions=tuple(self.new_questions),
             settled_questions=tuple(self.settled_questions), changes=dict(self.changes),
             increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
+            plans=tuple(self.plans),
             state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
             to_agent=tuple(self.to_agent),
         )

@@ -30,6 +30,7 @@ from bridge.events import (
     ControlAnswered,
     Interrupt,
     Notice,
+    PlanUpdated,
     QuestionsAsked,
     SessionStarted,
     SettingsChanged,
@@ -40,6 +41,7 @@ from bridge.events import (
     event_kind,
 )
 from bridge.facts import Draft, Facts, event_data
+from bridge.plans import PlanTracker
 from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
 from bridge.session import SessionState, Trigger, apply, closed_under
@@ -80,6 +82,7 @@ class SessionMachine:
         self.stopped_by: str | None = None  # who asked for it, when a person did
         self.interrupted_by: str | None = None  # who ended the running turn, keeping it
         self.settings: dict[str, str] = {}  # the mode and model the agent last announced
+        self.plan = PlanTracker()  # the plan the running turn showed
         self.failure: str | None = None
         # until the agent says something in its protocol, what it printed
         self.spoke = False
@@ -180,6 +183,10 @@ class SessionMachine:
                     self._agent_moved(draft, Trigger.APPROVALS_SETTLED, event)
             case SettingsChanged(mode=mode, model=model):
                 self._settings(draft, mode, model)
+            case PlanUpdated():
+                news = self.plan.news(event, new_key=self._new_id())
+                if news is not None and self.plan.key is not None:
+                    draft.plans.append((self.plan.key, news))
             case UsageUpdated(total_tokens=tokens):
                 draft.changes["tokens"] = tokens
             case TurnCompleted():
@@ -200,6 +207,7 @@ class SessionMachine:
 
     def _turn_completed(self, draft: Draft, event: TurnCompleted, now: float) -> None:
         self.turn_active = False
+        self.plan.next_turn()  # the next turn's plan is a new message
         draft.turns_completed.append(event)
         if event.interrupted:
             draft.stopped_by = self.stopped_by or self.interrupted_by

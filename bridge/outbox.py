@@ -31,6 +31,7 @@ class OutboxKind(StrEnum):
     APPROVAL_REMINDER = "approval_reminder"
     QUESTION = "question"
     QUESTION_SETTLED = "question_settled"
+    PLAN = "plan"
     SUMMARY = "summary"
     DIFF = "diff"
     ARCHIVED = "archived"
@@ -122,6 +123,16 @@ class UpdateQuestion:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShowPlan:
+    """The agent's plan as it stands: posted once per turn (`key`), then edited in place
+    when its steps change. Steps are (text, status) pairs."""
+
+    key: str
+    steps: tuple[tuple[str, str], ...] = ()
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RemindApproval:
     """An approval has waited long: remind the person, unless it is no longer pending."""
 
@@ -179,8 +190,8 @@ class PostDigest:
 
 
 Intent = (OpenThread | RefreshStatus | PostApproval | UpdateApproval | RemindApproval
-          | PostQuestion | UpdateQuestion | PostSummary | PostDiff | SetArchived | PostText
-          | SendFile | PostDigest)
+          | PostQuestion | UpdateQuestion | ShowPlan | PostSummary | PostDiff | SetArchived
+          | PostText | SendFile | PostDigest)
 
 
 def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
@@ -203,6 +214,9 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
             if toggled:
                 payload["toggled"] = True
             return OutboxKind.QUESTION_SETTLED, payload
+        case ShowPlan(key=key, steps=steps, text=text):
+            return OutboxKind.PLAN, {"key": key, "steps": [list(s) for s in steps],
+                                     "text": text}
         case PostSummary():
             return OutboxKind.SUMMARY, {
                 "final_text": intent.final_text,
@@ -256,6 +270,14 @@ def _summary(kind: str, p: Mapping[str, Any]) -> PostSummary:
     )
 
 
+def _plan(kind: str, p: Mapping[str, Any]) -> ShowPlan:
+    steps = p.get("steps") or []
+    text = p.get("text")
+    return ShowPlan(key=str(_required(kind, p, "key")),
+                    steps=tuple((str(s[0]), str(s[1])) for s in steps),
+                    text=text if isinstance(text, str) else None)
+
+
 def _file(kind: str, p: Mapping[str, Any]) -> SendFile:
     return SendFile(filename=str(_required(kind, p, "filename")),
                     data=bytes.fromhex(str(_required(kind, p, "hex"))),
@@ -275,6 +297,7 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
         question_id=str(_required(k, p, "question_id"))),
     OutboxKind.QUESTION_SETTLED: lambda k, p: UpdateQuestion(
         question_id=str(_required(k, p, "question_id")), toggled=bool(p.get("toggled"))),
+    OutboxKind.PLAN: _plan,
     OutboxKind.SUMMARY: _summary,
     OutboxKind.DIFF: lambda k, p: PostDiff(),
     OutboxKind.ARCHIVED: lambda k, p: SetArchived(archived=True),

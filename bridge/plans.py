@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.actions import DecisionButton, Verb
-from bridge.events import DecisionKind
+from bridge.events import DecisionKind, PlanStep, PlanUpdated, StepStatus
 
 EXIT_PLAN_MODE = "ExitPlanMode"
 
@@ -59,3 +59,50 @@ def plan_text(tool_input: Mapping[str, Any]) -> str:
 def plan_filename(approval_id: str) -> str:
     """The name of the `.md` document a plan too long for its card goes out as."""
     return f"plan-{approval_id}.md"
+
+
+_STEP_STATUS = {"pending": StepStatus.PENDING, "in_progress": StepStatus.IN_PROGRESS,
+                "inprogress": StepStatus.IN_PROGRESS, "completed": StepStatus.COMPLETED}
+
+
+def plan_steps(entries: Any, *, text_key: str) -> tuple[PlanStep, ...]:
+    """The steps of a plan as an agent lists them (Codex `{step, status}` with `inProgress`,
+    ACP `{content, status}` with `in_progress`); entries without text are left out, an
+    unknown status reads as pending."""
+    steps: list[PlanStep] = []
+    for entry in entries if isinstance(entries, list) else ():
+        text = entry.get(text_key) if isinstance(entry, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            continue
+        status = str(entry.get("status") or "").replace("-", "_").lower()
+        steps.append(PlanStep(text=text.strip(),
+                              status=_STEP_STATUS.get(status, StepStatus.PENDING)))
+    return tuple(steps)
+
+
+class PlanTracker:
+    """What of an agent's plan is news. Agents repeat their plan on every change of any
+    step (and some with nothing changed): a plan is shown once per turn and edited only
+    when its steps or text change. `key` names the turn's plan message."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self._shown: PlanUpdated | None = None
+
+    def next_turn(self) -> None:
+        self.key = None
+        self._shown = None
+
+    def news(self, plan: PlanUpdated, new_key: str) -> PlanUpdated | None:
+        """The plan to show (merged with what this turn showed), or None when nothing
+        changed."""
+        shown = self._shown
+        merged = PlanUpdated(
+            steps=plan.steps or (shown.steps if shown else ()),
+            text=plan.text or (shown.text if shown else None))
+        if merged == shown or (not merged.steps and not merged.text):
+            return None
+        if self.key is None:
+            self.key = new_key
+        self._shown = merged
+        return merged

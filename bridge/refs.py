@@ -7,6 +7,7 @@ surface under a key that says what they are. The keys are built and read only he
     status:<session>            the session's status card
     msg:<session>/<message>     a message posted in the session's thread (replies find it)
     approval:<approval>         an approval's card
+    plan:<session>/<key>        the message showing a turn's plan (edited as it changes)
     digest:last                 when the last scheduled digest went out (surface "daemon")
 """
 
@@ -65,6 +66,17 @@ class QuestionCardRef:
     @property
     def key(self) -> str:
         return f"{self.PREFIX}{self.question_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanRef:
+    session_id: str
+    plan_key: str
+    PREFIX: ClassVar[str] = "plan:"
+
+    @property
+    def key(self) -> str:
+        return f"{self.PREFIX}{self.session_id}/{self.plan_key}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

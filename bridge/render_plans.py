@@ -5,6 +5,8 @@ and by whom, as an approval card does (`render_outcome`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bridge.actions import ButtonAction
 from bridge.approvals import Approval, ApprovalState
 from bridge.model import SessionView
@@ -55,3 +57,23 @@ def render_plan_card(approval: Approval, session: SessionView, *,
                if b.decision in approval.offered]
     rows = (tuple(buttons[:2]), tuple(buttons[2:]))
     return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), tuple(r for r in rows if r))
+
+
+_STEP_MARKS = {"completed": "✅", "in_progress": "▶️", "pending": "▫️"}
+
+
+def render_plan_progress(steps: Sequence[tuple[str, str]], text: str | None,
+                         session: SessionView, *, redactor: Redactor) -> Card:
+    """The agent's plan as it stands (Codex's plan updates, ACP `plan` updates): its text,
+    then one line per step marked with its status. Shown, never answered: no buttons."""
+    done = sum(1 for _, status in steps if status == "completed")
+    head = f"🗒 Plan · {session.id}"
+    if steps:
+        head += f" · {done}/{len(steps)} done"
+    lines = [head]
+    if text:
+        lines += ["", shorten(text, PLAN_CHARS, redactor)]
+    if steps:
+        lines.append("")
+        lines += [f"{_STEP_MARKS.get(status, '▫️')} {step}" for step, status in steps]
+    return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))

@@ -20,6 +20,7 @@ from bridge.outbox import (
     PostSummary,
     Priority,
     RefreshStatus,
+    ShowPlan,
     UpdateApproval,
     UpdateQuestion,
     encode,
@@ -78,6 +79,9 @@ class Fanout:
             intents.append(PostQuestion(question_id=question.id))
         for question in batch.settled_questions:
             intents.append(UpdateQuestion(question_id=question.id))
+        for key, plan in batch.plans:
+            intents.append(ShowPlan(key=key, text=plan.text, steps=tuple(
+                (step.text, step.status.value) for step in plan.steps)))
         for turn in batch.turns_completed:
             intents.append(PostSummary(
                 final_text=turn.result_text,

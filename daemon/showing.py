@@ -26,6 +26,7 @@ from bridge.outbox import (
     RemindApproval,
     SendFile,
     SetArchived,
+    ShowPlan,
     UnknownIntent,
     UpdateApproval,
     UpdateQuestion,
@@ -33,7 +34,7 @@ from bridge.outbox import (
 )
 from bridge.plans import plan_text
 from bridge.questions import QuestionState
-from bridge.refs import ApprovalCardRef, MessageRef, QuestionCardRef, ThreadRef
+from bridge.refs import ApprovalCardRef, MessageRef, PlanRef, QuestionCardRef, ThreadRef
 from bridge.render import Card, render_summary_card, topic_title
 from bridge.render_outbox import (
     NO_CHANGES,
@@ -47,7 +48,7 @@ from bridge.render_outbox import (
     render_reminder,
     turn_summary,
 )
-from bridge.render_plans import plan_attachment, render_decision_card
+from bridge.render_plans import plan_attachment, render_decision_card, render_plan_progress
 from bridge.render_questions import render_question_card
 from bridge.verify import last_check
 from daemon.agents import resume_command
@@ -143,6 +144,16 @@ class ItemShower:
                     await self.surface.edit(card_ref, render_decision_card(
                         approval, session, redactor=redactor))
                 self.threads.dirty.add(sid)
+            case ShowPlan(key=key, steps=steps, text=text):
+                card = render_plan_progress(steps, text, session, redactor=redactor)
+                plan_ref = PlanRef(session_id=sid, plan_key=key).key
+                shown = await self.store.get_ref(self.name, plan_ref)
+                if shown:  # the turn's plan message, edited as the plan changes
+                    await self.surface.edit(shown, card)
+                    return {}
+                ref = await self.surface.post(await self.threads.thread(sid), card,
+                                              notify=False)
+                return {plan_ref: ref, MessageRef(session_id=sid, message=ref).key: ref}
             case PostSummary():
                 await self._summary(session, intent)
                 self.threads.dirty.add(sid)

@@ -356,7 +356,7 @@ def test_requests_we_never_advertised_are_refused_with_method_not_found(method):
 
 def test_quiet_updates_are_dropped_and_unknown_ones_kept():
     codec = opened()
-    assert feed(codec, update({"sessionUpdate": "plan", "entries": []}),
+    assert feed(codec, update({"sessionUpdate": "available_commands_update"}),
                 update({"sessionUpdate": "agent_thought_chunk",
                         "content": {"type": "text", "text": "hm"}})) == []
     odd = update({"sessionUpdate": "brand_new", "x": 1})

@@ -152,7 +152,7 @@ def test_the_cli_approves_a_plan_accepting_edits(planning, tg, model):
     """`agent-bridge approve ID --accept-edits`: the plan is approved and the real CLI runs
     in acceptEdits (the next Write runs without asking); the card says so."""
     assert "--accept-edits" in planning.cli("approve", "--help").stdout
-    thread, card = plan_card(tg)
+    thread, _ = plan_card(tg)
     sid = next(s["id"] for s in planning.json("sessions"))
     (pending,) = planning.session(sid)["pending_approvals"]
     out = planning.cli("approve", pending["id"], "--accept-edits").stdout

@@ -50,6 +50,7 @@ from bridge.events import (
     Initialize,
     Interrupt,
     Notice,
+    PlanUpdated,
     SendPrompt,
     SessionStarted,
     SetMode,
@@ -62,13 +63,14 @@ from bridge.events import (
     UnknownEvent,
 )
 from bridge.framing import DEFAULT_MAX_LINE
+from bridge.plans import plan_steps
 
 PROTOCOL_VERSION = 1
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
 _QUIET_UPDATES = frozenset(
     {
-        "user_message_chunk", "agent_thought_chunk", "plan", "available_commands_update",
+        "user_message_chunk", "agent_thought_chunk", "available_commands_update",
         "current_mode_update", "config_option_update", "session_info_update",
     }
 )  # fmt: skip
@@ -280,6 +282,8 @@ class AcpCodec(JsonRpcEndpoint):
             call = self._tools.setdefault(call_id, {"toolCallId": call_id})
             call.update({k: v for k, v in update.items() if v is not None})
             return self._tool_finished(call_id)
+        if kind == "plan":  # the agent's whole plan as it stands, steps with status
+            return [PlanUpdated(steps=plan_steps(update.get("entries"), text_key="content"))]
         if kind == "usage_update":
             cost = update.get("cost")
             if isinstance(cost, dict) and isinstance(cost.get("amount"), int | float):

@@ -48,6 +48,7 @@ from bridge.events import (
     Initialize,
     Interrupt,
     Notice,
+    PlanUpdated,
     SendPrompt,
     SessionStarted,
     SetMode,
@@ -58,6 +59,7 @@ from bridge.events import (
 )
 from bridge.framing import DEFAULT_MAX_LINE
 from bridge.modes import codex_turn_settings
+from bridge.plans import plan_steps
 
 CLIENT_INFO: JSON = {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}
 
@@ -232,6 +234,10 @@ class CodexCodec(CodexServerRequests):
             if item is not None and "changes" in params:
                 item["changes"] = params["changes"]
             return []
+        if method == "turn/plan/updated":  # the model's update_plan: steps with status
+            explanation = params.get("explanation")
+            return [PlanUpdated(steps=plan_steps(params.get("plan"), text_key="step"),
+                                text=explanation if isinstance(explanation, str) else None)]
         if method == "serverRequest/resolved":
             return self._resolved(params)
         if method == "error":
@@ -317,6 +323,10 @@ class CodexCodec(CodexServerRequests):
                 return []
             self._turn_text = text
             return [AssistantText(text=text)]
+        if kind == "plan":  # the plan a plan-mode turn proposes, as Markdown
+            text = item.get("text")
+            plan = text.strip() if isinstance(text, str) else ""
+            return [PlanUpdated(text=plan)] if plan else []
         finished = tool_finished(kind, item_id, item)
         return [finished] if finished is not None else []
 

@@ -24,7 +24,7 @@ QUIET = frozenset(
         "configWarning", "warning", "deprecationNotice", "account/rateLimits/updated",
         "remoteControl/status/changed", "thread/name/updated",
         "thread/goal/cleared", "thread/goal/updated", "thread/archived", "thread/unarchived",
-        "turn/diff/updated", "turn/plan/updated", "mcpServer/startupStatus/updated",
+        "turn/diff/updated", "mcpServer/startupStatus/updated",
         "item/commandExecution/terminalInteraction", "item/reasoning/summaryPartAdded",
         "item/mcpToolCall/progress", "item/autoApprovalReview/started",
         "item/autoApprovalReview/completed", "thread/readState/changed",
