@@ -77,4 +77,6 @@ def event_data(event: AgentEvent) -> str:
     data = {f.name: getattr(event, f.name) for f in fields(event)}
     if not isinstance(event, UnknownEvent):
         data.pop("raw", None)
+    if isinstance(event, PlanUpdated):
+        data["steps"] = [{"text": s.text, "status": s.status.value} for s in event.steps]
     return json.dumps(data, ensure_ascii=False, default=str)

@@ -81,6 +81,9 @@ class ItemShower:
         self.threads = threads
         self.surface = threads.surface
         self.name = threads.name
+        # the plan messages posted by this process: a round's refs are stored when the
+        # round ends, and a plan's next update may be in the same round
+        self._plans: dict[str, str] = {}
 
     async def show(self, item: OutboxItem) -> dict[str, str]:
         """Show one item; returns the references to store with its delivered mark."""
@@ -147,12 +150,13 @@ class ItemShower:
             case ShowPlan(key=key, steps=steps, text=text):
                 card = render_plan_progress(steps, text, session, redactor=redactor)
                 plan_ref = PlanRef(session_id=sid, plan_key=key).key
-                shown = await self.store.get_ref(self.name, plan_ref)
+                shown = self._plans.get(plan_ref) or await self.store.get_ref(self.name, plan_ref)
                 if shown:  # the turn's plan message, edited as the plan changes
                     await self.surface.edit(shown, card)
                     return {}
                 ref = await self.surface.post(await self.threads.thread(sid), card,
                                               notify=False)
+                self._plans[plan_ref] = ref
                 return {plan_ref: ref, MessageRef(session_id=sid, message=ref).key: ref}
             case PostSummary():
                 await self._summary(session, intent)

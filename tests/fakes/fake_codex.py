@@ -16,7 +16,8 @@ Fake-only options:
 Every other argument (`app-server`, `-c key=value`, `--listen …`) is accepted and ignored.
 
 Scenarios: approve, text, file_change, two_approvals, decline_missing, garbage,
-crash_mid_approval, hang, secret_question (a secret `requestUserInput`). With
+crash_mid_approval, hang, secret_question (a secret `requestUserInput`), plan_updates (four
+`turn/plan/updated` as the real one sends them: the second repeats the first). With
 approvalPolicy "untrusted" (or decline_missing) the command
 approval lists the decisions the real one did (`accept`, an execpolicy amendment, `cancel`:
 no `decline`, which is still accepted); otherwise it also offers `acceptForSession` and
@@ -54,7 +55,7 @@ VERSION = "0.169.0"
 SCENARIOS = frozenset(
     {
         "approve", "text", "file_change", "two_approvals", "decline_missing", "garbage",
-        "crash_mid_approval", "hang", "secret_question",
+        "crash_mid_approval", "hang", "secret_question", "plan_updates",
     }
 )  # fmt: skip
 INVALID_REQUEST = -32600
@@ -402,6 +403,9 @@ class FakeCodex:
         if name == "secret_question":
             self.secret_question()
             return
+        if name == "plan_updates":
+            self.plan_updates()
+            return
         if name == "file_change":
             self.file_change()
         elif name == "two_approvals":
@@ -413,6 +417,18 @@ class FakeCodex:
                 fail("fake crash", code=3)
             self.settle([call] if call is not None else [])
         self.finish("Understood, I did not run it." if self.turn.declined else "All done.")
+
+    def plan_updates(self) -> None:
+        assert self.thread is not None and self.turn is not None
+        steps = ("Write the greeting", "Check that it reads well")
+        for statuses in (("inProgress", "pending"), ("inProgress", "pending"),
+                         ("completed", "inProgress"), ("completed", "completed")):
+            self.notify("turn/plan/updated", {
+                "threadId": self.thread.id, "turnId": self.turn.id,
+                "explanation": "Greeting work",
+                "plan": [{"step": step, "status": status}
+                         for step, status in zip(steps, statuses, strict=True)]})
+        self.finish("Planned and done.")
 
     def command(self, script: str) -> Call | None:
         """Start a command item; ask for approval unless it may run. None if it already ran."""
