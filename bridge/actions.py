@@ -26,6 +26,7 @@ class Verb(StrEnum):
     DENY_REASON = "dr"
     STOP_APPROVAL = "st"
     ACCEPT_EDITS = "ae"  # on a plan: approve it and accept the session's edits
+    PLAN_CHOICE = "pc"  # on a plan: approve it with the agent's own option (`pc:ID.1`)
     # on a session
     STOP = "ss"
     INTERRUPT = "si"  # end the running turn, keep the session
@@ -64,6 +65,7 @@ DECISION_BUTTONS: tuple[DecisionButton, ...] = (
 VERB_DECISIONS: Mapping[Verb, DecisionKind] = {
     **{b.verb: b.decision for b in DECISION_BUTTONS},
     Verb.ACCEPT_EDITS: DecisionKind.ACCEPT_EDITS,  # a plan card's (bridge.plans)
+    Verb.PLAN_CHOICE: DecisionKind.ALLOW_ONCE,  # an allow once naming the agent's option
 }
 APPROVAL_VERBS = frozenset(VERB_DECISIONS)
 QUESTION_VERBS = frozenset({Verb.QUESTION_OPTION, Verb.QUESTION_SUBMIT, Verb.QUESTION_OTHER})
@@ -73,7 +75,7 @@ QUESTION_VERBS = frozenset({Verb.QUESTION_OPTION, Verb.QUESTION_SUBMIT, Verb.QUE
 class ButtonAction:
     verb: Verb
     target: str  # an approval, question or session id
-    index: int | None = None  # which option of a question
+    index: int | None = None  # which option of a question, or of an agent's plan
 
     def encode(self) -> str:
         payload = f"{self.verb.value}:{self.target}"
@@ -93,7 +95,7 @@ def decode_button(payload: str) -> ButtonAction | None:
         action = Verb(verb)
     except ValueError:
         return None
-    if action is Verb.QUESTION_OPTION:
+    if action in (Verb.QUESTION_OPTION, Verb.PLAN_CHOICE):
         if not _INDEX.match(index):
             return None
         return ButtonAction(action, target, int(index))

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from bridge.errors import IllegalTransition
-from bridge.events import DecisionKind
+from bridge.events import AgentChoice, DecisionKind
 from bridge.plans import KEEP_PLANNING, is_plan
 
 
@@ -95,6 +95,8 @@ class Approval:
     reason: str | None = None
     description: str | None = None
     cwd: str | None = None
+    choices: tuple[AgentChoice, ...] = ()  # the agent's own ways to allow it
+    choice: str | None = None  # the id of the one chosen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,8 +145,10 @@ def decide(
     now: float,
     policy: AccessPolicy,
     reason: str | None = None,
+    choice: int | None = None,
 ) -> Decision | Refusal:
-    """Check that `actor` may settle `approval` with `kind`, and what settling it means."""
+    """Check that `actor` may settle `approval` with `kind` (with the agent's own option
+    `choice`, by its index: an allow once that names it), and what settling it means."""
     if not policy.may_act(actor):
         return Refusal(
             reason=RefusalReason.NOT_ALLOWED,
@@ -164,6 +168,12 @@ def decide(
             reason=RefusalReason.NOT_OFFERED,
             message=f"The agent does not offer '{kind.value}' for this request.",
         )
+    chosen = None
+    if choice is not None:
+        if kind is not DecisionKind.ALLOW_ONCE or not 0 <= choice < len(approval.choices):
+            return Refusal(reason=RefusalReason.NOT_OFFERED,
+                           message="This button is no longer valid.")
+        chosen = approval.choices[choice].id
     allowed = kind in ALLOWING
     given = None if allowed else (reason or "").strip() or None
     # the agent always hears why; the card keeps only a reason the person gave (a plain
@@ -173,7 +183,7 @@ def decide(
         message = KEEP_PLANNING
     settled = _settled(approval, ApprovalState.ALLOWED if allowed else ApprovalState.DENIED,
                        decision=kind, decided_by=actor.label, now=now, reason=given)
-    return Decision(approval=settled, kind=kind, message=message)
+    return Decision(approval=replace(settled, choice=chosen), kind=kind, message=message)
 
 
 def stop_all(
@@ -315,10 +325,19 @@ def expire(
     return Decision(approval=settled, kind=kind, message=message)
 
 
-def decided_how(approval: Approval) -> str:
+def decided_how(approval: Approval, *, first_upper: bool = False) -> str:
     """How a decided approval was settled, in words: "allowed once", "allowed for the
-    session", "denied" or "stopped" (every outcome text is built from these)."""
+    session", "denied" or "stopped" (every outcome text is built from these); `first_upper`
+    to begin a sentence (the agent's own option label is kept as it wrote it)."""
+    how = _how(approval)
+    return how[:1].upper() + how[1:] if first_upper else how
+
+
+def _how(approval: Approval) -> str:
     if approval.state is ApprovalState.ALLOWED:
+        label = next((c.label for c in approval.choices if c.id == approval.choice), None)
+        if label is not None:
+            return f"approved: {label}"
         if approval.decision is DecisionKind.ACCEPT_EDITS:
             return "approved, accepting edits"
         if is_plan(approval.tool):
@@ -334,7 +353,7 @@ def describe_outcome(approval: Approval, *, mine: bool = False) -> str:
     """One line a person reads about a settled approval: `mine` for the one who settled it
     ("Allowed once."), else for anyone else who asks ("Already allowed once by ana.")."""
     if mine and approval.state in (ApprovalState.ALLOWED, ApprovalState.DENIED):
-        return f"{decided_how(approval).capitalize()}."
+        return f"{decided_how(approval, first_upper=True)}."
     match approval.state:
         case ApprovalState.PENDING:
             return "Waiting for a decision."

@@ -67,6 +67,15 @@ class ToolFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentChoice:
+    """One of the agent's own ways to allow a request (ACP's permission options on a plan:
+    "Yes, and auto-accept edits", …): shown with the agent's label, answered with its id."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalRequested:
     """The agent waits for a yes or no. `request_id` is the agent's own id for the request."""
 
@@ -82,6 +91,9 @@ class ApprovalRequested:
         DecisionKind.DENY,
         DecisionKind.STOP,
     )
+    # the agent's own ways to allow it, each a button of its own (a choice is an allow once
+    # that names the option); empty: the card's buttons are `offered`'s
+    choices: tuple[AgentChoice, ...] = ()
     raw: JSON = field(default_factory=dict)
 
 
@@ -250,6 +262,7 @@ class AnswerApproval:
     decision: DecisionKind
     message: str | None = None
     input: JSON | None = None
+    choice: str | None = None  # the id of the agent's own option the person chose
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -156,6 +156,7 @@ class SessionMachine:
                     requested_at=now,
                     description=event.description,
                     cwd=event.cwd or self.cwd,
+                    choices=event.choices,
                 )
                 draft.new_approvals.append(approval)
                 self.pending[event.request_id] = approval
@@ -263,6 +264,7 @@ class SessionMachine:
             decision=decision.kind,
             message=decision.message,
             input=dict(approval.input),  # what the person was shown
+            choice=approval.choice,
         ))
         return draft.facts()
 

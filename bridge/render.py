@@ -235,12 +235,12 @@ def render_outcome(approval: Approval) -> str:
     when = f" at {clock(approval.decided_at)}" if approval.decided_at else ""
     match approval.state:
         case ApprovalState.ALLOWED:
-            return f"✅ {decided_how(approval).capitalize()} by {approval.decided_by}{when}"
+            return f"✅ {decided_how(approval, first_upper=True)} by {approval.decided_by}{when}"
         case ApprovalState.DENIED:
             if approval.decided_by == TIMER.label:  # the timer's reason says it all
                 return f"⌛ Timed out{when}: {approval.reason or 'denied automatically'}"
             stopped = approval.decision is DecisionKind.STOP
-            said = f"{decided_how(approval).capitalize()} by {approval.decided_by}"
+            said = f"{decided_how(approval, first_upper=True)} by {approval.decided_by}"
             # only a reason the person gave (older rows kept the default one: not echoed)
             given = approval.reason if (approval.reason or said).rstrip(".") != said else None
             reason = f": {given}" if given else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bridge.actions import ButtonAction
+from bridge.actions import ButtonAction, Verb
 from bridge.approvals import Approval, ApprovalState
 from bridge.model import SessionView
 from bridge.plans import PLAN_BUTTONS, is_plan, plan_filename, plan_text
@@ -21,6 +21,7 @@ from bridge.render import (
     shorten,
 )
 
+_NOT_ALLOWING = frozenset({Verb.DENY_REASON, Verb.STOP_APPROVAL})
 # how much of a plan its card shows; the rest of the card is its head and outcome
 PLAN_CHARS = 3000
 
@@ -53,6 +54,13 @@ def render_plan_card(approval: Approval, session: SessionView, *,
     if approval.state is not ApprovalState.PENDING:
         lines.append(render_outcome(approval))
         return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
+    if approval.choices:  # the agent's own options (ACP), each a row: labels are long
+        rows: tuple[tuple[Button, ...], ...] = tuple(
+            (Button(c.label, ButtonAction(Verb.PLAN_CHOICE, approval.id, i)),)
+            for i, c in enumerate(approval.choices))
+        rest = tuple(Button(b.label, ButtonAction(b.verb, approval.id)) for b in PLAN_BUTTONS
+                     if b.decision in approval.offered and b.verb in _NOT_ALLOWING)
+        return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), (*rows, rest))
     buttons = [Button(b.label, ButtonAction(b.verb, approval.id)) for b in PLAN_BUTTONS
                if b.decision in approval.offered]
     rows = (tuple(buttons[:2]), tuple(buttons[2:]))

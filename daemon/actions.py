@@ -225,7 +225,8 @@ class ActionHandler:
                 "Send the reason as your next message here.")
             return Reply(text=ask, force_reply=True)
         kind = VERB_DECISIONS[action.verb]
-        result = await self.hub.decide(action.target, kind, actor=incoming.actor)
+        result = await self.hub.decide(action.target, kind, actor=incoming.actor,
+                                       choice=action.index)
         return Reply(text=result.message, alert=not result.ok)
 
     async def _reason(self, incoming: Incoming) -> Reply:

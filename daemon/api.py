@@ -87,6 +87,8 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "tool": a.tool,
         "input": dict(a.input),
         "offered": [k.value for k in a.offered],
+        "choices": [{"id": c.id, "label": c.label} for c in a.choices],
+        "choice": a.choice,
         "description": a.description,
         "cwd": a.cwd,
         "state": a.state.value,

@@ -120,12 +120,14 @@ class ApprovalService:
     # -- deciding -------------------------------------------------------------------
 
     async def decide(
-        self, approval_id: str, kind: DecisionKind, *, actor: Actor, reason: str | None = None
+        self, approval_id: str, kind: DecisionKind, *, actor: Actor, reason: str | None = None,
+        choice: int | None = None,
     ) -> DecisionResult:
-        """Settle an approval exactly once. Refusals change nothing and say why."""
+        """Settle an approval exactly once (`choice`: with the agent's own option of that
+        index). Refusals change nothing and say why."""
         approval = await self.store.approval(approval_id)
         verdict = decide(approval, kind, actor, now=self.clock(), policy=self.policy,
-                         reason=reason)
+                         reason=reason, choice=choice)
         if isinstance(verdict, Refusal):
             return DecisionResult(False, verdict.message, approval)
         runner = self._live(approval.session_id)

@@ -229,9 +229,11 @@ class Hub:
         return await self.approvals.pending(session_id)
 
     async def decide(
-        self, approval_id: str, kind: DecisionKind, *, actor: Actor, reason: str | None = None
+        self, approval_id: str, kind: DecisionKind, *, actor: Actor, reason: str | None = None,
+        choice: int | None = None,
     ) -> DecisionResult:
-        return await self.approvals.decide(approval_id, kind, actor=actor, reason=reason)
+        return await self.approvals.decide(approval_id, kind, actor=actor, reason=reason,
+                                           choice=choice)
 
     async def pending_questions(self, session_id: str | None = None) -> list[Question]:
         return await self.questions.pending(session_id)

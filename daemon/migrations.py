@@ -147,6 +147,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN mode TEXT;
     ALTER TABLE sessions ADD COLUMN model TEXT;
     """,
+    # 8: an agent's own ways to allow a request (ACP plan options: id and label, as JSON),
+    # and the id of the one a person chose
+    """
+    ALTER TABLE approvals ADD COLUMN choices TEXT;
+    ALTER TABLE approvals ADD COLUMN choice TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

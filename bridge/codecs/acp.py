@@ -239,7 +239,8 @@ class AcpCodec(JsonRpcEndpoint):
             self._cancel()  # answers this one `cancelled` too
             return
         del self._pending[command.request_id]
-        self._reply(permission.wire_id, permission_outcome(permission, command.decision))
+        self._reply(permission.wire_id,
+                    permission_outcome(permission, command.decision, command.choice))
         if command.decision is DecisionKind.DENY and command.message:
             self._declined.append(f"{permission.what}: {command.message}")
             self._later.append(rejected_notice(permission, command.message))

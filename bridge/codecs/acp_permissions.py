@@ -4,15 +4,23 @@ The card's buttons are the decisions whose option kinds the agent offers (stop a
 cancels the turn); the answer is the agent's own `optionId` for the decision, or
 `cancelled` when it offers none. A permission outcome carries nothing else, so the reason
 for a rejection is told with the next prompt.
+
+A plan (claude-agent-acp's ExitPlanMode, or any `switch_mode` call) is shown with the
+agent's own allow options as its buttons (`ApprovalRequested.choices`), and answered with
+the id of the one a person tapped: what each does ("clear context", "auto-accept edits") is
+the agent's, and the person read its label. Options that leave the person out of every later
+decision (bypass permissions, auto mode, don't ask) are never offered from a card.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from bridge.codecs.acp_tools import tool_input, tool_name
 from bridge.codecs.jsonrpc import WireId, obj
-from bridge.events import JSON, ApprovalRequested, DecisionKind, Notice
+from bridge.events import JSON, AgentChoice, ApprovalRequested, DecisionKind, Notice
+from bridge.plans import is_plan
 
 # the option kinds that offer each decision (all of them)
 _OPTION_KINDS: dict[DecisionKind, tuple[str, ...]] = {
@@ -32,11 +40,17 @@ _ANSWER_KINDS: dict[DecisionKind, tuple[str, ...]] = {
 }
 
 
+# an option that takes the person out of every later decision (by its id or its name):
+# bypassPermissions, dontAsk, "use auto mode" (not "auto-accept edits", which still asks)
+_NEVER_ASKS = re.compile(r"bypass|dont_?ask|don't ask|\bauto\b(?!-accept)", re.IGNORECASE)
+
+
 @dataclass(slots=True)
 class Permission:
     wire_id: WireId
     options: dict[str, str]  # option kind → the agent's optionId (the first of that kind)
     what: str
+    choices: list[str] = field(default_factory=list)  # a plan's allow options shown, by id
 
 
 def permission_request(
@@ -62,7 +76,13 @@ def permission_request(
     tool, shown = tool_name(known), tool_input(known)
     request_id = str(wire_id)
     what = shown.get("command") or known.get("title") or tool
-    pending[request_id] = Permission(wire_id, options, f"{tool} `{what}`")
+    choices = plan_choices(params["options"]) if is_plan(tool) or known.get(
+        "kind") == "switch_mode" else ()
+    if choices:
+        offered = (DecisionKind.ALLOW_ONCE,
+                   *(k for k in offered if k in (DecisionKind.DENY, DecisionKind.STOP)))
+    pending[request_id] = Permission(wire_id, options, f"{tool} `{what}`",
+                                     [c.id for c in choices])
     title = known.get("title")
     return ApprovalRequested(
         request_id=request_id,
@@ -71,14 +91,33 @@ def permission_request(
         tool_use_id=call_id if isinstance(call_id, str) else None,
         description=title if isinstance(title, str) else None,
         offered=offered,
+        choices=choices,
         raw=params,
     )
 
 
-def permission_outcome(permission: Permission, decision: DecisionKind) -> JSON:
-    """The answer to a permission for any decision but stop (which cancels the turn)."""
-    option = next((permission.options[k] for k in _ANSWER_KINDS[decision]
-                   if k in permission.options), None)
+def plan_choices(options: list[JSON]) -> tuple[AgentChoice, ...]:
+    """A plan's allow options as its card's buttons, in the agent's order, but for those
+    that never ask again."""
+    return tuple(
+        AgentChoice(id=o["optionId"], label=o.get("name") or o["optionId"])
+        for o in options
+        if o.get("kind") in ("allow_once", "allow_always") and isinstance(o.get("optionId"), str)
+        and not _NEVER_ASKS.search(f"{o['optionId']} {o.get('name') or ''}"))
+
+
+def permission_outcome(permission: Permission, decision: DecisionKind,
+                       choice: str | None = None) -> JSON:
+    """The answer to a permission for any decision but stop (which cancels the turn): the
+    agent's option a person chose on a plan's card (a plan approved without naming one:
+    the first shown), else the option of the decision's kind."""
+    option = None
+    if permission.choices and decision is DecisionKind.ALLOW_ONCE:
+        once = permission.options.get("allow_once")
+        option = (choice if choice in permission.choices
+                  else once if once in permission.choices else permission.choices[0])
+    option = option or next((permission.options[k] for k in _ANSWER_KINDS[decision]
+                             if k in permission.options), None)
     outcome: JSON = (
         {"outcome": "selected", "optionId": option} if option else {"outcome": "cancelled"}
     )

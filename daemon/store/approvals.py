@@ -11,14 +11,14 @@ from typing import Any
 import aiosqlite
 
 from bridge.approvals import Approval, ApprovalState
-from bridge.events import DecisionKind
+from bridge.events import AgentChoice, DecisionKind
 from daemon.errors import NotFound, StoreError
 from daemon.store.database import Database
 from daemon.store.sessions import new_id
 
 APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
-    "decided_by, decided_at, reason, requested_at"
+    "decided_by, decided_at, reason, requested_at, choices, choice"
 )
 
 
@@ -81,13 +81,16 @@ class ApprovalRepository(Database):
             try:
                 await db.execute(
                     f"INSERT INTO approvals ({APPROVAL_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         approval.id, approval.session_id, approval.request_id, approval.tool,
                         json.dumps(dict(approval.input), ensure_ascii=False),
                         json.dumps([k.value for k in approval.offered]), approval.description,
                         approval.cwd, approval.state.value, None, None, None, None,
                         approval.requested_at,
+                        json.dumps([[c.id, c.label] for c in approval.choices],
+                                   ensure_ascii=False) if approval.choices else None,
+                        None,
                     ),
                 )
                 return approval
@@ -106,11 +109,12 @@ class ApprovalRepository(Database):
         """The conditional settle: True when the row was still pending and now is `settled`."""
         cur = await db.execute(
             "UPDATE approvals SET state = ?, decision = ?, decided_by = ?, decided_at = ?, "
-            "reason = ? WHERE id = ? AND state = 'pending'",
+            "reason = ?, choice = ? WHERE id = ? AND state = 'pending'",
             (
                 settled.state.value,
                 settled.decision.value if settled.decision else None,
-                settled.decided_by, settled.decided_at, settled.reason, settled.id,
+                settled.decided_by, settled.decided_at, settled.reason, settled.choice,
+                settled.id,
             ),
         )
         return cur.rowcount == 1
@@ -125,4 +129,7 @@ def _approval(row: Any) -> Approval:
         decision=DecisionKind(row["decision"]) if row["decision"] else None,
         decided_by=row["decided_by"], decided_at=row["decided_at"], reason=row["reason"],
         requested_at=row["requested_at"],
+        choices=tuple(AgentChoice(id=str(i), label=str(label))
+                      for i, label in json.loads(row["choices"] or "[]")),
+        choice=row["choice"],
     )

@@ -19,7 +19,9 @@ Fake-only options:
 
 Scenarios: approve, text, two_approvals, garbage, crash_mid_approval, hang, fs_request
 (asks the client for `fs/read_text_file`, which it never advertised, and carries on when
-refused), refusal (ends the turn with stopReason `refusal`). A command allowed "always"
+refused), refusal (ends the turn with stopReason `refusal`), plan (`plan` updates, then an
+ExitPlanMode permission with claude-agent-acp's own options, PLAN_OPTIONS; it says which
+option was chosen). A command allowed "always"
 runs without asking again in this session.
 
 Persistence: `$FAKE_ACP_HOME/sessions/<sessionId>.json` (FAKE_ACP_HOME defaults to
@@ -51,8 +53,19 @@ VERSION = "0.3.0-fake"
 COST_PER_PROMPT = 0.0015
 SCENARIOS = frozenset(
     {"approve", "text", "two_approvals", "garbage", "crash_mid_approval", "hang", "fs_request",
-     "refusal"}
+     "refusal", "plan"}
 )
+# claude-agent-acp's options for ExitPlanMode (its recorded scenario "exit-plan-approve")
+PLAN_OPTIONS = [
+    {"kind": "allow_once", "name": "Yes, manually approve edits", "optionId": "exit-plan-default"},
+    {"kind": "allow_always", "name": "Yes, clear context (0% used) and use auto mode",
+     "optionId": "exit-plan-clear-auto"},
+    {"kind": "allow_always", "name": "Yes, and use auto mode", "optionId": "exit-plan-auto"},
+    {"kind": "allow_always", "name": "Yes, and auto-accept edits", "optionId": "acceptEdits"},
+    {"kind": "allow_always", "name": "Yes, and bypass permissions",
+     "optionId": "exit-plan-bypass"},
+    {"kind": "reject_once", "name": "No, keep planning", "optionId": "reject"},
+]
 OPTIONS = [
     {"optionId": "allow_always", "name": "Always Allow", "kind": "allow_always"},
     {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
@@ -336,6 +349,9 @@ class FakeAcp:
         if name == "refusal":
             self.finish("I cannot help with that.")
             return "refusal"
+        if name == "plan":
+            self.plan()
+            return "end_turn"
         if name in ("text", "garbage", "fs_request"):
             self.finish("Hello from fake acp.")
             return "end_turn"
@@ -352,6 +368,33 @@ class FakeAcp:
         self.settle()
         self.finish("Understood, I did not run it." if self.prompt.rejected else "All done.")
         return "end_turn"
+
+    def plan(self) -> None:
+        assert self.session is not None and self.prompt is not None
+        steps = ["Write the greeting", "Check that it reads well"]
+        for statuses in (("in_progress", "pending"), ("in_progress", "pending")):
+            self.update({"sessionUpdate": "plan", "entries": [
+                {"content": step, "priority": "medium", "status": status}
+                for step, status in zip(steps, statuses, strict=True)]})
+        call = {"toolCallId": f"toolu_{secrets.token_hex(4)}", "title": "Approve Plan",
+                "kind": "switch_mode", "status": "pending", "content": [],
+                "rawInput": {"plan": "# Plan\n1. Write the greeting\n2. Check it"},
+                "_meta": {"claudeCode": {"toolName": "ExitPlanMode"}}}
+        self.update({"sessionUpdate": "tool_call", **call})
+        request_id = next(self.ids)
+        self.prompt.pending[request_id] = call
+        self.emit({"id": request_id, "method": "session/request_permission", "params": {
+            "sessionId": self.session.id, "toolCall": call, "options": PLAN_OPTIONS}})
+        while request_id not in self.prompt.answers:
+            self.wait()
+        outcome = self.prompt.answers.pop(request_id)
+        del self.prompt.pending[request_id]
+        if outcome.get("outcome") != "selected":
+            raise Cancelled()
+        option = outcome.get("optionId")
+        if option not in {o["optionId"] for o in PLAN_OPTIONS}:
+            fail(f"fake_acp: answered with an option never offered: {option!r}", 4)
+        self.finish(f"Plan answered with {option}.")
 
     def tool_call(self, script: str) -> JSON:
         call = {"toolCallId": f"call_{secrets.token_hex(4)}", "title": f"`{script}`",
