@@ -22,7 +22,8 @@ Persistence: `$FAKE_CLAUDE_HOME/projects/<sanitized cwd>/<session_id>.jsonl`
 Scenarios: approve, text, two_approvals, write, garbage, noise, truncated, huge_line,
 unknown_type, crash_mid_approval, hang, flood, slow_approve, many_approvals, question
 (AskUserQuestion: one single-select and one multi-select question, answered the way the
-real 2.1.331 does: `updatedInput.answers`, question text → the label(s) joined by ", ").
+real 2.1.331 does: `updatedInput.answers`, question text → the label(s) joined by ", "),
+plan (ExitPlanMode with a Markdown plan, as the real 2.1.331 asks to leave plan mode).
 
 Standard library only. Stdin is read by one thread that records lines and queues them;
 everything else (all stdout writes) happens on the main thread.
@@ -71,11 +72,13 @@ QUESTIONS = [
                  {"label": "Green", "description": "calm"}]},
 ]
 
+PLAN = "# Plan: greet\n\n1. Write the greeting\n2. Check that it reads well"
+
 SCENARIOS = frozenset(
     {
         "approve", "text", "two_approvals", "write", "garbage", "noise", "truncated",
         "huge_line", "unknown_type", "crash_mid_approval", "hang", "flood", "slow_approve",
-        "many_approvals", "question",
+        "many_approvals", "question", "plan",
     }
 )  # fmt: skip
 
@@ -689,6 +692,9 @@ class FakeClaude:
             else:
                 result_text = "The user did not answer the questions."
             structured: JSON = {"questions": tool_input.get("questions"), "answers": answers}
+        elif call.name == "ExitPlanMode":
+            result_text = "User has approved your plan. You can now start coding."
+            structured = {"plan": tool_input.get("plan"), "isAgent": False}
         elif call.name == "Write":
             path = Path(str(tool_input.get("file_path", "")))
             content = str(tool_input.get("content", ""))
@@ -914,6 +920,12 @@ class FakeClaude:
             self.ask(turn, self.tool_use("AskUserQuestion", {"questions": QUESTIONS}))
             self.settle(turn)
             self.final_text(turn, "Thanks for answering.")
+        elif name == "plan":
+            self.model_step(turn)
+            self.ask(turn, self.tool_use("ExitPlanMode", {
+                "plan": PLAN, "planFilePath": str(Path(self.cwd) / "plan.md")}))
+            denied = self.settle(turn)
+            self.final_text(turn, "Planning more." if denied else "Plan approved, coding.")
         elif name == "many_approvals":
             for i in range(self.opts.flood):
                 self.model_step(turn)
