@@ -102,7 +102,7 @@ def test_the_reference_flow_sends_and_decodes_the_reference_json():
     assert init == {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": 1,
         "clientCapabilities": {"fs": {"readTextFile": False, "writeTextFile": False},
-                               "terminal": False},
+                               "terminal": False, "elicitation": {"form": {}}},
         "clientInfo": {"name": "agent-bridge", "title": "agent-bridge", "version": "0.1"}}}
     assert feed(codec, INITIALIZED) == []
     assert sent(codec) == [{"jsonrpc": "2.0", "id": 1, "method": "session/new",
@@ -343,7 +343,7 @@ def test_errors_answering_our_requests_end_the_turn_failed():
 
 
 @pytest.mark.parametrize("method", ["fs/read_text_file", "fs/write_text_file",
-                                    "terminal/create", "elicitation/create", "_vendor/thing"])
+                                    "terminal/create", "_vendor/thing"])
 def test_requests_we_never_advertised_are_refused_with_method_not_found(method):
     codec = opened()
     (notice,) = feed(codec, {"jsonrpc": "2.0", "id": "r1", "method": method,

@@ -15,7 +15,9 @@ option kinds the agent offers; it is answered with the agent's own `optionId`
 (bridge/codecs/acp_permissions.py; a tool call's name, input and output are
 bridge/codecs/acp_tools.py). Cancelling
 (`session/cancel`) obliges the client to answer every pending permission `cancelled`.
-Requests the bridge never advertised (`fs/*`, `terminal/*`) are refused with -32601.
+A form elicitation (bridge/codecs/acp_elicitations.py) becomes `QuestionsAsked`, answered
+by `AnswerQuestions`. Requests the bridge never advertised (`fs/*`, `terminal/*`) are
+refused with -32601.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from bridge.codecs.acp_elicitations import (
+    CLIENT_CAPABILITY,
+    ELICITATION_METHODS,
+    elicitation_asked,
+)
 from bridge.codecs.acp_permissions import (
     Permission,
     permission_outcome,
@@ -30,6 +37,7 @@ from bridge.codecs.acp_permissions import (
     rejected_notice,
 )
 from bridge.codecs.acp_tools import tool_input, tool_name, tool_output
+from bridge.codecs.elicitation import Form, form_response
 from bridge.codecs.jsonrpc import (
     JsonRpcEndpoint,
     WireId,
@@ -43,6 +51,7 @@ from bridge.events import (
     AgentCommand,
     AgentEvent,
     AnswerApproval,
+    AnswerQuestions,
     ApprovalWithdrawn,
     AssistantText,
     ControlAnswered,
@@ -94,6 +103,7 @@ class AcpCodec(JsonRpcEndpoint):
         self._cancel_sent = False
         self._prompts: deque[SendPrompt] = deque()
         self._pending: dict[str, Permission] = {}
+        self._forms: dict[str, tuple[WireId, Form]] = {}  # elicitations asked, by request id
         self._tools: dict[str, JSON] = {}  # toolCallId → the call, merged with its updates
         self._chunks: list[str] = []
         self._turn_text: str | None = None
@@ -122,6 +132,7 @@ class AcpCodec(JsonRpcEndpoint):
                     "clientCapabilities": {
                         "fs": {"readTextFile": False, "writeTextFile": False},
                         "terminal": False,
+                        "elicitation": CLIENT_CAPABILITY,
                     },
                     "clientInfo": CLIENT_INFO,
                 })
@@ -130,6 +141,11 @@ class AcpCodec(JsonRpcEndpoint):
                 self._next_prompt()
             case AnswerApproval():
                 self._answer(command)
+            case AnswerQuestions(request_id=request_id, answers=answers):
+                asked = self._forms.pop(request_id, None)
+                if asked is None:
+                    raise ApprovalError(f"the agent no longer waits for request {request_id}")
+                self._reply(asked[0], form_response(asked[1], answers))
             case SetMode() | SetModel():
                 if self._session_id is None:
                     self._wanted.append(command)
@@ -142,7 +158,7 @@ class AcpCodec(JsonRpcEndpoint):
                     self._cancel_wanted = True  # cancelled as soon as it is sent
 
     def pending_requests(self) -> list[str]:
-        return list(self._pending)
+        return [*self._pending, *self._forms]
 
     def _set(self, command: SetMode | SetModel) -> None:
         """`session/set_mode` (a mode id the agent offered), `session/set_model` where the
@@ -165,7 +181,7 @@ class AcpCodec(JsonRpcEndpoint):
             self._later.append(Notice(text="the agent offers no choice of model"))
 
     def abandon(self) -> None:
-        if self._pending:
+        if self._pending or self._forms:
             self._cancel()
 
     def _open_session(self) -> list[AgentEvent]:
@@ -230,6 +246,9 @@ class AcpCodec(JsonRpcEndpoint):
         for request_id in list(self._pending):
             permission = self._pending.pop(request_id)
             self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
+        for wire_id, _ in self._forms.values():
+            self._reply(wire_id, {"action": "cancel"})
+        self._forms.clear()
 
     def _answer(self, command: AnswerApproval) -> None:
         permission = self._pending.get(command.request_id)
@@ -256,6 +275,13 @@ class AcpCodec(JsonRpcEndpoint):
         if method == "session/request_permission":
             return [*self._flush_text(),
                     permission_request(self._pending, self._tools, wire_id, params)]
+        if method in ELICITATION_METHODS:
+            form, reply, events = elicitation_asked(params, str(wire_id))
+            if form is not None:
+                self._forms[str(wire_id)] = (wire_id, form)
+            if reply is not None:
+                self._reply(wire_id, reply)
+            return [*self._flush_text(), *events]
         # fs/* and terminal/* were not advertised; anything else is unknown to us
         self._refuse(wire_id, f"Method not found: {method}")
         return [Notice(text=f"refused agent request {method}")]
@@ -384,6 +410,10 @@ class AcpCodec(JsonRpcEndpoint):
             permission = self._pending.pop(request_id)
             self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
             events.append(ApprovalWithdrawn(request_id=request_id))
+        for request_id, (wire_id, _) in list(self._forms.items()):
+            self._reply(wire_id, {"action": "cancel"})
+            events.append(ApprovalWithdrawn(request_id=request_id))
+        self._forms.clear()
         if error is not None:
             events.append(TurnCompleted(is_error=True, error=error, cost_usd=self._cost,
                                         agent_session_id=self._session_id))

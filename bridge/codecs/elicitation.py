@@ -29,6 +29,7 @@ class Field:
     description: str | None
     values: tuple[tuple[str, str], ...] = ()  # (label shown, value sent) per option
     required: bool = False
+    other: str | None = None  # the companion text field a typed answer goes in ("Other…")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,11 @@ class Form:
     fields: tuple[Field, ...]
 
 
-def form_of(server: str, message: str, mode: Any, schema: Any) -> Form | str:
-    """The form to ask, or why it cannot be answered from a chat."""
+def form_of(server: str, message: str, mode: Any, schema: Any, *,
+            companions: bool = False) -> Form | str:
+    """The form to ask, or why it cannot be answered from a chat. `companions`: an optional
+    text field `<name>_custom` beside a choice `<name>` is that choice's "Other…" (how
+    claude-agent-acp asks AskUserQuestion as an ACP form), not a question of its own."""
     if mode not in (None, "form"):
         return f"a {mode} elicitation"
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
@@ -51,9 +55,25 @@ def form_of(server: str, message: str, mode: Any, schema: Any) -> Form | str:
         if isinstance(field, str):
             return field
         fields.append(field)
+    if companions:
+        fields = _with_companions(fields)
     if not fields:
         return "an elicitation with an empty form"
     return Form(server=server, message=message, fields=tuple(fields))
+
+
+def _with_companions(fields: list[Field]) -> list[Field]:
+    texts = {f.name: f for f in fields if f.kind == TEXT and not f.required}
+    merged: list[Field] = []
+    used: set[str] = set()
+    for f in fields:
+        companion = texts.get(f"{f.name}_custom") if f.kind in (ONE, MANY) else None
+        if companion is not None:
+            used.add(companion.name)
+            f = Field(f.name, f.kind, f.title, f.description, f.values, f.required,
+                      other=companion.name)
+        merged.append(f)
+    return [f for f in merged if f.name not in used]
 
 
 def _field(name: str, prop: Any, required: bool) -> Field | str:
@@ -100,6 +120,7 @@ def form_questions(form: Form) -> tuple[AskedQuestion, ...]:
             header=f"{form.server}: {field.title or field.name}",
             options=tuple(QuestionOption(label=label) for label, _ in field.values),
             multi_select=field.kind == MANY,
+            is_other=field.other is not None,
         )
         for field in form.fields
     )
@@ -122,6 +143,9 @@ def form_response(form: Form, answers: dict[str, tuple[str, ...]]) -> JSON:
                 return {"action": "cancel"}
             continue
         value_of = dict(field.values)
+        if field.other is not None and chosen and chosen[0] not in value_of:
+            content[field.other] = chosen[0]  # typed with "Other…"
+            continue
         match field.kind:
             case "one":
                 content[field.name] = value_of.get(chosen[0], chosen[0])

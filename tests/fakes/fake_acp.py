@@ -21,7 +21,9 @@ Scenarios: approve, text, two_approvals, garbage, crash_mid_approval, hang, fs_r
 (asks the client for `fs/read_text_file`, which it never advertised, and carries on when
 refused), refusal (ends the turn with stopReason `refusal`), plan (`plan` updates, then an
 ExitPlanMode permission with claude-agent-acp's own options, PLAN_OPTIONS; it says which
-option was chosen). A command allowed "always"
+option was chosen), elicitation (a `session/create_elicitation` form the way
+claude-agent-acp asks AskUserQuestion: `question_0` with a `question_0_custom` companion;
+it says the content). A command allowed "always"
 runs without asking again in this session.
 
 Persistence: `$FAKE_ACP_HOME/sessions/<sessionId>.json` (FAKE_ACP_HOME defaults to
@@ -53,7 +55,7 @@ VERSION = "0.3.0-fake"
 COST_PER_PROMPT = 0.0015
 SCENARIOS = frozenset(
     {"approve", "text", "two_approvals", "garbage", "crash_mid_approval", "hang", "fs_request",
-     "refusal", "plan"}
+     "refusal", "plan", "elicitation"}
 )
 # claude-agent-acp's options for ExitPlanMode (its recorded scenario "exit-plan-approve")
 PLAN_OPTIONS = [
@@ -168,6 +170,7 @@ class Prompt:
     request_id: Any
     pending: dict[int, JSON] = field(default_factory=dict)  # our request id → tool call
     answers: dict[int, JSON] = field(default_factory=dict)
+    raw_answers: dict[int, Any] = field(default_factory=dict)  # the whole result
     refused: dict[int, JSON] = field(default_factory=dict)  # our fs request → its error
     rejected: bool = False
 
@@ -310,6 +313,7 @@ class FakeAcp:
                 prompt.answers[request_id] = {"outcome": "cancelled"}
             else:
                 prompt.answers[request_id] = (message.get("result") or {}).get("outcome") or {}
+                prompt.raw_answers[request_id] = message.get("result")
         elif request_id in prompt.refused:
             prompt.refused[request_id] = message.get("error") or {"result": message.get("result")}
 
@@ -352,6 +356,9 @@ class FakeAcp:
         if name == "plan":
             self.plan()
             return "end_turn"
+        if name == "elicitation":
+            self.elicit()
+            return "end_turn"
         if name in ("text", "garbage", "fs_request"):
             self.finish("Hello from fake acp.")
             return "end_turn"
@@ -368,6 +375,23 @@ class FakeAcp:
         self.settle()
         self.finish("Understood, I did not run it." if self.prompt.rejected else "All done.")
         return "end_turn"
+
+    def elicit(self) -> None:
+        assert self.session is not None and self.prompt is not None
+        request_id = next(self.ids)
+        self.prompt.pending[request_id] = {"toolCallId": "toolu_ask"}
+        self.emit({"id": request_id, "method": "session/create_elicitation", "params": {
+            "sessionId": self.session.id, "mode": "form", "toolCallId": "toolu_ask",
+            "message": "Which database?", "requestedSchema": {"type": "object", "properties": {
+                "question_0": {"type": "string", "title": "Database", "oneOf": [
+                    {"const": "SQLite", "title": "SQLite", "description": "one file"},
+                    {"const": "Postgres", "title": "Postgres", "description": "a server"}]},
+                "question_0_custom": {"type": "string", "title": "Other",
+                                      "description": "Type your own answer (optional)."}}}}})
+        while request_id not in self.prompt.raw_answers:
+            self.wait()
+        del self.prompt.pending[request_id]
+        self.finish(f"Form answered: {json.dumps(self.prompt.raw_answers[request_id])}.")
 
     def plan(self) -> None:
         assert self.session is not None and self.prompt is not None
