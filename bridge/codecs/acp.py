@@ -25,11 +25,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from bridge.codecs.acp_elicitations import (
-    CLIENT_CAPABILITY,
-    ELICITATION_METHODS,
-    elicitation_asked,
-)
+from bridge.codecs.acp_elicitations import CLIENT_CAPABILITY, ELICITATION_METHODS, AcpForms
 from bridge.codecs.acp_permissions import (
     Permission,
     permission_outcome,
@@ -37,9 +33,7 @@ from bridge.codecs.acp_permissions import (
     rejected_notice,
 )
 from bridge.codecs.acp_tools import tool_input, tool_name, tool_output
-from bridge.codecs.elicitation import Form, form_response
 from bridge.codecs.jsonrpc import (
-    JsonRpcEndpoint,
     WireId,
     declined_note,
     obj,
@@ -86,7 +80,7 @@ _QUIET_UPDATES = frozenset(
 _NOTEWORTHY_STOPS = frozenset({"max_tokens", "max_turn_requests", "refusal"})
 
 
-class AcpCodec(JsonRpcEndpoint):
+class AcpCodec(AcpForms):
     def __init__(
         self, *, cwd: str, resume: str | None = None, max_line: int = DEFAULT_MAX_LINE
     ) -> None:
@@ -103,7 +97,6 @@ class AcpCodec(JsonRpcEndpoint):
         self._cancel_sent = False
         self._prompts: deque[SendPrompt] = deque()
         self._pending: dict[str, Permission] = {}
-        self._forms: dict[str, tuple[WireId, Form]] = {}  # elicitations asked, by request id
         self._tools: dict[str, JSON] = {}  # toolCallId → the call, merged with its updates
         self._chunks: list[str] = []
         self._turn_text: str | None = None
@@ -141,11 +134,8 @@ class AcpCodec(JsonRpcEndpoint):
                 self._next_prompt()
             case AnswerApproval():
                 self._answer(command)
-            case AnswerQuestions(request_id=request_id, answers=answers):
-                asked = self._forms.pop(request_id, None)
-                if asked is None:
-                    raise ApprovalError(f"the agent no longer waits for request {request_id}")
-                self._reply(asked[0], form_response(asked[1], answers))
+            case AnswerQuestions():
+                self._answer_form(command)
             case SetMode() | SetModel():
                 if self._session_id is None:
                     self._wanted.append(command)
@@ -246,9 +236,7 @@ class AcpCodec(JsonRpcEndpoint):
         for request_id in list(self._pending):
             permission = self._pending.pop(request_id)
             self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
-        for wire_id, _ in self._forms.values():
-            self._reply(wire_id, {"action": "cancel"})
-        self._forms.clear()
+        self._later.extend(self._cancel_forms())
 
     def _answer(self, command: AnswerApproval) -> None:
         permission = self._pending.get(command.request_id)
@@ -276,12 +264,7 @@ class AcpCodec(JsonRpcEndpoint):
             return [*self._flush_text(),
                     permission_request(self._pending, self._tools, wire_id, params)]
         if method in ELICITATION_METHODS:
-            form, reply, events = elicitation_asked(params, str(wire_id))
-            if form is not None:
-                self._forms[str(wire_id)] = (wire_id, form)
-            if reply is not None:
-                self._reply(wire_id, reply)
-            return [*self._flush_text(), *events]
+            return [*self._flush_text(), *self._ask_form(wire_id, params)]
         # fs/* and terminal/* were not advertised; anything else is unknown to us
         self._refuse(wire_id, f"Method not found: {method}")
         return [Notice(text=f"refused agent request {method}")]
@@ -410,10 +393,7 @@ class AcpCodec(JsonRpcEndpoint):
             permission = self._pending.pop(request_id)
             self._reply(permission.wire_id, {"outcome": {"outcome": "cancelled"}})
             events.append(ApprovalWithdrawn(request_id=request_id))
-        for request_id, (wire_id, _) in list(self._forms.items()):
-            self._reply(wire_id, {"action": "cancel"})
-            events.append(ApprovalWithdrawn(request_id=request_id))
-        self._forms.clear()
+        events.extend(self._cancel_forms())
         if error is not None:
             events.append(TurnCompleted(is_error=True, error=error, cost_usd=self._cost,
                                         agent_session_id=self._session_id))

@@ -10,8 +10,17 @@ notice, and one nobody answered is `cancel` (never a made-up answer).
 
 from __future__ import annotations
 
-from bridge.codecs.elicitation import Form, form_of, form_questions
-from bridge.events import JSON, AgentEvent, Notice, QuestionsAsked
+from bridge.codecs.elicitation import Form, form_of, form_questions, form_response
+from bridge.codecs.jsonrpc import JsonRpcEndpoint, WireId
+from bridge.errors import ApprovalError
+from bridge.events import (
+    JSON,
+    AgentEvent,
+    AnswerQuestions,
+    ApprovalWithdrawn,
+    Notice,
+    QuestionsAsked,
+)
 
 ELICITATION_METHODS = frozenset({"session/create_elicitation", "elicitation/create"})
 CLIENT_CAPABILITY: JSON = {"form": {}}  # url mode would need the person to open a link
@@ -30,3 +39,34 @@ def elicitation_asked(params: JSON, request_id: str) -> tuple[Form | None, JSON 
     call = params.get("toolCallId")
     return form, None, [QuestionsAsked(request_id=request_id, questions=form_questions(form),
                                        tool_use_id=call if isinstance(call, str) else None)]
+
+
+class AcpForms(JsonRpcEndpoint):
+    """The ACP codec's base: the forms an agent asked and waits for, by request id."""
+
+    def __init__(self, max_line: int, *, jsonrpc_member: bool) -> None:
+        super().__init__(max_line, jsonrpc_member=jsonrpc_member)
+        self._forms: dict[str, tuple[WireId, Form]] = {}
+
+    def _ask_form(self, wire_id: WireId, params: JSON) -> list[AgentEvent]:
+        form, reply, events = elicitation_asked(params, str(wire_id))
+        if form is not None:
+            self._forms[str(wire_id)] = (wire_id, form)
+        if reply is not None:
+            self._reply(wire_id, reply)
+        return events
+
+    def _answer_form(self, command: AnswerQuestions) -> None:
+        asked = self._forms.pop(command.request_id, None)
+        if asked is None:
+            raise ApprovalError(f"the agent no longer waits for request {command.request_id}")
+        self._reply(asked[0], form_response(asked[1], command.answers))
+
+    def _cancel_forms(self) -> list[AgentEvent]:
+        """Every form still asked answered `cancel` (nobody answered it); withdrawn."""
+        events: list[AgentEvent] = []
+        for request_id, (wire_id, _) in self._forms.items():
+            self._reply(wire_id, {"action": "cancel"})
+            events.append(ApprovalWithdrawn(request_id=request_id))
+        self._forms.clear()
+        return events
