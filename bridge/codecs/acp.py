@@ -255,7 +255,8 @@ class AcpCodec(JsonRpcEndpoint):
                     permission_request(self._pending, self._tools, wire_id, params)]
         # fs/* and terminal/* were not advertised; anything else is unknown to us
         self._refuse(wire_id, f"Method not found: {method}")
-        return [Notice(text=f"refused agent request {method}")]
+        return [Notice(text=f"refused agent request {method}: agent-bridge does not handle it",
+                       shown=True)]
 
     def _update(self, update: JSON, m: JSON) -> list[AgentEvent]:
         if self._loading:

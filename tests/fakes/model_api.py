@@ -247,6 +247,8 @@ class MockModelAPI:
     model: str = "mock-model"
     requests: list[ModelRequest] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # extra headers on every Anthropic Messages answer (e.g. anthropic-ratelimit-unified-*)
+    anthropic_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -341,7 +343,7 @@ class MockModelAPI:
                  "cache_read_input_tokens": 0}
         model = recorded.body.get("model") or self.model
         if not recorded.streaming:
-            return web.json_response({
+            return web.json_response(headers=self.anthropic_headers, data={
                 "id": message_id, "type": "message", "role": "assistant", "model": model,
                 "content": blocks, "stop_reason": stop_reason, "stop_sequence": None,
                 "usage": usage,
@@ -372,7 +374,7 @@ class MockModelAPI:
                                "usage": {"output_tokens": 5}}),
             ("message_stop", {"type": "message_stop"}),
         ]
-        return await _sse(request, events)
+        return await _sse(request, events, self.anthropic_headers)
 
     # -- OpenAI Responses -------------------------------------------------------------------
 
@@ -422,9 +424,11 @@ class MockModelAPI:
         return await _sse(request, events)
 
 
-async def _sse(request: web.Request, events: list[tuple[str, JSON]]) -> web.StreamResponse:
+async def _sse(request: web.Request, events: list[tuple[str, JSON]],
+               headers: dict[str, str] | None = None) -> web.StreamResponse:
     response = web.StreamResponse(
-        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                             **(headers or {})})
     await response.prepare(request)
     for name, data in events:
         await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
