@@ -10,6 +10,7 @@ from typing import Any
 
 from bridge.approvals import Approval
 from bridge.events import AgentCommand, AgentEvent, TurnCompleted, UnknownEvent
+from bridge.limits import ShownNotice
 from bridge.questions import Question
 
 #: one transcript row to store: (at, kind, data as JSON)
@@ -38,6 +39,7 @@ class Facts:
     stopped_by: str | None = None  # who stopped the session, for an interrupted turn
     urgent: bool = False
     to_agent: tuple[AgentCommand, ...] = ()
+    notices: tuple[ShownNotice, ...] = ()  # to post in the session's thread
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ class Draft:
     stopped_by: str | None = None
     urgent: bool = False
     to_agent: list[AgentCommand] = field(default_factory=list)
+    notices: list[ShownNotice] = field(default_factory=list)
 
     def record(self, now: float, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append((now, kind, json.dumps(data, ensure_ascii=False)))
@@ -65,7 +68,7 @@ class Draft:
             settled_questions=tuple(self.settled_questions), changes=dict(self.changes),
             increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
             state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
-            to_agent=tuple(self.to_agent),
+            to_agent=tuple(self.to_agent), notices=tuple(self.notices),
         )
 
 

@@ -16,6 +16,7 @@ from bridge.facts import Facts
 from bridge.outbox import (
     Intent,
     PostApproval,
+    PostNotice,
     PostQuestion,
     PostSummary,
     Priority,
@@ -26,6 +27,10 @@ from bridge.outbox import (
     priority_of,
 )
 from daemon.store import Store
+
+# the session fields the status card shows besides its state
+_SHOWN_FIELDS = frozenset({"last_tool", "mode", "model", "limit_hit_at", "limit_reset_at",
+                           "resume_at"})
 
 
 class Fanout:
@@ -89,7 +94,9 @@ class Fanout:
                 duration_ms=turn.duration_ms,
                 num_turns=turn.num_turns,
             ))
+        for notice in batch.notices:
+            intents.append(PostNotice(text=notice.text, limit=notice.limit))
         if (batch.state_changed or intents
-                or not {"last_tool", "mode", "model"}.isdisjoint(batch.changes)):
+                or not _SHOWN_FIELDS.isdisjoint(batch.changes)):
             intents.append(RefreshStatus())
         return [encode(intent) for intent in intents]

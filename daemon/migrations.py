@@ -147,6 +147,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN mode TEXT;
     ALTER TABLE sessions ADD COLUMN model TEXT;
     """,
+    # 8: usage limits: when the agent said its limit was hit and when it resets, and when
+    # a person scheduled the session to be resumed (at the reset; kept across restarts)
+    """
+    ALTER TABLE sessions ADD COLUMN limit_hit_at REAL;
+    ALTER TABLE sessions ADD COLUMN limit_reset_at REAL;
+    ALTER TABLE sessions ADD COLUMN resume_at REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
