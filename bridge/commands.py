@@ -27,6 +27,7 @@ class CommandName(StrEnum):
     STATUS = "status"
     DIFF = "diff"
     DIGEST = "digest"
+    ATRESET = "atreset"
     HELP = "help"
     ADOPT = "adopt"
 
@@ -48,6 +49,7 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.STATUS, "ID", "show a session's status card"),
     (CommandName.DIFF, "ID", "the session's diff so far"),
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
+    (CommandName.ATRESET, "ID [cancel]", "resume a session when its usage limit resets"),
     (CommandName.HELP, "", "this help"),
 )
 
@@ -55,7 +57,7 @@ _ID = re.compile(r"^[a-z0-9]{4,16}$")
 _NEEDS_ID = frozenset(
     {CommandName.STOP, CommandName.ARCHIVE, CommandName.UNARCHIVE, CommandName.STATUS,
      CommandName.DIFF, CommandName.RESUME, CommandName.INTERRUPT, CommandName.MODE,
-     CommandName.MODEL}
+     CommandName.MODEL, CommandName.ATRESET}
 )
 
 
@@ -130,6 +132,10 @@ def parse_command(
                             "thread).")
     if name is CommandName.RESUME:
         return Command(name=name, session_id=session_id, prompt=rest or None)
+    if name is CommandName.ATRESET:
+        if rest.lower() not in ("", "cancel"):
+            return CommandError(f"Usage: /atreset ID [cancel]; got {rest!r}.")
+        return Command(name=name, session_id=session_id, argument=rest.lower() or None)
     if rest:
         return CommandError(f"/{name.value} takes only a session id; got {rest!r}.")
     return Command(name=name, session_id=session_id)

@@ -50,7 +50,8 @@ class LimitWatch:
             if not new:
                 return changes, None
             changes["limit_hit_at"] = now
-            return changes, ShownNotice(text=event.text or "", limit=True)
+            said = f"The agent says: {event.text}" if event.text else ""
+            return changes, ShownNotice(text=said, limit=True)
         was_hit = self.hit
         self.hit, self.resets_at = False, None
         changes = {} if was_hit is False else {"limit_hit_at": None, "limit_reset_at": None}
@@ -85,9 +86,11 @@ def render_limit_notice(session: SessionView, text: str, *, now: float,
         left = session.limit_reset_at - now
         lines.append(f"It resets {when}" + (f" (in {elapsed(left)})." if left > 0 else "."))
     else:
-        lines.append("The agent did not say when it resets.")
+        lines.append("The agent did not say when it resets: /resume it later.")
+    if session.resume_at is not None:
+        lines.append(f"⏰ It resumes {clock(session.resume_at)}.")
     if text:
-        lines.append(f"The agent says: {shorten(text, 500, redactor)}")
+        lines.append(shorten(text, 500, redactor))
     return Card("\n".join(lines), limit_buttons(session))
 
 

@@ -35,6 +35,7 @@ from daemon.fanout import Fanout
 from daemon.hosts import Hosts
 from daemon.launch import AgentLauncher
 from daemon.questions import AnswerResult, QuestionService
+from daemon.resumes import ScheduledResumes
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
@@ -83,6 +84,9 @@ class Hub:
             clock=clock, redactor=self.redactor, runners=self.sessions.runners,
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
+        self.resumes = ScheduledResumes(
+            store=store, enqueue=self.fanout.enqueue, clock=clock,
+            send=lambda sid, text, actor: self.sessions.send(sid, text, actor=actor))
         self.questions = QuestionService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
             clock=clock, runners=self.sessions.runners, enqueue=self.fanout.enqueue,
@@ -202,6 +206,12 @@ class Hub:
 
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView:
         return await self.sessions.reask(session_id, actor=actor)
+
+    async def resume_at_reset(self, session_id: str, *, actor: Actor) -> float:
+        return await self.resumes.schedule(session_id, actor=actor)
+
+    async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool:
+        return await self.resumes.cancel(session_id, actor=actor)
 
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
         await self.sessions.reviewed(session_id, clear_parked=clear_parked)
