@@ -1,0 +1,97 @@
+"""End to end: an agent that hits its usage limit. The notice reaches the session's thread
+with the reset time; `/sessions`, `sessions --json` and the digest say "limit hit"; "Resume
+at reset" schedules the resume, which fires at the reset (the fake agent's reset time is the
+test's clock), survives a daemon restart, and can be cancelled. Telegram and Slack."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.harness import Bridge, wait_until
+
+RESUMED = "Picking up where I left off."
+
+
+def telegram_bridge(make_bridge: Any, tg: Any, reset_in: float) -> Bridge:
+    bridge: Bridge = make_bridge(agents={"claude": ["rate_limit"]}, extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.env["FAKE_CLAUDE_RESET_IN"] = str(reset_in)
+    bridge.start()
+    tg.wait_for("getUpdates", ok=None)
+    return bridge
+
+
+def only_session(bridge: Bridge) -> dict[str, Any]:
+    return wait_until(lambda: (s := bridge.json("sessions")) and s[0], what="a session")
+
+
+def test_limit_notice_shows_everywhere_and_resume_at_reset_fires(make_bridge, tg):
+    bridge = telegram_bridge(make_bridge, tg, reset_in=12)
+    before = time.time()
+    tg.say("/new demo do the long task")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    notice = tg.message_with("hit its usage limit", thread)
+    assert "It resets" in notice.text and "UTC" in notice.text
+    assert [b["text"] for b in notice.buttons] == ["Resume at reset"]
+    session = only_session(bridge)
+    sid = session["id"]
+    wait_until(lambda: bridge.json("sessions")[0]["limit_hit"], what="the limit in the store")
+    listed = bridge.json("sessions")[0]
+    assert before + 11 <= listed["limit_reset_at"] <= time.time() + 13
+    assert listed["resume_at"] is None
+    assert "limit hit, resets" in bridge.cli("show", sid).stdout
+    answer = tg.answer(tg.tap(notice, f"rr:{sid}"))
+    assert f"{sid} resumes" in answer.text
+    scheduled = bridge.json("sessions")[0]
+    assert scheduled["resume_at"] == pytest.approx(scheduled["limit_reset_at"], abs=1)
+    card = tg.message_with("It resumes", thread)
+    assert [b["text"] for b in card.buttons] == ["Cancel scheduled resume"]
+    bridge.wait_state(sid, "idle")
+    tg.say("/sessions")
+    listing = tg.message_with(f"{sid}  idle")
+    assert listing.thread_id is None and "[limit hit, resets" in listing.text
+    tg.say("/digest")
+    digest = tg.message_with("📋 Digest")
+    assert "Usage limit hit" in digest.text and sid in digest.text
+    assert "resumes" in digest.text  # scheduled already: no second button
+
+    # the reset comes: the session is continued, the limit is gone
+    tg.message_with("resuming as scheduled", thread, timeout=20)
+    summary = tg.message_with(RESUMED, thread)
+    assert summary.date >= int(scheduled["resume_at"]) - 1  # not before the reset time
+    prompts = [m for m in bridge.recorded() if m.get("type") == "user"]
+    assert "has reset" in prompts[-1]["message"]["content"]
+    cleared = bridge.json("sessions")[0]
+    assert not cleared["limit_hit"] and cleared["resume_at"] is None
+
+
+def test_resume_at_reset_survives_a_restart_and_cancel_works(make_bridge, tg):
+    bridge = telegram_bridge(make_bridge, tg, reset_in=12)
+    tg.say("/new demo do the long task")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    tg.message_with("hit its usage limit", thread)
+    sid = only_session(bridge)["id"]
+    tg.say(f"/atreset {sid}", thread=thread)
+    tg.message_with(f"{sid} resumes", None)
+    resume_at = bridge.json("sessions")[0]["resume_at"]
+    assert resume_at is not None
+    bridge.kill()  # a crash: only what is in the store is left
+    assert "resuming as scheduled" not in "".join(m.text or "" for m in tg.messages(thread))
+    bridge.start()  # only the store knows of the resume now
+    tg.message_with(RESUMED, thread, timeout=30)
+    assert time.time() >= resume_at
+    assert bridge.json("sessions")[0]["resume_at"] is None
+
+    # a second limit, scheduled and cancelled: nothing is resumed
+    tg.say("/resume " + sid + " go on", thread=thread)
+    wait_until(lambda: bridge.json("sessions")[0]["limit_hit"], what="the limit again")
+    tg.say(f"/atreset {sid}", thread=thread)
+    wait_until(lambda: bridge.json("sessions")[0]["resume_at"], what="the resume scheduled")
+    tg.say(f"/atreset {sid} cancel", thread=thread)
+    tg.message_with(f"Cancelled the scheduled resume of {sid}", None)
+    assert bridge.json("sessions")[0]["resume_at"] is None
+    tg.say(f"/atreset {sid} cancel", thread=thread)
+    tg.message_with(f"{sid} has no scheduled resume")
