@@ -6,13 +6,22 @@ test's clock), survives a daemon restart, and can be cancelled. Telegram and Sla
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.harness import Bridge, wait_until
+from tests.harness import Bridge, FakeAgent, wait_until
+from tests.slack_harness import ThreadedSlack
 
 RESUMED = "Picking up where I left off."
+
+
+@pytest.fixture
+def slack() -> Iterator[ThreadedSlack]:
+    fake = ThreadedSlack()
+    yield fake
+    fake.close()
 
 
 def telegram_bridge(make_bridge: Any, tg: Any, reset_in: float) -> Bridge:
@@ -95,3 +104,40 @@ def test_resume_at_reset_survives_a_restart_and_cancel_works(make_bridge, tg):
     assert bridge.json("sessions")[0]["resume_at"] is None
     tg.say(f"/atreset {sid} cancel", thread=thread)
     tg.message_with(f"{sid} has no scheduled resume")
+
+
+def test_slack_limit_notice_resume_at_reset_and_cancel_buttons(make_bridge, slack):
+    bridge: Bridge = make_bridge(agents={"claude": ["rate_limit"]}, extra=slack.config())
+    bridge.env.update(slack.env())
+    bridge.env["FAKE_CLAUDE_RESET_IN"] = "3600"
+    bridge.start()
+    slack.connected()
+    slack.command("new demo do the long task")
+    thread = slack.new_thread().ts
+    notice = slack.message_with("hit its usage limit", thread)
+    sid = only_session(bridge)["id"]
+    assert notice.values == [f"rr:{sid}"] and "It resets" in notice.shown
+
+    before = slack.ephemeral_count()
+    slack.tap(notice, f"rr:{sid}")
+    assert f"{sid} resumes" in slack.ephemeral_after(before).shown
+    card = slack.message_with("It resumes", thread)
+    assert card.values == [f"rc:{sid}"]
+    assert bridge.json("sessions")[0]["resume_at"] is not None
+    before = slack.ephemeral_count()
+    slack.tap(card, f"rc:{sid}")
+    assert "Cancelled the scheduled resume" in slack.ephemeral_after(before).shown
+    assert bridge.json("sessions")[0]["resume_at"] is None
+    slack.message_with("cancelled the resume", thread)
+
+
+def test_a_refused_agent_request_is_a_notice_in_the_thread(make_bridge, tg):
+    bridge: Bridge = make_bridge(agents={"acp": FakeAgent(protocol="acp", scenario="fs_request")},
+                                 extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.start()
+    tg.wait_for("getUpdates", ok=None)
+    tg.say("/new demo read a file --agent acp")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    notice = tg.message_with("refused agent request fs/read_text_file", thread)
+    assert notice.text.startswith("⚠️")
