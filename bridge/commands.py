@@ -28,6 +28,7 @@ class CommandName(StrEnum):
     DIFF = "diff"
     DIGEST = "digest"
     ATRESET = "atreset"
+    VERBOSE = "verbose"
     HELP = "help"
     ADOPT = "adopt"
 
@@ -50,6 +51,7 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.DIFF, "ID", "the session's diff so far"),
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
     (CommandName.ATRESET, "ID [cancel]", "resume a session when its usage limit resets"),
+    (CommandName.VERBOSE, "ID on|off", "a progress message during the session's turns"),
     (CommandName.HELP, "", "this help"),
 )
 
@@ -120,6 +122,11 @@ def parse_command(
         return Command(name=name)
     if name in (CommandName.MODE, CommandName.MODEL):
         return _setting(name, rest, thread_session)
+    if name is CommandName.VERBOSE:
+        parsed = _setting(name, rest, thread_session)
+        if isinstance(parsed, Command) and (parsed.argument or "").lower() not in ("on", "off"):
+            return CommandError(f"Usage: /verbose ID on|off; got {parsed.argument!r}.")
+        return parsed
     first, _, tail = rest.partition(" ")
     session_id = None
     if first and _ID.match(first.lower()):

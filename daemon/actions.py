@@ -70,6 +70,7 @@ class ActionsHub(FrontDoor, Protocol):
                             caption: str, *, actor: Actor, fetch: Fetch) -> Reply: ...
     async def resume_at_reset(self, session_id: str, *, actor: Actor) -> float: ...
     async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool: ...
+    async def set_verbose(self, session_id: str, on: bool, *, actor: Actor) -> None: ...
 
 
 @dataclass
@@ -347,6 +348,11 @@ class ActionHandler:
             case CommandName.DIGEST:
                 await self.hub.send_digest(surface=self.surface, requested=True)
                 return None
+            case CommandName.VERBOSE:
+                assert sid is not None and command.argument is not None
+                on = command.argument.lower() == "on"
+                await self.hub.set_verbose(sid, on, actor=actor)
+                return Reply(text=f"{sid}: progress message {'on' if on else 'off'}.")
             case CommandName.ATRESET:
                 assert sid is not None
                 return await self._at_reset(sid, actor, cancel=command.argument == "cancel")

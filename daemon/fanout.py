@@ -32,6 +32,8 @@ from daemon.store import Store
 _SHOWN_FIELDS = frozenset({"last_tool", "mode", "model", "limit_hit_at", "limit_reset_at",
                            "resume_at"})
 
+_PROGRESS_KINDS = frozenset({"tool_finished", "assistant_text"})
+
 
 class Fanout:
     """The registered surfaces and their wake-up calls, and the one way to queue to them."""
@@ -94,9 +96,11 @@ class Fanout:
                 duration_ms=turn.duration_ms,
                 num_turns=turn.num_turns,
             ))
+        # the progress message shows a turn's tool results and latest text
+        progressed = any(kind in _PROGRESS_KINDS for _, kind, _ in batch.events)
         for notice in batch.notices:
             intents.append(PostNotice(text=notice.text, limit=notice.limit))
-        if (batch.state_changed or intents
+        if (batch.state_changed or intents or progressed
                 or not _SHOWN_FIELDS.isdisjoint(batch.changes)):
             intents.append(RefreshStatus())
         return [encode(intent) for intent in intents]

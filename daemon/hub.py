@@ -21,6 +21,7 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.facts import Facts
 from bridge.model import SessionView
+from bridge.outbox import RefreshStatus
 from bridge.questions import Question
 from bridge.redact import Redactor
 from bridge.surface import IncomingFile, Reply
@@ -212,6 +213,14 @@ class Hub:
 
     async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool:
         return await self.resumes.cancel(session_id, actor=actor)
+
+    async def set_verbose(self, session_id: str, on: bool, *, actor: Actor) -> None:
+        """/verbose: the session's progress message on or off, on every surface."""
+        await self.store.session(session_id)
+        await self.store.update_session(session_id, verbose=on)
+        await self.store.record_event(session_id, "verbose", {"on": on, "by": actor.label},
+                                      now=self.clock())
+        await self.fanout.enqueue(session_id, RefreshStatus())
 
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
         await self.sessions.reviewed(session_id, clear_parked=clear_parked)

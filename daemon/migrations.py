@@ -153,6 +153,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN limit_hit_at REAL;
     ALTER TABLE sessions ADD COLUMN limit_reset_at REAL;
     ALTER TABLE sessions ADD COLUMN resume_at REAL;
+    -- /verbose ID on|off: the session's progress message, whatever the surface's default
+    ALTER TABLE sessions ADD COLUMN verbose INTEGER;
     """,
 ]
 

@@ -19,7 +19,7 @@ SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
     "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
     "finished_at, reviewed_at, parked, owner, tokens, mode, model, limit_hit_at, limit_reset_at, "
-    "resume_at"
+    "resume_at, verbose"
 )
 SESSION_FIELDS = frozenset(
     {
@@ -50,6 +50,7 @@ SESSION_FIELDS = frozenset(
         "limit_hit_at",
         "limit_reset_at",
         "resume_at",
+        "verbose",
     }
 )
 
@@ -164,4 +165,5 @@ def _session(row: Any) -> SessionView:
         owner=row["owner"], tokens=row["tokens"], mode=row["mode"], model=row["model"],
         limit_hit_at=row["limit_hit_at"], limit_reset_at=row["limit_reset_at"],
         resume_at=row["resume_at"],
+        verbose=None if row["verbose"] is None else bool(row["verbose"]),
     )
