@@ -249,6 +249,7 @@ class MockModelAPI:
     errors: list[str] = field(default_factory=list)
     # extra headers on every Anthropic Messages answer (e.g. anthropic-ratelimit-unified-*)
     anthropic_headers: dict[str, str] = field(default_factory=dict)
+    openai_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-codex-primary-*
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -421,7 +422,7 @@ class MockModelAPI:
             "type": "response.completed",
             "response": {"id": response_id, "status": "completed", "usage": usage},
         }))
-        return await _sse(request, events)
+        return await _sse(request, events, self.openai_headers)
 
 
 async def _sse(request: web.Request, events: list[tuple[str, JSON]],
