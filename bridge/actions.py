@@ -36,6 +36,8 @@ class Verb(StrEnum):
     RESUME = "sr"
     STATUS = "sx"
     REASK = "rq"  # ask the agent again for what a timer denied
+    RESUME_AT_RESET = "rr"  # resume the session when its usage limit resets
+    CANCEL_RESUME = "rc"  # cancel that
     # on a terminal session (its target: the session's `key`, bridge.terminal)
     ADOPT = "ad"  # adopt it; refused while a terminal holds it
     ADOPT_FORCE = "af"  # adopt it although a terminal holds it (the confirm button)

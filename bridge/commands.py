@@ -27,6 +27,8 @@ class CommandName(StrEnum):
     STATUS = "status"
     DIFF = "diff"
     DIGEST = "digest"
+    ATRESET = "atreset"
+    VERBOSE = "verbose"
     HELP = "help"
     ADOPT = "adopt"
 
@@ -48,6 +50,8 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.STATUS, "ID", "show a session's status card"),
     (CommandName.DIFF, "ID", "the session's diff so far"),
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
+    (CommandName.ATRESET, "ID [cancel]", "resume a session when its usage limit resets"),
+    (CommandName.VERBOSE, "ID on|off", "a progress message during the session's turns"),
     (CommandName.HELP, "", "this help"),
 )
 
@@ -55,7 +59,7 @@ _ID = re.compile(r"^[a-z0-9]{4,16}$")
 _NEEDS_ID = frozenset(
     {CommandName.STOP, CommandName.ARCHIVE, CommandName.UNARCHIVE, CommandName.STATUS,
      CommandName.DIFF, CommandName.RESUME, CommandName.INTERRUPT, CommandName.MODE,
-     CommandName.MODEL}
+     CommandName.MODEL, CommandName.ATRESET}
 )
 
 
@@ -118,6 +122,11 @@ def parse_command(
         return Command(name=name)
     if name in (CommandName.MODE, CommandName.MODEL):
         return _setting(name, rest, thread_session)
+    if name is CommandName.VERBOSE:
+        parsed = _setting(name, rest, thread_session)
+        if isinstance(parsed, Command) and (parsed.argument or "").lower() not in ("on", "off"):
+            return CommandError(f"Usage: /verbose ID on|off; got {parsed.argument!r}.")
+        return parsed
     first, _, tail = rest.partition(" ")
     session_id = None
     if first and _ID.match(first.lower()):
@@ -130,6 +139,10 @@ def parse_command(
                             "thread).")
     if name is CommandName.RESUME:
         return Command(name=name, session_id=session_id, prompt=rest or None)
+    if name is CommandName.ATRESET:
+        if rest.lower() not in ("", "cancel"):
+            return CommandError(f"Usage: /atreset ID [cancel]; got {rest!r}.")
+        return Command(name=name, session_id=session_id, argument=rest.lower() or None)
     if rest:
         return CommandError(f"/{name.value} takes only a session id; got {rest!r}.")
     return Command(name=name, session_id=session_id)

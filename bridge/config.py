@@ -99,6 +99,8 @@ class TelegramConfig:
     webhook_port: int = 8443
     webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
     poll_timeout: int = 30
+    # the per-session progress message during a turn; unset: on in a private chat only
+    progress: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +114,7 @@ class SlackConfig:
     base_url: str = "https://slack.com/api/"
     http_listen: str = "127.0.0.1"
     http_port: int = 3000
+    progress: bool | None = None  # the per-session progress message; unset: off
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

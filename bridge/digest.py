@@ -16,12 +16,13 @@ from bridge.actions import ButtonAction, Verb
 from bridge.approvals import Approval
 from bridge.model import SessionView
 from bridge.redact import Redactor
-from bridge.render import Button, Card, elapsed, shorten, tool_preview
+from bridge.render import Button, Card, elapsed, limit_line, shorten, tool_preview
 from bridge.session import SessionState
 
 
 class DigestGroup(StrEnum):
     WAITING = "waiting on you"
+    LIMITED = "usage limit hit"
     UNREVIEWED = "finished, not reviewed"
     STALLED = "stalled"
     FAILED = "failed or disconnected"
@@ -69,6 +70,9 @@ def select_digest(
         elif s.parked:
             lines.append(DigestLine(session=s, group=DigestGroup.WAITING,
                                     since=s.updated_at, detail=s.parked))
+        elif s.limit_hit_at is not None:
+            lines.append(DigestLine(session=s, group=DigestGroup.LIMITED, since=s.limit_hit_at,
+                                    detail=limit_line(s, now) or "limit hit"))
         elif s.state in _RUNNING:
             quiet_since = s.last_event_at or s.updated_at
             if now - quiet_since >= stalled_after:
@@ -117,6 +121,9 @@ def _buttons(line: DigestLine, link: str | None) -> tuple[Button, ...]:
            Button("Diff", ButtonAction(Verb.DIFF, sid))]
     if line.session.parked:
         row.append(Button("Re-ask", ButtonAction(Verb.REASK, sid)))
+    elif line.group is DigestGroup.LIMITED and line.session.resume_at is None \
+            and line.session.limit_reset_at is not None:
+        row.append(Button("Resume at reset", ButtonAction(Verb.RESUME_AT_RESET, sid)))
     elif line.group is not DigestGroup.WAITING and line.session.state not in _RUNNING:
         row.append(Button("Resume", ButtonAction(Verb.RESUME, sid)))
     row.append(Button("Archive", ButtonAction(Verb.ARCHIVE, sid)))

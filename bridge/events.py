@@ -194,9 +194,26 @@ class ControlAnswered:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notice:
-    """Something worth keeping in the transcript that changes nothing (stray output, logs)."""
+    """Something worth keeping in the transcript that changes nothing (stray output, logs).
+    `shown`: people must see it in the session's thread (a request the bridge refused, a
+    reason that could not travel with a deny), not only in the transcript."""
 
     text: str
+    shown: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageLimit:
+    """The agent's account limit as it reports it (Claude `rate_limit_event`, Codex
+    `account/rateLimits/updated` and its usage-limit errors). `hit`: its requests are refused
+    until `resets_at` (epoch seconds, None when it does not say); `warning`: close to it.
+    Neither: the limit allows work again."""
+
+    hit: bool = False
+    warning: bool = False
+    resets_at: float | None = None
+    limit: str | None = None  # which limit, in the agent's words ("five_hour", "primary")
+    text: str | None = None  # what the agent said about it, when it said something
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,6 +239,7 @@ AgentEvent = (
     | UsageUpdated
     | ControlAnswered
     | Notice
+    | UsageLimit
     | UnknownEvent
 )
 
@@ -318,5 +336,6 @@ _KINDS: dict[type, str] = {
     UsageUpdated: "usage",
     ControlAnswered: "control_answered",
     Notice: "notice",
+    UsageLimit: "usage_limit",
     UnknownEvent: "unknown",
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from bridge.approvals import Approval
 from bridge.events import AgentCommand, AgentEvent, PlanUpdated, TurnCompleted, UnknownEvent
+from bridge.limits import ShownNotice
 from bridge.questions import Question
 
 #: one transcript row to store: (at, kind, data as JSON)
@@ -39,6 +40,7 @@ class Facts:
     stopped_by: str | None = None  # who stopped the session, for an interrupted turn
     urgent: bool = False
     to_agent: tuple[AgentCommand, ...] = ()
+    notices: tuple[ShownNotice, ...] = ()  # to post in the session's thread
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class Draft:
     stopped_by: str | None = None
     urgent: bool = False
     to_agent: list[AgentCommand] = field(default_factory=list)
+    notices: list[ShownNotice] = field(default_factory=list)
 
     def record(self, now: float, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append((now, kind, json.dumps(data, ensure_ascii=False)))
@@ -68,7 +71,7 @@ class Draft:
             increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
             plans=tuple(self.plans),
             state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
-            to_agent=tuple(self.to_agent),
+            to_agent=tuple(self.to_agent), notices=tuple(self.notices),
         )
 
 

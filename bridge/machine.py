@@ -37,10 +37,12 @@ from bridge.events import (
     ToolStarted,
     TurnCompleted,
     TurnStarted,
+    UsageLimit,
     UsageUpdated,
     event_kind,
 )
 from bridge.facts import Draft, Facts, event_data
+from bridge.limits import LimitWatch, ShownNotice
 from bridge.plans import PlanTracker
 from bridge.redact import Redactor
 from bridge.render import shorten, tool_preview
@@ -83,6 +85,7 @@ class SessionMachine:
         self.interrupted_by: str | None = None  # who ended the running turn, keeping it
         self.settings: dict[str, str] = {}  # the mode and model the agent last announced
         self.plan = PlanTracker()  # the plan the running turn showed
+        self.limit = LimitWatch()  # what the agent said about its usage limit
         self.failure: str | None = None
         # until the agent says something in its protocol, what it printed
         self.spoke = False
@@ -190,6 +193,13 @@ class SessionMachine:
                     draft.plans.append((self.plan.key, news))
             case UsageUpdated(total_tokens=tokens):
                 draft.changes["tokens"] = tokens
+            case UsageLimit():
+                changes, notice = self.limit.fold(event, now)
+                draft.changes.update(changes)
+                if notice is not None:
+                    draft.notices.append(notice)
+            case Notice(shown=True, text=text):
+                draft.notices.append(ShownNotice(text=text))
             case TurnCompleted():
                 self._turn_completed(draft, event, now)
             case ControlAnswered(of="initialize", ok=True):

@@ -34,6 +34,10 @@ class SessionView:
     tokens: int | None = None  # the agent's running total, where it reports tokens
     mode: str | None = None  # the permission mode (bridge.modes), as chosen or announced
     model: str | None = None  # the model, as the agent names it
+    limit_hit_at: float | None = None  # when the agent said its usage limit was hit
+    limit_reset_at: float | None = None  # when it said the limit resets
+    resume_at: float | None = None  # when a scheduled resume (at the reset) runs
+    verbose: bool | None = None  # /verbose: its progress message on or off (None: default)
 
     def owner_on(self, surface: str) -> str | None:
         """The owner's user id if they started the session from `surface`."""

@@ -39,6 +39,7 @@ class OutboxKind(StrEnum):
     TEXT = "text"
     FILE = "file"
     DIGEST = "digest"
+    NOTICE = "notice"
 
 
 class Priority(IntEnum):
@@ -183,6 +184,16 @@ class SendFile:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PostNotice:
+    """Something people must see in the session's thread: a request the bridge refused, a
+    deny reason that could not travel, the agent's usage limit (`limit`: shown with the
+    session's reset time and the "Resume at reset" button, read when it is delivered)."""
+
+    text: str = ""
+    limit: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PostDigest:
     """The digest, in the chat itself; `requested` (by /digest) says so even when empty."""
 
@@ -191,7 +202,7 @@ class PostDigest:
 
 Intent = (OpenThread | RefreshStatus | PostApproval | UpdateApproval | RemindApproval
           | PostQuestion | UpdateQuestion | ShowPlan | PostSummary | PostDiff | SetArchived
-          | PostText | SendFile | PostDigest)
+          | PostText | SendFile | PostDigest | PostNotice)
 
 
 def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
@@ -239,6 +250,8 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
                                      "caption": intent.caption}
         case PostDigest(requested=requested):
             return OutboxKind.DIGEST, {"requested": requested}
+        case PostNotice(text=text, limit=limit):
+            return OutboxKind.NOTICE, {"text": text, "limit": limit}
 
 
 def decode(kind: str, payload: Mapping[str, Any]) -> Intent:
@@ -305,4 +318,6 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
     OutboxKind.TEXT: lambda k, p: PostText(text=str(p.get("text", ""))),
     OutboxKind.FILE: _file,
     OutboxKind.DIGEST: lambda k, p: PostDigest(requested=bool(p.get("requested"))),
+    OutboxKind.NOTICE: lambda k, p: PostNotice(text=str(p.get("text", "")),
+                                               limit=bool(p.get("limit"))),
 }

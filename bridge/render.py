@@ -74,6 +74,21 @@ def clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def limit_line(session: SessionView, now: float) -> str | None:
+    """"limit hit, resets …" for a session whose limit is hit (status card, lists, digest)."""
+    if session.limit_hit_at is None:
+        return None
+    line = "limit hit"
+    if session.limit_reset_at is not None:
+        line += f", resets {clock(session.limit_reset_at)}"
+        if session.limit_reset_at > now:
+            line += f" (in {elapsed(session.limit_reset_at - now)})"
+    if session.resume_at is not None:
+        line += f"; resumes {clock(session.resume_at)}"
+    return line
+
+
+
 # How far past a cut text is redacted: more than the longest secret (a 8192-bit PEM key,
 # JSON-escaped), so a secret that the cut would split is whole when it is found.
 _REDACT_AHEAD = 16384
@@ -196,6 +211,9 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
     lines.append(" · ".join(facts))
     if session.error and session.state in (SessionState.FAILED, SessionState.DISCONNECTED):
         lines.append(f"reason: {shorten(session.error, 500, redactor)}")
+    limited = limit_line(session, now)
+    if limited:
+        lines.append(f"⛔ {limited}")
     return Card("\n".join(lines), session_buttons(session))
 
 
@@ -349,6 +367,9 @@ def render_session_list(sessions: Sequence[SessionView], *, now: float,
     lines = []
     for s in sessions:
         flag = " [archived]" if s.archived else ""
+        limited = limit_line(s, now)
+        if limited:
+            flag += f" [{limited}]"
         lines.append(
             f"{STATE_ICONS[s.state]} {s.id}  {s.state.value:<16} {s.place:<24} {s.agent:<8} "
             f"{elapsed(now - s.updated_at):>8} ago  {shorten(s.title, 50, redactor)}{flag}"

@@ -29,7 +29,7 @@ from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.plans import FEEDBACK_PROMPT, is_plan
 from bridge.refs import MessageRef, ThreadRef, session_of
-from bridge.render import Button, render_session_list, render_status_card, shorten
+from bridge.render import Button, clock, render_session_list, render_status_card, shorten
 from bridge.surface import Incoming, IncomingFile, IncomingKind, Reply
 from daemon import terminal_actions as terminal
 from daemon.errors import DaemonError
@@ -68,6 +68,9 @@ class ActionsHub(FrontDoor, Protocol):
     def steers(self, session_id: str) -> bool: ...
     async def receive_files(self, session_id: str, files: tuple[IncomingFile, ...],
                             caption: str, *, actor: Actor, fetch: Fetch) -> Reply: ...
+    async def resume_at_reset(self, session_id: str, *, actor: Actor) -> float: ...
+    async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool: ...
+    async def set_verbose(self, session_id: str, on: bool, *, actor: Actor) -> None: ...
 
 
 @dataclass
@@ -286,6 +289,10 @@ class ActionHandler:
             case Verb.ADOPT | Verb.ADOPT_FORCE:  # `sid` is a terminal session's key here
                 return await terminal.adopt(self.hub, sid, None, actor, tap=True,
                                             force=action.verb is Verb.ADOPT_FORCE)
+            case Verb.RESUME_AT_RESET:
+                return await self._at_reset(sid, actor, cancel=False)
+            case Verb.CANCEL_RESUME:
+                return await self._at_reset(sid, actor, cancel=True)
         return Reply(text="This button is no longer valid.", alert=True)
 
     async def _command(self, command: Command, incoming: Incoming) -> Reply | None:
@@ -342,6 +349,14 @@ class ActionHandler:
             case CommandName.DIGEST:
                 await self.hub.send_digest(surface=self.surface, requested=True)
                 return None
+            case CommandName.VERBOSE:
+                assert sid is not None and command.argument is not None
+                on = command.argument.lower() == "on"
+                await self.hub.set_verbose(sid, on, actor=actor)
+                return Reply(text=f"{sid}: progress message {'on' if on else 'off'}.")
+            case CommandName.ATRESET:
+                assert sid is not None
+                return await self._at_reset(sid, actor, cancel=command.argument == "cancel")
             case CommandName.HELP:
                 return Reply(text=help_text())
 
@@ -355,6 +370,14 @@ class ActionHandler:
             return Reply(text=f"{sid} is {session.state.value}: send a message in its thread.")
         await self.hub.resume(sid, None, actor=actor)
         return Reply(text=f"{sid} is back: send a message in its thread to continue.")
+
+    async def _at_reset(self, sid: str, actor: Actor, *, cancel: bool) -> Reply:
+        if cancel:
+            if await self.hub.cancel_resume(sid, actor=actor):
+                return Reply(text=f"Cancelled the scheduled resume of {sid}.")
+            return Reply(text=f"{sid} has no scheduled resume.")
+        when = await self.hub.resume_at_reset(sid, actor=actor)
+        return Reply(text=f"{sid} resumes {clock(when)}; /atreset {sid} cancel cancels it.")
 
     async def _status(self, sid: str) -> Reply:
         session = await self.hub.store.session(sid)

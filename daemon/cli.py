@@ -305,6 +305,10 @@ def _human(command: str, result: Any) -> str:
     return _session_lines(result, brief=False)
 
 
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
 def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
     age = _ago(time.time() - s["updated_at"])
     flag = "  [archived]" if s["archived"] else ""
@@ -325,6 +329,12 @@ def _session_lines(s: dict[str, Any], *, brief: bool) -> str:
             lines.append(f"  tokens: {s['tokens']} over {s['turns']} turn(s)")
     if s.get("error"):
         lines.append(f"  reason: {s['error']}")
+    if s.get("limit_hit"):
+        reset = s.get("limit_reset_at")
+        line = "  limit hit" + (f", resets {_utc(reset)}" if reset else ", reset time unknown")
+        if s.get("resume_at"):
+            line += f"; resumes {_utc(s['resume_at'])}"
+        lines.append(line)
     for a in s.get("pending_approvals", []):
         preview = a["input"].get("command") or a["input"].get("file_path") or json.dumps(a["input"])
         # two commands to choose from, not a pipeline: each can be pasted as it is

@@ -58,6 +58,7 @@ from bridge.surface import (
 )
 from daemon.outbound import Outbound
 from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, PRIORITY, Budgets, Priority, backoff
+from daemon.progress import ProgressMessages, enabled_on
 from daemon.showing import ItemShower, ShowingHub
 from daemon.store import OutboxItem
 from daemon.threads import SessionThreads, steps_of
@@ -84,8 +85,11 @@ class Delivery:
         self.name = surface.name
         self.budgets = Budgets(surface.limits.overall)
         self.outbound = Outbound(surface, hub.redactor, self.budgets)
+        self.progress = ProgressMessages(
+            hub.store, self.outbound, hub.redactor,
+            enabled_on(surface.name, hub.config, hub.chat_for))
         self.threads = SessionThreads(hub, self.outbound, status_interval=status_interval,
-                                      on_sent=self._sent)
+                                      on_sent=self._sent, progress=self.progress)
         self.shower = ItemShower(hub, self.threads)
         self.wakeup = asyncio.Event()
         self.cards_wakeup = asyncio.Event()

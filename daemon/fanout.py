@@ -16,6 +16,7 @@ from bridge.facts import Facts
 from bridge.outbox import (
     Intent,
     PostApproval,
+    PostNotice,
     PostQuestion,
     PostSummary,
     Priority,
@@ -27,6 +28,12 @@ from bridge.outbox import (
     priority_of,
 )
 from daemon.store import Store
+
+# the session fields the status card shows besides its state
+_SHOWN_FIELDS = frozenset({"last_tool", "mode", "model", "limit_hit_at", "limit_reset_at",
+                           "resume_at"})
+
+_PROGRESS_KINDS = frozenset({"tool_finished", "assistant_text"})
 
 
 class Fanout:
@@ -93,7 +100,11 @@ class Fanout:
                 duration_ms=turn.duration_ms,
                 num_turns=turn.num_turns,
             ))
-        if (batch.state_changed or intents
-                or not {"last_tool", "mode", "model"}.isdisjoint(batch.changes)):
+        # the progress message shows a turn's tool results and latest text
+        progressed = any(kind in _PROGRESS_KINDS for _, kind, _ in batch.events)
+        for notice in batch.notices:
+            intents.append(PostNotice(text=notice.text, limit=notice.limit))
+        if (batch.state_changed or intents or progressed
+                or not _SHOWN_FIELDS.isdisjoint(batch.changes)):
             intents.append(RefreshStatus())
         return [encode(intent) for intent in intents]

@@ -21,6 +21,7 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.facts import Facts
 from bridge.model import SessionView
+from bridge.outbox import RefreshStatus
 from bridge.questions import Question
 from bridge.redact import Redactor
 from bridge.surface import IncomingFile, Reply
@@ -35,6 +36,7 @@ from daemon.fanout import Fanout
 from daemon.hosts import Hosts
 from daemon.launch import AgentLauncher
 from daemon.questions import AnswerResult, QuestionService
+from daemon.resumes import ScheduledResumes
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
@@ -83,6 +85,9 @@ class Hub:
             clock=clock, redactor=self.redactor, runners=self.sessions.runners,
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
+        self.resumes = ScheduledResumes(
+            store=store, enqueue=self.fanout.enqueue, clock=clock,
+            send=lambda sid, text, actor: self.sessions.send(sid, text, actor=actor))
         self.questions = QuestionService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
             clock=clock, runners=self.sessions.runners, enqueue=self.fanout.enqueue,
@@ -202,6 +207,20 @@ class Hub:
 
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView:
         return await self.sessions.reask(session_id, actor=actor)
+
+    async def resume_at_reset(self, session_id: str, *, actor: Actor) -> float:
+        return await self.resumes.schedule(session_id, actor=actor)
+
+    async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool:
+        return await self.resumes.cancel(session_id, actor=actor)
+
+    async def set_verbose(self, session_id: str, on: bool, *, actor: Actor) -> None:
+        """/verbose: the session's progress message on or off, on every surface."""
+        await self.store.session(session_id)
+        await self.store.update_session(session_id, verbose=on)
+        await self.store.record_event(session_id, "verbose", {"on": on, "by": actor.label},
+                                      now=self.clock())
+        await self.fanout.enqueue(session_id, RefreshStatus())
 
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
         await self.sessions.reviewed(session_id, clear_parked=clear_parked)

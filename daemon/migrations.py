@@ -153,6 +153,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE approvals ADD COLUMN choices TEXT;
     ALTER TABLE approvals ADD COLUMN choice TEXT;
     """,
+    # 9: usage limits: when the agent said its limit was hit and when it resets, and when
+    # a person scheduled the session to be resumed (at the reset; kept across restarts)
+    """
+    ALTER TABLE sessions ADD COLUMN limit_hit_at REAL;
+    ALTER TABLE sessions ADD COLUMN limit_reset_at REAL;
+    ALTER TABLE sessions ADD COLUMN resume_at REAL;
+    -- /verbose ID on|off: the session's progress message, whatever the surface's default
+    ALTER TABLE sessions ADD COLUMN verbose INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.refs import DIGEST_LAST
+from daemon.resumes import ScheduledResumes
 from daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class ScheduledWork(Protocol):
     def config(self) -> Config: ...
     @property
     def store(self) -> Store: ...
+    @property
+    def resumes(self) -> ScheduledResumes: ...
     def clock(self) -> float: ...
     async def send_digest(self, *, surface: str | None = None, requested: bool = False) -> int: ...
     async def auto_archive(self) -> list[str]: ...
@@ -76,6 +79,7 @@ class Scheduler:
                                    id="auto-archive", replace_existing=True,
                                    next_run_time=datetime.now(ZoneInfo("UTC")))
         self.scheduler.start()
+        await self.hub.resumes.attach(self.scheduler)  # "Resume at reset", kept in the store
 
     def reschedule(self) -> None:
         """The config was reloaded: the digest and auto-archive follow its schedules."""

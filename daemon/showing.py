@@ -13,12 +13,14 @@ from bridge.approvals import ApprovalState
 from bridge.config import Config
 from bridge.diffs import DeliveryKind, package_diff, summarize_diff
 from bridge.digest import DigestLine, render_digest
+from bridge.limits import render_limit_notice, render_notice
 from bridge.model import SessionView
 from bridge.outbox import (
     OpenThread,
     PostApproval,
     PostDiff,
     PostDigest,
+    PostNotice,
     PostQuestion,
     PostSummary,
     PostText,
@@ -181,6 +183,12 @@ class ItemShower:
                 self.threads.dirty.add(sid)
             case PostText(text=text):
                 await self.threads.post_long(sid, Card(text))
+            case PostNotice(text=text, limit=True):
+                await self.threads.post_long(sid, render_limit_notice(
+                    session, text, now=self.hub.clock(), redactor=redactor))
+                self.threads.dirty.add(sid)
+            case PostNotice(text=text):
+                await self.threads.post_long(sid, render_notice(text, redactor))
             case SendFile(filename=filename, data=data, caption=caption):
                 await self.threads.send_file(sid, filename, data, caption)
             case RefreshStatus():

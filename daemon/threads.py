@@ -32,6 +32,7 @@ from bridge.surface import SurfaceError, SurfaceRetry, SurfaceUnavailable, Threa
 from daemon.errors import NotFound
 from daemon.outbound import Outbound
 from daemon.pacing import PRIORITY, Priority
+from daemon.progress import ProgressMessages
 from daemon.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,14 @@ class SessionThreads:
     called whenever a message is out (the platform is reachable again)."""
 
     def __init__(self, hub: ThreadsHub, surface: Outbound, *, status_interval: float,
-                 on_sent: Callable[[], None]) -> None:
+                 on_sent: Callable[[], None], progress: ProgressMessages | None = None) -> None:
         self.hub = hub
         self.store = hub.store
         self.surface = surface
         self.name = surface.name
         self.status_interval = status_interval
         self.on_sent = on_sent
+        self.progress = progress  # the sessions' progress messages, edited with the cards
         self.dirty: set[str] = set()  # sessions whose status card may need an edit
         self._status_text: dict[str, str] = {}
         self.titles: dict[str, str] = {}  # session → the thread title last set
@@ -259,10 +261,7 @@ class SessionThreads:
         title = topic_title(session, redactor=self.hub.redactor)
         changed_text = not ref or self._status_text.get(sid) != without_clock(card.text)
         changed_title = self.surface.limits.thread_titles and self.titles.get(sid) != title
-        if not changed_text and not changed_title:
-            self.dirty.discard(sid)
-            return False
-        did = False
+        did = progress_due = False
         try:
             if changed_text and self.surface.pacer(ref or thread, edit=bool(ref)).room(
                     Priority.STATUS):
@@ -279,6 +278,9 @@ class SessionThreads:
                 await self.surface.set_thread(thread, title=title, open=None)
                 self.titles[sid] = title
                 changed_title, did = False, True
+            if self.progress is not None:  # after the card: it goes first in the budget
+                progressed, progress_due = await self.progress.flush(session, thread)
+                did = did or progressed
         except ThreadGone as e:  # the next item for the session makes a new thread
             await self.forget_thread(sid, e)
             changed_text = changed_title = False
@@ -293,6 +295,6 @@ class SessionThreads:
             self._status_at[sid] = time.monotonic()
         if did:
             self._status_at[sid] = time.monotonic()
-        if not changed_text and not changed_title:
+        if not changed_text and not changed_title and not progress_due:
             self.dirty.discard(sid)
         return did

@@ -11,6 +11,7 @@ environment variable CI is set they fail instead, so CI can never pass without r
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import platform
@@ -127,10 +128,22 @@ def toml_table(values: dict[str, str]) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + " }"
 
 
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+# a JWT nobody signed: Claude Code only reads its audience to tell a gateway (qZ() in 2.1.331)
+GATEWAY_TOKEN = (f"{_b64({'alg': 'none', 'typ': 'JWT'})}."
+                 f"{_b64({'aud': 'claude-gateway', 'exp': 4102444800})}.unsigned")
+
+
 def use_real_claude(bridge: Bridge, binary: Path, model_url: str,
-                    args: Sequence[str] = ()) -> Path:
+                    args: Sequence[str] = (), *, gateway: bool = False) -> Path:
     """Point `[agents.claude]` at the real binary, offline, with a private config dir
-    (returned: Claude Code keeps its sessions there)."""
+    (returned: Claude Code keeps its sessions there). `gateway`: authenticate as through an
+    LLM gateway (an unsigned token with `aud: claude-gateway`), the one way without a
+    subscription that makes Claude Code read the mock's `anthropic-ratelimit-unified-*`
+    headers and report them as `rate_limit_event`."""
     config_dir = bridge.tmp / "claude-config"
     config_dir.mkdir(exist_ok=True)
     env = {
@@ -144,6 +157,8 @@ def use_real_claude(bridge: Bridge, binary: Path, model_url: str,
         "CLAUDE_CONFIG_DIR": str(config_dir),
         "HOME": bridge.env["HOME"],
     }
+    if gateway:
+        env["ANTHROPIC_AUTH_TOKEN"] = GATEWAY_TOKEN
     set_agent(bridge, "claude", [
         'protocol = "claude"',
         f"command = {json.dumps([str(binary)])}",

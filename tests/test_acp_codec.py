@@ -242,6 +242,7 @@ def test_a_deny_reason_is_kept_and_told_with_the_next_prompt():
     assert sent(codec)[0]["result"] == {"outcome": {"outcome": "selected", "optionId": "reject"}}
     events = feed(codec, AFTER_PERMISSION[-1])
     assert isinstance(events[0], Notice) and "not in this repo" in events[0].text
+    assert events[0].shown  # people see that the reason could not travel
     codec.send(SendPrompt(text="go on"))
     (prompt,) = sent(codec)
     note, text = prompt["params"]["prompt"]
@@ -348,7 +349,7 @@ def test_requests_we_never_advertised_are_refused_with_method_not_found(method):
     codec = opened()
     (notice,) = feed(codec, {"jsonrpc": "2.0", "id": "r1", "method": method,
                              "params": {"sessionId": SESSION}})
-    assert isinstance(notice, Notice)
+    assert isinstance(notice, Notice) and notice.shown
     assert sent(codec) == [{"jsonrpc": "2.0", "id": "r1", "error": {
         "code": -32601, "message": f"Method not found: {method}"}}]
     assert codec.pending_requests() == []

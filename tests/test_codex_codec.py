@@ -132,6 +132,7 @@ def test_the_decline_reason_is_kept_and_told_with_the_next_prompt():
     assert sent(codec)[-1] == {"id": 0, "result": {"decision": "decline"}}  # only a decision
     rest = codec.receive(agent_bytes(lines[asked:]))
     assert isinstance(rest[0], Notice) and "not in this repo" in rest[0].text
+    assert rest[0].shown  # people see that the reason could not travel
     codec.send(SendPrompt(text="go on"))
     (turn,) = sent(codec)
     first, second = turn["params"]["input"]

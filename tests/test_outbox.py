@@ -13,6 +13,7 @@ from bridge.outbox import (
     PostApproval,
     PostDiff,
     PostDigest,
+    PostNotice,
     PostQuestion,
     PostSummary,
     PostText,
@@ -56,6 +57,8 @@ EVERY_INTENT: list[Intent] = [
     PostText(text="hello"),
     SendFile(filename="x.bin", data=b"\x00\xffdata", caption="a file"),
     PostDigest(requested=True),
+    PostNotice(text="refused agent request fs/read_text_file"),
+    PostNotice(text="You've hit your limit", limit=True),
 ]
 
 

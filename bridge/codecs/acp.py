@@ -267,7 +267,8 @@ class AcpCodec(AcpForms):
             return [*self._flush_text(), *self._ask_form(wire_id, params)]
         # fs/* and terminal/* were not advertised; anything else is unknown to us
         self._refuse(wire_id, f"Method not found: {method}")
-        return [Notice(text=f"refused agent request {method}")]
+        return [Notice(text=f"refused agent request {method}: agent-bridge does not handle it",
+                       shown=True)]
 
     def _update(self, update: JSON, m: JSON) -> list[AgentEvent]:
         if self._loading:

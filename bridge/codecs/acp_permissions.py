@@ -128,4 +128,4 @@ def rejected_notice(permission: Permission, message: str) -> Notice:
     # a permission outcome is an option id and nothing else: the reason cannot travel with
     # the rejection. It is kept visible and told with the next prompt instead.
     return Notice(text=f"ACP cannot carry a reason with a rejection; it will be told with the "
-                       f"next prompt. Rejected {permission.what}: {message}")
+                       f"next prompt. Rejected {permission.what}: {message}", shown=True)

@@ -19,6 +19,7 @@ from typing import Any
 from bridge.codecs.claude_questions import ASK_USER_QUESTION, asked_questions
 from bridge.codecs.elicitation import Form, form_of, form_questions, form_response
 from bridge.codecs.endpoint import JsonLinesEndpoint
+from bridge.codecs.limits import claude_rate_limit, claude_refused
 from bridge.errors import ApprovalError, ProtocolError
 from bridge.events import (
     JSON,
@@ -295,7 +296,7 @@ class ClaudeCodec(JsonLinesEndpoint):
         if kind in _QUIET_TYPES:
             return []
         if kind == "rate_limit_event":
-            return [Notice(text=f"rate limit: {json.dumps(m.get('rate_limit_info', m))[:500]}")]
+            return [claude_rate_limit(m)]
         return [UnknownEvent(type=kind, raw=m)]
 
     def _assistant(self, m: JSON) -> list[AgentEvent]:
@@ -308,7 +309,9 @@ class ClaudeCodec(JsonLinesEndpoint):
                 events.append(
                     ToolStarted(tool_use_id=block["id"], tool=block["name"], input=block["input"])
                 )
-        return events
+        refused = claude_refused(m, "\n".join(e.text for e in events
+                                              if isinstance(e, AssistantText)))
+        return [*events, refused] if refused is not None else events
 
     def _user(self, m: JSON) -> list[AgentEvent]:
         content = m["message"]["content"]
@@ -339,7 +342,8 @@ class ClaudeCodec(JsonLinesEndpoint):
         if isinstance(form, str):
             self._respond(request_id, {"action": "decline"})
             return [Notice(text=f"Declined {form} from {server}: agent-bridge answers only "
-                                f"choices and text from a chat. {request.get('message') or ''}")]
+                                f"choices and text from a chat. {request.get('message') or ''}",
+                           shown=True)]
         self._pending[request_id] = _Pending("elicitation", {})
         self._forms[request_id] = form
         return [QuestionsAsked(request_id=request_id, questions=form_questions(form))]
@@ -387,7 +391,8 @@ class ClaudeCodec(JsonLinesEndpoint):
                 },
             }
         )
-        return [Notice(text=f"refused control request {subtype}")]
+        return [Notice(text=f"Refused the agent's control request {subtype}: agent-bridge "
+                            "does not handle it.", shown=True)]
 
 
 def session_rules(tool: str, shown: JSON) -> list[JSON]:

@@ -37,6 +37,7 @@ from bridge.codecs.codex_items import (
 )
 from bridge.codecs.codex_requests import CodexServerRequests
 from bridge.codecs.jsonrpc import declined_note, error_text, obj, string
+from bridge.codecs.limits import codex_limit_error, codex_rate_limits
 from bridge.events import (
     JSON,
     AgentCommand,
@@ -246,7 +247,11 @@ class CodexCodec(CodexServerRequests):
             if params.get("willRetry"):
                 return [Notice(text=f"Codex error, retrying: {text}")]
             self._turn_error = text
-            return []
+            limited = codex_limit_error(error)
+            return [limited] if limited is not None else []
+        if method == "account/rateLimits/updated":
+            limits = codex_rate_limits(params)
+            return [limits] if limits is not None else []
         if method == "thread/status/changed":
             status = params.get("status")
             if isinstance(status, dict) and status.get("type") == "systemError":
@@ -286,6 +291,9 @@ class CodexCodec(CodexServerRequests):
         error = None
         if failed:
             error = error_text(turn.get("error")) or self._turn_error or "the turn failed"
+            limited = codex_limit_error(turn.get("error"))
+            if limited is not None:
+                events.append(limited)
         elif self._turn_error:
             events.append(Notice(text=f"Codex reported an error: {self._turn_error}"))
         duration = turn.get("durationMs")

@@ -21,7 +21,7 @@ from bridge.events import JSON, AgentEvent, ToolFinished, ToolStarted, UsageUpda
 # limits, streaming deltas of items that also arrive completed): dropped.
 QUIET = frozenset(
     {
-        "configWarning", "warning", "deprecationNotice", "account/rateLimits/updated",
+        "configWarning", "warning", "deprecationNotice",
         "remoteControl/status/changed", "thread/name/updated",
         "thread/goal/cleared", "thread/goal/updated", "thread/archived", "thread/unarchived",
         "turn/diff/updated", "mcpServer/startupStatus/updated",

@@ -103,13 +103,14 @@ class CodexServerRequests(JsonRpcEndpoint):
             self._reply(wire_id, {"permissions": {}, "scope": "turn"})
             reason = params.get("reason") or "no reason given"
             return [Notice(text=f"refused Codex's request for more sandbox permissions "
-                                f"({reason}): agent-bridge grants none")]
+                                f"({reason}): agent-bridge grants none", shown=True)]
         if method == REQUEST_USER_INPUT:
             try:
                 asked = asked_inputs(params, json.dumps(params, ensure_ascii=False))
             except ProtocolError as e:
                 self._refuse(wire_id, f"agent-bridge cannot ask this: {e.message}", -32602)
-                return [Notice(text=f"refused a malformed question from Codex: {e.message}")]
+                return [Notice(text=f"refused a malformed question from Codex: {e.message}",
+                               shown=True)]
             self._asked[str(wire_id)] = (wire_id, None)
             item_id = params.get("itemId")
             return [QuestionsAsked(request_id=str(wire_id), questions=asked,
@@ -117,7 +118,8 @@ class CodexServerRequests(JsonRpcEndpoint):
         if method == "mcpServer/elicitation/request":
             return self._elicitation(wire_id, params)
         self._refuse(wire_id, f"agent-bridge does not handle {method}")
-        return [Notice(text=f"refused Codex request {method}")]
+        return [Notice(text=f"refused Codex request {method}: agent-bridge does not handle "
+                            "it", shown=True)]
 
     def _elicitation(self, wire_id: WireId, params: JSON) -> list[AgentEvent]:
         server = str(params.get("serverName") or "an MCP server")
@@ -129,7 +131,8 @@ class CodexServerRequests(JsonRpcEndpoint):
         if isinstance(form, str):
             self._reply(wire_id, {"action": "decline", "content": None, "_meta": None})
             return [Notice(text=f"Declined {form} from {server}: agent-bridge answers only "
-                                f"choices and text from a chat. {params.get('message') or ''}")]
+                                f"choices and text from a chat. {params.get('message') or ''}",
+                           shown=True)]
         self._asked[str(wire_id)] = (wire_id, form)
         return [QuestionsAsked(request_id=str(wire_id), questions=form_questions(form))]
 
@@ -214,7 +217,7 @@ def declined_notice(pending: Pending, message: str) -> Notice:
     # gave cannot travel with the decline. It is kept visible (a Notice) and told to the
     # model with the next prompt rather than lost.
     return Notice(text=f"Codex cannot receive a reason with a decline; it will be told with "
-                       f"the next prompt. Declined {pending.what}: {message}")
+                       f"the next prompt. Declined {pending.what}: {message}", shown=True)
 
 
 def offered(available: Any) -> tuple[DecisionKind, ...]:

@@ -48,6 +48,19 @@ class EventRepository(Database):
         )
         return [(r["kind"], json.loads(r["data"])) for r in rows]
 
+    async def turn_progress(self, session_id: str,
+                            limit: int = 200) -> list[tuple[str, dict[str, Any]]]:
+        """The tool and text events of the session's running turn (since its last turn
+        ended), the latest `limit` of them, oldest first."""
+        rows = await self._fetch_all(
+            "SELECT kind, data FROM events WHERE session_id = ? "
+            "AND kind IN ('tool_started', 'tool_finished', 'assistant_text') AND id > COALESCE(("
+            "  SELECT id FROM events WHERE session_id = ? AND kind = 'turn_completed' "
+            "  ORDER BY id DESC LIMIT 1), 0) ORDER BY id DESC LIMIT ?",
+            (session_id, session_id, limit),
+        )
+        return [(r["kind"], json.loads(r["data"])) for r in reversed(rows)]
+
     async def count_events(self, session_id: str | None = None) -> int:
         args: tuple[str, ...] = ()
         if session_id is None:

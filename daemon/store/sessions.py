@@ -18,7 +18,8 @@ ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read a
 SESSION_COLUMNS = (
     "id, project, agent, protocol, host, cwd, state, archived, agent_session_id, title, "
     "branch, last_tool, cost_usd, error, created_at, updated_at, turns, last_event_at, "
-    "finished_at, reviewed_at, parked, owner, tokens, mode, model"
+    "finished_at, reviewed_at, parked, owner, tokens, mode, model, limit_hit_at, limit_reset_at, "
+    "resume_at, verbose"
 )
 SESSION_FIELDS = frozenset(
     {
@@ -46,6 +47,10 @@ SESSION_FIELDS = frozenset(
         "parked",
         "mode",
         "model",
+        "limit_hit_at",
+        "limit_reset_at",
+        "resume_at",
+        "verbose",
     }
 )
 
@@ -158,4 +163,7 @@ def _session(row: Any) -> SessionView:
         updated_at=row["updated_at"], turns=row["turns"], last_event_at=row["last_event_at"],
         finished_at=row["finished_at"], reviewed_at=row["reviewed_at"], parked=row["parked"],
         owner=row["owner"], tokens=row["tokens"], mode=row["mode"], model=row["model"],
+        limit_hit_at=row["limit_hit_at"], limit_reset_at=row["limit_reset_at"],
+        resume_at=row["resume_at"],
+        verbose=None if row["verbose"] is None else bool(row["verbose"]),
     )

@@ -24,6 +24,10 @@ unknown_type, crash_mid_approval, hang, flood, slow_approve, many_approvals, que
 (AskUserQuestion: one single-select and one multi-select question, answered the way the
 real 2.1.331 does: `updatedInput.answers`, question text → the label(s) joined by ", "),
 plan (ExitPlanMode with a Markdown plan, as the real 2.1.331 asks to leave plan mode).
+rate_limit (the usage limit is hit: `rate_limit_event` rejected, resetting in
+$FAKE_CLAUDE_RESET_IN seconds (default 3600), the refused `assistant` message with
+`error: rate_limit` and an error result; a prompt that says the limit "has reset" gets
+`rate_limit_event` allowed and a normal answer).
 
 Standard library only. Stdin is read by one thread that records lines and queues them;
 everything else (all stdout writes) happens on the main thread.
@@ -78,7 +82,7 @@ SCENARIOS = frozenset(
     {
         "approve", "text", "two_approvals", "write", "garbage", "noise", "truncated",
         "huge_line", "unknown_type", "crash_mid_approval", "hang", "flood", "slow_approve",
-        "many_approvals", "question", "plan",
+        "many_approvals", "question", "plan", "rate_limit",
     }
 )  # fmt: skip
 
@@ -894,6 +898,9 @@ class FakeClaude:
         elif name == "flood":
             self.flood(turn)
             return
+        elif name == "rate_limit":
+            self.rate_limited(turn)
+            return
         elif name == "slow_approve":
             for i in range(10):
                 self.assistant({"type": "text", "text": f"thinking step {i + 1}"})
@@ -954,6 +961,30 @@ class FakeClaude:
                 fail("fake crash", code=3)
             denied = self.settle(turn)
             self.final_text(turn, "Understood, I did not run it." if denied else "All done.")
+
+    def rate_limited(self, turn: Turn) -> None:
+        """The shapes the real 2.1.331 sends (`rate_limit_event`, checked against the mock
+        model API with `anthropic-ratelimit-unified-*` headers)."""
+        reset = int(time.time() + float(os.environ.get("FAKE_CLAUDE_RESET_IN", "3600")))
+        again = "has reset" in (self.session.prompts[-1] if self.session.prompts else "")
+        status = "allowed" if again else "rejected"
+        self.emit({"type": "rate_limit_event",
+                   "rate_limit_info": {"status": status, "resetsAt": reset,
+                                       "rateLimitType": "five_hour", "isUsingOverage": False},
+                   "uuid": new_uuid(), "session_id": self.session.session_id})
+        if again:
+            self.final_text(turn, "Picking up where I left off.")
+            return
+        text = "You've hit your limit · resets 3pm (UTC)"
+        message = self.envelope({"type": "assistant", "message": {
+            "id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
+            "model": "<synthetic>", "content": [{"type": "text", "text": text}],
+            "stop_reason": "stop_sequence", "stop_sequence": "", "usage": {
+                "input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0}}})
+        message["error"] = "rate_limit"
+        self.emit(message)
+        self.result(turn, text=text)
 
     def flood(self, turn: Turn) -> None:
         self.model_step(turn)

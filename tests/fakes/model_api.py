@@ -247,6 +247,9 @@ class MockModelAPI:
     model: str = "mock-model"
     requests: list[ModelRequest] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # extra headers on every Anthropic Messages answer (e.g. anthropic-ratelimit-unified-*)
+    anthropic_headers: dict[str, str] = field(default_factory=dict)
+    openai_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-codex-primary-*
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -341,7 +344,7 @@ class MockModelAPI:
                  "cache_read_input_tokens": 0}
         model = recorded.body.get("model") or self.model
         if not recorded.streaming:
-            return web.json_response({
+            return web.json_response(headers=self.anthropic_headers, data={
                 "id": message_id, "type": "message", "role": "assistant", "model": model,
                 "content": blocks, "stop_reason": stop_reason, "stop_sequence": None,
                 "usage": usage,
@@ -372,7 +375,7 @@ class MockModelAPI:
                                "usage": {"output_tokens": 5}}),
             ("message_stop", {"type": "message_stop"}),
         ]
-        return await _sse(request, events)
+        return await _sse(request, events, self.anthropic_headers)
 
     # -- OpenAI Responses -------------------------------------------------------------------
 
@@ -419,12 +422,14 @@ class MockModelAPI:
             "type": "response.completed",
             "response": {"id": response_id, "status": "completed", "usage": usage},
         }))
-        return await _sse(request, events)
+        return await _sse(request, events, self.openai_headers)
 
 
-async def _sse(request: web.Request, events: list[tuple[str, JSON]]) -> web.StreamResponse:
+async def _sse(request: web.Request, events: list[tuple[str, JSON]],
+               headers: dict[str, str] | None = None) -> web.StreamResponse:
     response = web.StreamResponse(
-        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                             **(headers or {})})
     await response.prepare(request)
     for name, data in events:
         await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
