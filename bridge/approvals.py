@@ -95,6 +95,9 @@ class Approval:
     reason: str | None = None
     description: str | None = None
     cwd: str | None = None
+    # what the daemon found on disk when the request arrived: each file the request writes
+    # → its size, or None when there is no such file (None: not looked up)
+    on_disk: Mapping[str, int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -153,6 +153,7 @@ class SessionMachine:
                     requested_at=now,
                     description=event.description,
                     cwd=event.cwd or self.cwd,
+                    on_disk=event.on_disk,
                 )
                 draft.new_approvals.append(approval)
                 self.pending[event.request_id] = approval

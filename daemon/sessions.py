@@ -360,6 +360,7 @@ class Sessions:
             codec=codec, process=process, cwd=session.cwd,
             grace=self.config.daemon.shutdown_grace, idle_exit=self.config.daemon.idle_exit,
             clock=self.clock, redactor=self.redactor,
+            host=self.hosts.runner_for(session.host),
         )
         self.runners[session.id] = runner
         self.tasks.spawn(self._run(runner), name=f"session-{session.id}")

@@ -18,7 +18,7 @@ from daemon.store.sessions import new_id
 
 APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
-    "decided_by, decided_at, reason, requested_at"
+    "decided_by, decided_at, reason, requested_at, on_disk"
 )
 
 
@@ -81,13 +81,14 @@ class ApprovalRepository(Database):
             try:
                 await db.execute(
                     f"INSERT INTO approvals ({APPROVAL_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         approval.id, approval.session_id, approval.request_id, approval.tool,
                         json.dumps(dict(approval.input), ensure_ascii=False),
                         json.dumps([k.value for k in approval.offered]), approval.description,
                         approval.cwd, approval.state.value, None, None, None, None,
                         approval.requested_at,
+                        None if approval.on_disk is None else json.dumps(dict(approval.on_disk)),
                     ),
                 )
                 return approval
@@ -125,4 +126,5 @@ def _approval(row: Any) -> Approval:
         decision=DecisionKind(row["decision"]) if row["decision"] else None,
         decided_by=row["decided_by"], decided_at=row["decided_at"], reason=row["reason"],
         requested_at=row["requested_at"],
+        on_disk=json.loads(row["on_disk"]) if row["on_disk"] else None,
     )
