@@ -38,6 +38,7 @@ class Facts:
     stopped_by: str | None = None  # who stopped the session, for an interrupted turn
     urgent: bool = False
     to_agent: tuple[AgentCommand, ...] = ()
+    turn: int | None = None  # the session's count of turns after the last one completed here
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class Draft:
     stopped_by: str | None = None
     urgent: bool = False
     to_agent: list[AgentCommand] = field(default_factory=list)
+    turn: int | None = None
 
     def record(self, now: float, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append((now, kind, json.dumps(data, ensure_ascii=False)))
@@ -65,7 +67,7 @@ class Draft:
             settled_questions=tuple(self.settled_questions), changes=dict(self.changes),
             increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
             state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
-            to_agent=tuple(self.to_agent),
+            to_agent=tuple(self.to_agent), turn=self.turn,
         )
 
 

@@ -63,8 +63,10 @@ class SessionMachine:
         new_id: Callable[[], str],
         protocol: str = "agent's",
         redactor: Redactor | None = None,
+        turns: int = 0,
     ) -> None:
         self.session_id = session_id
+        self.turns = turns  # how many turns the session has completed (its stored `turns`)
         self.state = state
         self.cwd = cwd
         self.protocol = protocol  # its name, for the reason when the agent never spoke it
@@ -202,6 +204,8 @@ class SessionMachine:
     def _turn_completed(self, draft: Draft, event: TurnCompleted, now: float) -> None:
         self.turn_active = False
         draft.turns_completed.append(event)
+        self.turns += 1
+        draft.turn = self.turns
         if event.interrupted:
             draft.stopped_by = self.stopped_by or self.interrupted_by
         self.interrupted_by = None

@@ -25,7 +25,7 @@ from bridge.questions import Question
 from bridge.terminal import TerminalSession
 from daemon.adopting import DEFAULT_LIMIT
 from daemon.changes import ChangeTracker
-from daemon.errors import ApiError, DaemonError
+from daemon.errors import ApiError, Conflict, DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
 
@@ -340,10 +340,18 @@ class ControlServer:
         from bridge.diffs import render_diff_summary
 
         sid = str(r["id"])
-        await self.hub.store.session(sid)
-        changes = await self.hub.changes.diff(sid)
+        session = await self.hub.store.session(sid)
+        turn = r.get("turn")
+        if turn is None:
+            changes = await self.hub.changes.diff(sid)
+        else:
+            if not isinstance(turn, int) or not 1 <= turn <= session.turns:
+                raise Conflict(f"{sid} has had {session.turns} turn(s): --turn takes a number "
+                               f"from 1 to {session.turns}")
+            changes = (await self.hub.changes.turn_diff(sid, turn)).own
         return {
             "id": sid,
+            "turn": turn,
             "summary": render_diff_summary(changes.summary),
             "note": changes.note,
             "files": [

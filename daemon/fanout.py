@@ -78,8 +78,10 @@ class Fanout:
             intents.append(PostQuestion(question_id=question.id))
         for question in batch.settled_questions:
             intents.append(UpdateQuestion(question_id=question.id))
-        for turn in batch.turns_completed:
+        last = len(batch.turns_completed) - 1
+        for n, turn in enumerate(batch.turns_completed):
             intents.append(PostSummary(
+                turn=None if batch.turn is None else batch.turn - (last - n),
                 final_text=turn.result_text,
                 is_error=turn.is_error and not turn.interrupted,
                 interrupted=turn.interrupted,

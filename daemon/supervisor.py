@@ -57,6 +57,7 @@ class SessionRunner:
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
         host: CommandRunner | None = None,
+        turns: int = 0,
     ) -> None:
         """`host` runs commands where the agent runs: what a Write would overwrite is
         looked up through it when the request arrives."""
@@ -68,7 +69,7 @@ class SessionRunner:
         # what is stored for a chat (last tool, errors) is redacted before it is cut
         self.machine = SessionMachine(
             session_id=session_id, state=state, cwd=cwd, new_id=st.new_id,
-            protocol=_protocol_name(codec), redactor=redactor,
+            protocol=_protocol_name(codec), redactor=redactor, turns=turns,
         )
         self.codec = codec
         self.process = process
