@@ -65,7 +65,7 @@ def test_summary_numbers_match_git_and_the_attached_diff_applies(repo_chat, tg, 
     tg.wait_until(lambda: bool(tg.fake.documents))
     (document,) = tg.on(lambda: list(tg.fake.documents.values()))
     sid = bridge.json("sessions")[0]["id"]
-    assert document.file_name == f"{sid}-1.diff"
+    assert document.file_name == f"{sid}-turn1.diff"
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "-q", str(bridge.project), str(checkout)], check=True)
     git(checkout, "checkout", "-q", start)
