@@ -62,8 +62,8 @@ COMMAND_RULES: tuple[CommandRule, ...] = (
     CommandRule(Risk.SUDO, ("doas",)),
     CommandRule(Risk.DATABASE_DROP, ("dropdb",)),
     CommandRule(Risk.DATABASE_DROP, ("mysqladmin", "drop")),
-    CommandRule(Risk.DATABASE_DROP, ("(?:rails|rake)", r"db:(?:drop|reset|purge)\S*")),
-    CommandRule(Risk.MIGRATION, ("(?:rails|rake)", r"db:(?:migrate|rollback|schema:load)\S*")),
+    CommandRule(Risk.DATABASE_DROP, ("rails|rake|bundle", r"db:(?:drop|reset|purge)\S*")),
+    CommandRule(Risk.MIGRATION, ("rails|rake|bundle", r"db:(?:migrate|rollback|schema:load)\S*")),
     CommandRule(Risk.MIGRATION, ("python[0-9.]*", r"(?:\S*/)?manage\.py", "migrate")),
     CommandRule(Risk.MIGRATION, (r"(?:\S*/)?manage\.py", "migrate")),
     CommandRule(Risk.MIGRATION, ("alembic", "upgrade|downgrade|stamp")),
@@ -172,16 +172,30 @@ def _command_name(word: str) -> str:
 
 
 _COMPILED = tuple((rule, tuple(re.compile(w) for w in rule.words)) for rule in COMMAND_RULES)
+# any rule's command word: most commands start none, and are done with one match
+_FIRST_WORDS = re.compile("|".join(f"(?:{rule.words[0]})" for rule in COMMAND_RULES))
 
 
 def _match_rules(words: Sequence[str], start: int, end: int | None = None) -> set[Risk]:
     """Every command rule whose words appear in order in `words[start:end]`, the first as
-    the command word; and those of the commands `find -exec` runs (to their `;` or `+`)."""
+    the command word; and (when `end` is None) those of the commands `find -exec` runs, to
+    their `;` or `+`."""
     found: set[Risk] = set()
+    nested = end is not None
     end = len(words) if end is None else end
     if start >= end:
         return found
     name = _command_name(words[start])
+    if name == "find" and not nested:
+        i = start + 1
+        while i < end:
+            if words[i] in _EXEC_FLAGS:
+                stop = next((j for j in range(i + 1, end) if words[j] in (";", "+")), end)
+                found |= _match_rules(words, _command_start(words, i + 1), stop)
+                i = stop
+            i += 1
+    if not _FIRST_WORDS.fullmatch(name) and not _FIRST_WORDS.fullmatch(words[start]):
+        return found
     for rule, patterns in _COMPILED:
         if not patterns[0].fullmatch(name) and not patterns[0].fullmatch(words[start]):
             continue
@@ -193,14 +207,6 @@ def _match_rules(words: Sequence[str], start: int, end: int | None = None) -> se
                 at += 1
         if at == len(patterns):
             found.add(rule.risk)
-    if end == len(words):  # not inside an -exec already
-        i = start + 1
-        while i < end:
-            if words[i] in _EXEC_FLAGS:
-                stop = next((j for j in range(i + 1, end) if words[j] in (";", "+")), end)
-                found |= _match_rules(words, _command_start(words, i + 1), stop)
-                i = stop
-            i += 1
     return found
 
 
