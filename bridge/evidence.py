@@ -47,7 +47,11 @@ def unified(path: str, old: str, new: str) -> str:
 
 def _added(text: str) -> str:
     """A new file's content as the added side of a diff."""
-    return "\n".join(f"+{line}" for line in text.splitlines())
+    return _sided(text, "+")
+
+
+def _sided(text: str, side: str) -> str:
+    return "\n".join(f"{side}{line}" for line in text.splitlines())
 
 
 def command_evidence(tool_input: Mapping[str, Any]) -> str | None:
@@ -112,8 +116,11 @@ def patch_evidence(changes: list[Any]) -> str:
         if isinstance(moved, str) and moved:
             label += f", moved to {moved}"
         parts.append(f"── {path} ({label})")
-        if diff:
-            parts.append(_added(diff) if kind == "add" and not _is_diff(diff) else diff)
+        if diff and not _is_diff(diff) and kind in ("add", "delete"):
+            # Codex sends a new file's content (and a deleted one's) rather than a diff
+            parts.append(_sided(diff, "+" if kind == "add" else "-"))
+        elif diff:
+            parts.append(diff)
     return "\n".join(parts)
 
 

@@ -86,6 +86,7 @@ def test_a_codex_patch_lists_every_file_with_its_own_hunks():
     assert f"── {CWD}/new.py (new file)" in text
     assert new < text.index("+brand\n+new") < gone  # its content, labelled and in its place
     assert f"── {CWD}/gone.py (deleted)" in text and f"── {CWD}/a.py (modified)" in text
+    assert gone < text.index("-bye")
 
 
 def test_an_acp_edit_lists_every_file_as_a_diff_new_files_labelled():

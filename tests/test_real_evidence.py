@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.model_api import ModelRequest, Reply, Text, ThreadedModelAPI, ToolUse, write
+from tests.fakes.model_api import (
+    ExecCommand,
+    ModelRequest,
+    Reply,
+    Text,
+    ThreadedModelAPI,
+    ToolUse,
+    tool_then_finish,
+    write,
+)
 from tests.fakes.telegram_api import StoredMessage
-from tests.real_binaries import CLAUDE, START, use_real_claude
+from tests.real_binaries import CLAUDE, CODEX, START, use_real_claude, use_real_codex
 from tests.telegram_harness import ALICE
 from tests.test_e2e_changes import make_repo
 
@@ -109,3 +118,47 @@ def test_two_real_turns_each_attach_only_their_own_change(make_bridge, tg, model
     assert "first.txt" in diffs[0] and "second.txt" not in diffs[0]
     assert "+from the second turn" in diffs[1] and "first.txt" not in diffs[1]
     assert (bridge.project / "second.txt").read_text() == "from the second turn\n"
+
+
+PATCH = """apply_patch <<'EOF'
+*** Begin Patch
+*** Update File: app.py
+@@
+ line 2
+-line 3
++line three
+ line 4
+*** Add File: brand_new.py
++print("brand new")
++print("second line")
+*** Delete File: README.md
+*** End Patch
+EOF
+"""
+
+
+def test_a_real_codex_patch_card_lists_every_file_with_its_hunks(make_bridge, tg, model):
+    binary = CODEX.require()
+    bridge = make_bridge(extra=tg.config(chat=ALICE))
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    make_repo(bridge.project)
+    use_real_codex(bridge, binary, model.base_url)
+    bridge.start()
+    model.script = tool_then_finish(ExecCommand(cmd=PATCH))
+    tg.say("/new demo patch three files --agent codex", chat=ALICE)
+    card = wait_count(tg, "Approval needed", 1)[0]
+    text = card.text
+    assert "3 files:" in text
+    sections = {part.split(" ", 1)[0].rsplit("/", 1)[-1]: part
+                for part in text.split("── ")[1:]}  # each file's own part of the card
+    assert set(sections) == {"app.py", "brand_new.py", "README.md"}
+    assert "(modified)" in sections["app.py"]
+    assert "-line 3\n+line three" in sections["app.py"]
+    assert "(new file)" in sections["brand_new.py"]
+    assert '+print("brand new")\n+print("second line")' in sections["brand_new.py"]
+    assert "(deleted)" in sections["README.md"] and "-# demo" in sections["README.md"]
+    assert "line three" not in sections["brand_new.py"] + sections["README.md"]
+    allow(tg, card)
+    wait_count(tg, "Turn finished", 1)
+    assert (bridge.project / "brand_new.py").exists()
+    assert not (bridge.project / "README.md").exists()
