@@ -22,6 +22,7 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.questions import Question
+from bridge.risk import risk_tags
 from bridge.terminal import TerminalSession
 from daemon.adopting import DEFAULT_LIMIT
 from daemon.changes import ChangeTracker
@@ -95,6 +96,8 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "decided_at": a.decided_at,
         "reason": a.reason,
         "requested_at": a.requested_at,
+        "on_disk": None if a.on_disk is None else dict(a.on_disk),
+        "risk": [risk.value for risk in risk_tags(a.tool, a.input, a.cwd)],
     }
 
 

@@ -94,7 +94,9 @@ class ChangeTracker:
                 none = Changes(b"", summarize_diff(b""), why, failed=True)
                 return TurnChanges(turn, none, none)
             total = Changes(after, summarize_diff(after), _dirty_note(extra))
-            before = b"" if turn <= 1 else await self.store.snapshot(session_id, turn - 1)
+            before = await self.store.snapshot(session_id, turn - 1)
+            if before is None and turn == 1 and not extra.get("start_dirty"):
+                before = b""  # a clean tree at the start: turn 1 is all of it
             if before is None:
                 note = (f"the end of turn {turn - 1} was not recorded: this is every change "
                         "since the session started")
@@ -133,6 +135,8 @@ class ChangeTracker:
             session_id, repo_root=state.root, start_commit=state.head, branch=state.branch,
             start_dirty=int(state.dirty),
         )
+        if state.dirty:  # what was there before is no turn's change: the end of "turn 0"
+            await self.turn_ended(session_id, 0)
         return path
 
     async def diff(self, session_id: str) -> Changes:
