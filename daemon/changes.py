@@ -84,8 +84,12 @@ class ChangeTracker:
                 none = Changes(b"", summarize_diff(b""), "not a git repository: no diff")
                 return TurnChanges(turn, none, none)
             after = await self.store.snapshot(session_id, turn)
-            if after is None and turn >= session.turns:
-                after = await self._snapshot(session_id, turn)
+            if after is None and turn >= session.turns:  # the latest: its end is now
+                now = await self.diff(session_id)
+                if now.failed:
+                    return TurnChanges(turn, now, now)
+                await self.store.save_snapshot(session_id, turn, now.raw, now=self.clock())
+                after = now.raw
             if after is None:
                 if turn > session.turns:
                     why = f"{session_id} has had {session.turns} turn(s) so far"
