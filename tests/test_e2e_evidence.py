@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.telegram_api import StoredMessage
+from tests.harness import FakeAgent
 from tests.telegram_harness import ALICE
 from tests.test_e2e_changes import git, make_repo
 
@@ -120,3 +121,22 @@ def test_a_request_too_long_for_its_card_goes_whole_as_a_file(make_bridge, tg):
     text = document.data.decode()
     assert "line 399 of the new content" in text and "cwd: " in text
     assert SECRET not in text and "[redacted]" in text
+
+
+def test_an_acp_edit_card_lists_each_file_as_a_diff(make_bridge, tg):
+    bridge = make_bridge(agents={"acp": FakeAgent(protocol="acp", scenario="edit")},
+                         extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    make_repo(bridge.project)
+    bridge.start()
+    tg.say("/new demo edit two files --agent acp")
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    card = tg.message_with("Approval needed", thread)
+    sections = {part.split(" ", 1)[0].rsplit("/", 1)[-1]: part
+                for part in card.text.split("── ")[1:]}
+    assert set(sections) == {"app.py", "fresh.py"}
+    assert "(modified)" in sections["app.py"] and "-line 3\n+line three" in sections["app.py"]
+    assert "(new file)" in sections["fresh.py"] and "+print('fresh')" in sections["fresh.py"]
+    allow(tg, card)
+    tg.message_with("Turn finished", thread)
+    assert (bridge.project / "fresh.py").read_text() == "print('fresh')\n"
