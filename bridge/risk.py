@@ -90,7 +90,7 @@ PATH_RULES: tuple[tuple[Risk, re.Pattern[str]], ...] = (
 # words that run the command after them (with their own options first)
 _WRAPPERS = frozenset({"sudo", "doas", "env", "nohup", "time", "nice", "ionice", "exec",
                        "command", "xargs", "timeout", "stdbuf", "chronic", "watch", "then",
-                       "do", "else", "!", "builtin"})
+                       "do", "else", "!", "builtin", "if", "elif", "while", "until"})
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "ash"})
 _DOWNLOADS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "xh"})
 _SOURCING = frozenset({"eval", "source", "."})

@@ -33,6 +33,7 @@ TAGGED: list[tuple[str, Risk]] = [
     ("find . -type d -exec rm -rf {} +", Risk.RECURSIVE_DELETE),
     ("git clean -fdx", Risk.RECURSIVE_DELETE),
     ("ls | xargs rm -rf", Risk.RECURSIVE_DELETE),
+    ("if true; then rm -rf out; fi", Risk.RECURSIVE_DELETE),
     ("/bin/bash -lc 'rm -rf /tmp/cache'", Risk.RECURSIVE_DELETE),  # Codex's wrapper
     ("git push --force origin main", Risk.FORCE_PUSH),
     ("git push -f", Risk.FORCE_PUSH),
