@@ -97,6 +97,9 @@ class Approval:
     cwd: str | None = None
     choices: tuple[AgentChoice, ...] = ()  # the agent's own ways to allow it
     choice: str | None = None  # the id of the one chosen
+    # what the daemon found on disk when the request arrived: each file the request writes
+    # → its size, or None when there is no such file (None: not looked up)
+    on_disk: Mapping[str, int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

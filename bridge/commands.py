@@ -48,7 +48,7 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.ARCHIVE, "ID", "archive a session"),
     (CommandName.UNARCHIVE, "ID", "bring a session back"),
     (CommandName.STATUS, "ID", "show a session's status card"),
-    (CommandName.DIFF, "ID", "the session's diff so far"),
+    (CommandName.DIFF, "ID [turn N]", "the session's diff so far, or turn N's own change"),
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
     (CommandName.ATRESET, "ID [cancel]", "resume a session when its usage limit resets"),
     (CommandName.VERBOSE, "ID on|off", "a progress message during the session's turns"),
@@ -76,6 +76,7 @@ class Command:
     argument: str | None = None  # /mode's mode, /model's name, /adopt's terminal session
     local: bool = False  # /sessions local: the terminal sessions the bridge does not run
     force: bool = False  # /adopt … --force: although a terminal still holds it
+    turn: int | None = None  # /diff ID turn N: that turn's own change
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,8 @@ def parse_command(
         if isinstance(parsed, Command) and (parsed.argument or "").lower() not in ("on", "off"):
             return CommandError(f"Usage: /verbose ID on|off; got {parsed.argument!r}.")
         return parsed
+    if name is CommandName.DIFF:
+        return _diff(rest, thread_session)
     first, _, tail = rest.partition(" ")
     session_id = None
     if first and _ID.match(first.lower()):
@@ -175,6 +178,28 @@ def _adopt(rest: str) -> Command | CommandError:
     prompt = " ".join(w for w in prompt.split(" ") if w != "--force").strip()
     return Command(name=CommandName.ADOPT, argument=words[0].lower(), prompt=prompt or None,
                    force=force)
+
+
+def _diff(rest: str, thread_session: str | None) -> Command | CommandError:
+    """`/diff ID` (the whole diff) or `/diff ID turn N` (turn N's own change); in a
+    session's thread the id may be left out."""
+    usage = ("Usage: /diff ID [turn N] (the ID may be left out inside the session's "
+             "thread).")
+    words = rest.split()
+    session_id = thread_session
+    if words and words[0].lower() != "turn":
+        if not _ID.match(words[0].lower()):
+            return CommandError(usage)
+        session_id, words = words[0].lower(), words[1:]
+    if session_id is None:
+        return CommandError(usage)
+    if not words:
+        return Command(name=CommandName.DIFF, session_id=session_id)
+    if len(words) != 2 or words[0].lower() != "turn" or not words[1].isdigit() \
+            or int(words[1]) < 1:
+        return CommandError(f"/diff takes a session id and optionally `turn N` (N from 1); "
+                            f"got {rest!r}.")
+    return Command(name=CommandName.DIFF, session_id=session_id, turn=int(words[1]))
 
 
 def _new(rest: str) -> Command | CommandError:

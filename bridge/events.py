@@ -95,6 +95,9 @@ class ApprovalRequested:
     # that names the option); empty: the card's buttons are `offered`'s
     choices: tuple[AgentChoice, ...] = ()
     raw: JSON = field(default_factory=dict)
+    # filled in by the daemon when it arrives: each file a Write would create or overwrite
+    # → the size of the file there now, or None when there is none (see `Approval.on_disk`)
+    on_disk: dict[str, int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

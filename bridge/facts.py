@@ -41,6 +41,7 @@ class Facts:
     urgent: bool = False
     to_agent: tuple[AgentCommand, ...] = ()
     notices: tuple[ShownNotice, ...] = ()  # to post in the session's thread
+    turn: int | None = None  # the session's count of turns after the last one completed here
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class Draft:
     urgent: bool = False
     to_agent: list[AgentCommand] = field(default_factory=list)
     notices: list[ShownNotice] = field(default_factory=list)
+    turn: int | None = None
 
     def record(self, now: float, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append((now, kind, json.dumps(data, ensure_ascii=False)))
@@ -71,7 +73,7 @@ class Draft:
             increments=dict(self.increments), turns_completed=tuple(self.turns_completed),
             plans=tuple(self.plans),
             state_changed=self.state_changed, stopped_by=self.stopped_by, urgent=self.urgent,
-            to_agent=tuple(self.to_agent), notices=tuple(self.notices),
+            to_agent=tuple(self.to_agent), notices=tuple(self.notices), turn=self.turn,
         )
 
 

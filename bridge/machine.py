@@ -67,8 +67,10 @@ class SessionMachine:
         new_id: Callable[[], str],
         protocol: str = "agent's",
         redactor: Redactor | None = None,
+        turns: int = 0,
     ) -> None:
         self.session_id = session_id
+        self.turns = turns  # how many turns the session has completed (its stored `turns`)
         self.state = state
         self.cwd = cwd
         self.protocol = protocol  # its name, for the reason when the agent never spoke it
@@ -160,6 +162,7 @@ class SessionMachine:
                     description=event.description,
                     cwd=event.cwd or self.cwd,
                     choices=event.choices,
+                    on_disk=event.on_disk,
                 )
                 draft.new_approvals.append(approval)
                 self.pending[event.request_id] = approval
@@ -220,6 +223,8 @@ class SessionMachine:
         self.turn_active = False
         self.plan.next_turn()  # the next turn's plan is a new message
         draft.turns_completed.append(event)
+        self.turns += 1
+        draft.turn = self.turns
         if event.interrupted:
             draft.stopped_by = self.stopped_by or self.interrupted_by
         self.interrupted_by = None

@@ -153,11 +153,14 @@ class PostSummary:
     cost_usd: float | None = None
     duration_ms: int | None = None
     num_turns: int | None = None
+    turn: int | None = None  # which of the session's turns (its diff is that turn's own)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PostDiff:
-    """Someone asked for the session's diff."""
+    """Someone asked for the session's diff: the whole of it, or turn `turn`'s own."""
+
+    turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,9 +241,10 @@ def encode(intent: Intent) -> tuple[OutboxKind, dict[str, Any]]:
                 "cost_usd": intent.cost_usd,
                 "duration_ms": intent.duration_ms,
                 "num_turns": intent.num_turns,
+                "turn": intent.turn,
             }
-        case PostDiff():
-            return OutboxKind.DIFF, {}
+        case PostDiff(turn=turn):
+            return OutboxKind.DIFF, {} if turn is None else {"turn": turn}
         case SetArchived(archived=archived):
             return (OutboxKind.ARCHIVED if archived else OutboxKind.UNARCHIVED), {}
         case PostText(text=text):
@@ -280,6 +284,7 @@ def _summary(kind: str, p: Mapping[str, Any]) -> PostSummary:
         cost_usd=p.get("cost_usd"),
         duration_ms=p.get("duration_ms"),
         num_turns=p.get("num_turns"),
+        turn=p.get("turn"),
     )
 
 
@@ -312,7 +317,7 @@ _DECODERS: dict[OutboxKind, Callable[[str, Mapping[str, Any]], Intent]] = {
         question_id=str(_required(k, p, "question_id")), toggled=bool(p.get("toggled"))),
     OutboxKind.PLAN: _plan,
     OutboxKind.SUMMARY: _summary,
-    OutboxKind.DIFF: lambda k, p: PostDiff(),
+    OutboxKind.DIFF: lambda k, p: PostDiff(turn=p.get("turn")),
     OutboxKind.ARCHIVED: lambda k, p: SetArchived(archived=True),
     OutboxKind.UNARCHIVED: lambda k, p: SetArchived(archived=False),
     OutboxKind.TEXT: lambda k, p: PostText(text=str(p.get("text", ""))),

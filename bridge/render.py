@@ -16,12 +16,16 @@ from typing import Any
 from bridge.actions import DECISION_BUTTONS, ButtonAction, Verb
 from bridge.approvals import FILE_TOOLS, TIMER, Approval, ApprovalState, decided_how
 from bridge.events import DecisionKind
+from bridge.evidence import redacted_input, request_evidence
 from bridge.model import SessionView
 from bridge.redact import Redactor
+from bridge.risk import risk_tags
 from bridge.session import SessionState
 
 PREVIEW_CHARS = 600
 CARD_LIMIT = 3500
+# how much evidence an approval card shows; the rest of the card is its head, tags, outcome
+EVIDENCE_CHARS = 2800
 
 STATE_ICONS: dict[SessionState, str] = {
     SessionState.STARTING: "⏳",
@@ -108,18 +112,6 @@ def _shortened(text: str, limit: int, redactor: Redactor) -> tuple[str, bool]:
     return text[: limit - 1].rstrip() + "…", True
 
 
-def _redacted_input(value: Any, redactor: Redactor) -> Any:
-    """`value` with every string in it redacted, before it is serialised: in JSON a line
-    break becomes `\\n` and a quote `\\"`, which hide where a secret starts and ends."""
-    if isinstance(value, str):
-        return redactor.redact(value).text
-    if isinstance(value, Mapping):
-        return {k: _redacted_input(v, redactor) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redacted_input(v, redactor) for v in value]
-    return value
-
-
 def topic_title(session: SessionView, *, redactor: Redactor) -> str:
     """A thread or topic name: state icon, short id, project, the prompt's start."""
     title = f"{STATE_ICONS[session.state]} {session.id} · {session.place}"
@@ -153,7 +145,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
             return f"{redactor.redact(path).text}\n{text}", cut
         return redactor.redact(path).text, False
     try:
-        dumped = json.dumps(_redacted_input(tool_input, redactor), ensure_ascii=False,
+        dumped = json.dumps(redacted_input(tool_input, redactor), ensure_ascii=False,
                             sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
@@ -217,27 +209,41 @@ def render_status_card(session: SessionView, *, now: float, pending: int = 0,
     return Card("\n".join(lines), session_buttons(session))
 
 
+def evidence_cut(approval: Approval, *, redactor: Redactor) -> tuple[str, bool]:
+    """The evidence an approval card shows (redacted, then cut to EVIDENCE_CHARS), and
+    whether it was cut: then the whole request goes along as a file."""
+    return _shortened(request_evidence(approval.tool, approval.input, redactor=redactor,
+                                       on_disk=approval.on_disk),
+                      EVIDENCE_CHARS, redactor)
+
+
 def render_approval_card(approval: Approval, session: SessionView, *,
                          redactor: Redactor) -> Card:
-    preview, cut = _preview(approval.tool, approval.input, PREVIEW_CHARS, redactor)
+    evidence, cut = evidence_cut(approval, redactor=redactor)
     lines = [
         f"🔐 Approval needed · {session.id} · {session.place}",
         f"{approval.tool} ({session.agent}), request {approval.id}",
-        preview,
     ]
+    cwd = approval.cwd or session.cwd
+    risks = risk_tags(approval.tool, approval.input, cwd)
+    if risks:
+        lines.append("⚠️ risk: " + " · ".join(risk.value for risk in risks))
+    lines.append(evidence)
     if approval.description:
         lines.append(f"why: {shorten(approval.description, 300, redactor)}")
-    lines.append(f"cwd: {approval.cwd or session.cwd}")
+    lines.append(f"cwd: {cwd}")
+    if cut:
+        lines.append(f"(shortened: the whole request is attached as "
+                     f"{request_filename(approval.id)})")
     if approval.state is not ApprovalState.PENDING:
         lines.append(render_outcome(approval))
         return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
     offered = set(approval.offered)
     if cut and DecisionKind.ALLOW_SESSION in offered:
         # a rule for the session covers the whole request: offered only when all of it
-        # is on the card (`agent-bridge show` has it whole)
+        # is on the card (the attachment and `agent-bridge show` have it whole)
         offered.discard(DecisionKind.ALLOW_SESSION)
-        lines.append(f"(shortened: no \"allow for session\"; agent-bridge show {session.id}"
-                     " has the whole request)")
+        lines.append("(no \"allow for session\" on a shortened card)")
     buttons = [
         Button(button.label, ButtonAction(button.verb, approval.id))
         for button in DECISION_BUTTONS
@@ -245,6 +251,11 @@ def render_approval_card(approval: Approval, session: SessionView, *,
     ]
     rows = (tuple(buttons[:2]), tuple(buttons[2:]))
     return Card(shorten("\n".join(lines), CARD_LIMIT, redactor), tuple(r for r in rows if r))
+
+
+def request_filename(approval_id: str) -> str:
+    """The name of the file a request too long for its card goes out as."""
+    return f"request-{approval_id}.txt"
 
 
 def render_outcome(approval: Approval) -> str:

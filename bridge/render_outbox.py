@@ -51,6 +51,26 @@ def changes_text(summary: DiffSummary, note: str | None) -> str | None:
     return "\n".join(lines) or None
 
 
+def turn_changes_text(turn: int, own: DiffSummary, own_note: str | None,
+                      total: DiffSummary, total_note: str | None) -> str | None:
+    """The summary's "files changed" part for one turn: the turn's own change (its diff is
+    the attachment), then the session's whole change so far as one line."""
+    lines = []
+    if not own.is_empty:
+        lines.append(f"This turn (turn {turn}): {render_diff_summary(own)}")
+    elif not total.is_empty:
+        lines.append(f"This turn (turn {turn}): no changes.")
+    if own_note:
+        lines.append(f"({own_note})")
+    if not total.is_empty:
+        n = len(total.files)
+        lines.append(f"Since the session started: {n} file{'s' if n != 1 else ''} changed, "
+                     f"+{total.added} −{total.removed}")
+    if total_note and total_note != own_note:
+        lines.append(f"({total_note})")
+    return "\n".join(lines) or None
+
+
 def turn_summary(intent: PostSummary, *, changes: str | None, verification: str | None,
                  resume_command: str | None) -> TurnSummary:
     """The end-of-turn summary: what the turn reported, and what was read at delivery."""
@@ -81,8 +101,11 @@ def final_caption(session: SessionView, final_text: str) -> str:
     return f"{session.id}: the whole final message ({len(final_text)} characters)"
 
 
-def diff_name(session: SessionView) -> str:
-    """The name of a turn's diff attachment (without its extension)."""
+def diff_name(session: SessionView, turn: int | None = None) -> str:
+    """The name of a diff attachment (without its extension): a turn's own change is
+    `ID-turnN`, the session's whole diff `ID-N` after N turns."""
+    if turn is not None:
+        return f"{session.id}-turn{turn}"
     return f"{session.id}-{max(session.turns, 1)}"
 
 
@@ -91,10 +114,11 @@ def diff_caption(session: SessionView, package: DiffPackage) -> str:
 
 
 def render_diff_reply(session: SessionView, summary: DiffSummary,
-                      note: str | None) -> tuple[Card, bool]:
-    """The answer to "show the diff": its card, and whether the diff itself follows (not
-    when it could not be read at all)."""
-    head = f"Diff of {session.id} ({session.place}) since the session started"
+                      note: str | None, *, turn: int | None = None) -> tuple[Card, bool]:
+    """The answer to "show the diff" (of the whole session, or of turn `turn` alone): its
+    card, and whether the diff itself follows (not when it could not be read at all)."""
+    head = (f"Diff of {session.id} ({session.place}) since the session started" if turn is None
+            else f"Diff of {session.id} ({session.place}), turn {turn} alone")
     if note and summary.is_empty:
         return Card(f"{head}: {note}."), False
     text = f"{head}:\n{render_diff_summary(summary)}"

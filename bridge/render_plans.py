@@ -1,14 +1,20 @@
 """A plan's card: the plan as readable text (its Markdown, never escaped JSON), and its own
-buttons (`bridge.plans.PLAN_BUTTONS`). A plan too long for the card is cut on the card and
-goes out whole as a `.md` document (`plan_attachment`). Once settled, the card says how
-and by whom, as an approval card does (`render_outcome`)."""
+buttons (`bridge.plans.PLAN_BUTTONS`). Once settled, the card says how and by whom, as an
+approval card does (`render_outcome`).
+
+What a card cannot hold goes out whole as a document (`request_attachment`, the one owner
+of that): a plan too long for its card as a `.md`, a tool request whose evidence does not
+fit as a `.txt`. The card is cut and says so; the document is redacted whole by the daemon
+before it is sent, never cut."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bridge.actions import ButtonAction, Verb
 from bridge.approvals import Approval, ApprovalState
+from bridge.evidence import request_evidence
 from bridge.model import SessionView
 from bridge.plans import PLAN_BUTTONS, is_plan, plan_filename, plan_text
 from bridge.redact import Redactor
@@ -16,10 +22,13 @@ from bridge.render import (
     CARD_LIMIT,
     Button,
     Card,
+    evidence_cut,
     render_approval_card,
     render_outcome,
+    request_filename,
     shorten,
 )
+from bridge.risk import risk_tags
 
 _NOT_ALLOWING = frozenset({Verb.DENY_REASON, Verb.STOP_APPROVAL})
 # how much of a plan its card shows; the rest of the card is its head and outcome
@@ -31,6 +40,40 @@ def plan_attachment(approval: Approval) -> str | None:
     if not is_plan(approval.tool) or len(plan_text(approval.input)) <= PLAN_CHARS:
         return None
     return plan_filename(approval.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A document that goes with a card: `text` is to be redacted whole before sending."""
+
+    filename: str
+    text: str
+    caption: str
+
+
+def request_attachment(approval: Approval, session: SessionView, *,
+                       redactor: Redactor) -> Attachment | None:
+    """The whole request as a document, when its card had to cut it; else None."""
+    if is_plan(approval.tool):
+        name = plan_attachment(approval)
+        if name is None:
+            return None
+        return Attachment(name, plan_text(approval.input),
+                          f"{session.id}: the whole plan (request {approval.id})")
+    if not evidence_cut(approval, redactor=redactor)[1]:
+        return None
+    cwd = approval.cwd or session.cwd
+    head = [f"{approval.tool} ({session.agent}), request {approval.id} of session "
+            f"{session.id} ({session.place})", f"cwd: {cwd}"]
+    risks = risk_tags(approval.tool, approval.input, cwd)
+    if risks:
+        head.append("risk: " + " · ".join(risk.value for risk in risks))
+    if approval.description:
+        head.append(f"why: {approval.description}")
+    evidence = request_evidence(approval.tool, approval.input, redactor=redactor,
+                                on_disk=approval.on_disk)
+    return Attachment(request_filename(approval.id), "\n".join([*head, "", evidence]) + "\n",
+                      f"{session.id}: the whole request {approval.id} ({approval.tool})")
 
 
 def render_decision_card(approval: Approval, session: SessionView, *,

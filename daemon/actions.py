@@ -62,7 +62,8 @@ class ActionsHub(FrontDoor, Protocol):
     @property
     def policy(self) -> AccessPolicy: ...
     async def reask(self, session_id: str, *, actor: Actor) -> SessionView: ...
-    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None: ...
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor,
+                           turn: int | None = None) -> None: ...
     @property
     def questions(self) -> QuestionService: ...
     def steers(self, session_id: str) -> bool: ...
@@ -345,7 +346,7 @@ class ActionHandler:
                 return await self._status(sid)
             case CommandName.DIFF:
                 assert sid is not None
-                return await self._diff(sid, incoming)
+                return await self._diff(sid, incoming, command.turn)
             case CommandName.DIGEST:
                 await self.hub.send_digest(surface=self.surface, requested=True)
                 return None
@@ -405,7 +406,8 @@ class ActionHandler:
         )
         return Reply(text=shorten(text, 3500, self.hub.redactor), buttons=rows)
 
-    async def _diff(self, sid: str, incoming: Incoming) -> Reply:
+    async def _diff(self, sid: str, incoming: Incoming, turn: int | None = None) -> Reply:
         await self.hub.store.session(sid)
-        await self.hub.request_diff(sid, surface=self.surface, actor=incoming.actor)
-        return Reply(text=f"Preparing the diff of {sid}…")
+        await self.hub.request_diff(sid, surface=self.surface, actor=incoming.actor, turn=turn)
+        which = f"turn {turn} of {sid}" if turn is not None else sid
+        return Reply(text=f"Preparing the diff of {which}…")

@@ -22,10 +22,11 @@ from bridge.digest import DigestLine
 from bridge.events import DecisionKind
 from bridge.model import SessionView
 from bridge.questions import Question
+from bridge.risk import risk_tags
 from bridge.terminal import TerminalSession
 from daemon.adopting import DEFAULT_LIMIT
 from daemon.changes import ChangeTracker
-from daemon.errors import ApiError, DaemonError
+from daemon.errors import ApiError, Conflict, DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
 
@@ -101,6 +102,8 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "decided_at": a.decided_at,
         "reason": a.reason,
         "requested_at": a.requested_at,
+        "on_disk": None if a.on_disk is None else dict(a.on_disk),
+        "risk": [risk.value for risk in risk_tags(a.tool, a.input, a.cwd)],
     }
 
 
@@ -348,10 +351,18 @@ class ControlServer:
         from bridge.diffs import render_diff_summary
 
         sid = str(r["id"])
-        await self.hub.store.session(sid)
-        changes = await self.hub.changes.diff(sid)
+        session = await self.hub.store.session(sid)
+        turn = r.get("turn")
+        if turn is None:
+            changes = await self.hub.changes.diff(sid)
+        else:
+            if not isinstance(turn, int) or not 1 <= turn <= session.turns:
+                raise Conflict(f"{sid} has had {session.turns} turn(s): --turn takes a number "
+                               f"from 1 to {session.turns}")
+            changes = (await self.hub.changes.turn_diff(sid, turn)).own
         return {
             "id": sid,
+            "turn": turn,
             "summary": render_diff_summary(changes.summary),
             "note": changes.note,
             "files": [

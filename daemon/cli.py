@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("diff", "the session's changes since it started (untracked files included)")
     p.add_argument("id")
     p.add_argument("--stat", action="store_true", help="only the summary")
+    p.add_argument("--turn", type=int, metavar="N", help="only turn N's own change")
     p = add("digest", "what waits on you, finished unreviewed, stalled or failed")
     p.add_argument("--send", action="store_true", help="also post it to the chat surfaces")
     p = add("doctor", "check the config, agents, state dir and tokens, and say what to fix")
@@ -250,6 +251,8 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "mode", id=args.id, mode=args.mode)
     elif command == "model":
         result = call(sock, "model", id=args.id, model=args.model)
+    elif command == "diff":
+        result = call(sock, "diff", id=args.id, turn=args.turn)
     else:
         result = call(sock, command, id=args.id)
     if command == "diff" and not args.json:

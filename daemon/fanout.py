@@ -89,8 +89,10 @@ class Fanout:
         for key, plan in batch.plans:
             intents.append(ShowPlan(key=key, text=plan.text, steps=tuple(
                 (step.text, step.status.value) for step in plan.steps)))
-        for turn in batch.turns_completed:
+        last = len(batch.turns_completed) - 1
+        for n, turn in enumerate(batch.turns_completed):
             intents.append(PostSummary(
+                turn=None if batch.turn is None else batch.turn - (last - n),
                 final_text=turn.result_text,
                 is_error=turn.is_error and not turn.interrupted,
                 interrupted=turn.interrupted,

@@ -29,7 +29,7 @@ from daemon.gitrun import (
 )
 from daemon.gitstate import head_commit
 
-__all__ = ["DIFF_FLAGS", "DIFF_TIMEOUT", "diff_since", "numstat_since"]
+__all__ = ["DIFF_FLAGS", "DIFF_TIMEOUT", "diff_between", "diff_since", "numstat_since"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,40 @@ async def _diff_working_tree(
             env=env,
             timeout=timeout,
         )
+    finally:
+        await scratch.remove_tree(tmp)
+
+
+async def diff_between(
+    runner: CommandRunner, root: str, base: str | None, before: bytes, after: bytes, *,
+    timeout: float = DIFF_TIMEOUT,
+) -> bytes:
+    """What changed from one `diff_since()` patch to a later one (both against `base`): a
+    turn's own change, from the snapshot at the end of the turn before to its own. Each
+    patch is applied onto `base` in a scratch index (`git apply --cached`), and the two
+    trees are diffed; as in `diff_since()`, nothing in the repository is written."""
+    objects_dir = await _git_path(runner, root, "objects")
+    against = base or await _empty_tree(runner, root)
+    scratch = scratch_space(runner, root)
+    tmp = await scratch.make_temp_dir("agent-bridge-turn-")
+    try:
+        env = {
+            "GIT_INDEX_FILE": posixpath.join(tmp, "index"),
+            "GIT_OBJECT_DIRECTORY": tmp,
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects_dir,
+        }
+
+        async def tree_of(patch: bytes) -> str:
+            await git_stdout(runner, root, ["read-tree", against], env=env)
+            if patch.strip():
+                await git_stdout(runner, root, ["apply", "--cached", "--binary",
+                                                "--whitespace=nowarn", "-"],
+                                 env=env, timeout=timeout, input=patch)
+            return one_value(await git_stdout(runner, root, ["write-tree"], env=env))
+
+        old, new = await tree_of(before), await tree_of(after)
+        return await git_stdout(runner, root, ["diff", *DIFF_FLAGS, *_PATCH_FLAGS, old, new,
+                                               "--"], env=env, timeout=timeout)
     finally:
         await scratch.remove_tree(tmp)
 

@@ -99,7 +99,8 @@ class CommandResult:
 
 class CommandRunner(Protocol):
     """Runs a program on some host and returns its output. Raises `CommandNotFound`,
-    `WorkdirNotFound` and `CommandTimeout`; a non-zero exit is a result, not an error."""
+    `WorkdirNotFound` and `CommandTimeout`; a non-zero exit is a result, not an error.
+    `input` is written to the program's stdin (else it reads nothing)."""
 
     async def run(
         self,
@@ -108,6 +109,7 @@ class CommandRunner(Protocol):
         cwd: str,
         env: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        input: bytes | None = None,
     ) -> CommandResult: ...
 
 
@@ -176,6 +178,7 @@ class LocalRunner:
         cwd: str,
         env: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        input: bytes | None = None,
     ) -> CommandResult:
         merged = {k: v for k, v in os.environ.items() if k not in self._drop}
         if env:
@@ -185,7 +188,7 @@ class LocalRunner:
                 *argv,
                 cwd=cwd,
                 env=merged,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
@@ -198,7 +201,7 @@ class LocalRunner:
             raise GitError(f"cannot run {argv[0]}: {e}") from e
         try:
             async with asyncio.timeout(timeout):
-                stdout, stderr = await proc.communicate()
+                stdout, stderr = await proc.communicate(input)
         except TimeoutError:
             await _kill_group(proc)
             raise CommandTimeout(argv, timeout) from None
@@ -312,10 +315,14 @@ async def git(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    input: bytes | None = None,
 ) -> CommandResult:
     """`git <args>` in `cwd` with the pinned settings; a non-zero exit is a result."""
     argv = ["git", "--no-pager", *GIT_PINS, *args]
-    return await runner.run(argv, cwd=cwd, env={**_GIT_ENV, **(env or {})}, timeout=timeout)
+    merged = {**_GIT_ENV, **(env or {})}
+    if input is None:
+        return await runner.run(argv, cwd=cwd, env=merged, timeout=timeout)
+    return await runner.run(argv, cwd=cwd, env=merged, timeout=timeout, input=input)
 
 
 async def git_stdout(
@@ -325,9 +332,10 @@ async def git_stdout(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    input: bytes | None = None,
 ) -> bytes:
     """The output of a `git()` call that must succeed; raises `GitFailed` otherwise."""
-    result = await git(runner, cwd, args, env=env, timeout=timeout)
+    result = await git(runner, cwd, args, env=env, timeout=timeout, input=input)
     if result.returncode != 0:
         raise GitFailed(["git", *args], result.returncode, result.stderr)
     return result.stdout

@@ -11,6 +11,7 @@ to the hub (`committed`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -42,6 +43,7 @@ from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
 from daemon.uploads import Fetch, Uploads
 
+log = logging.getLogger(__name__)
 
 class Hub:
     def __init__(
@@ -59,7 +61,7 @@ class Hub:
         self.tasks = Tasks()
         self.fanout = Fanout(store, clock=clock)
         self.hosts = Hosts(config.hosts, tasks=self.tasks, launcher=launcher)
-        self.changes = ChangeTracker(store, runner_for=self.hosts.runner_for)
+        self.changes = ChangeTracker(store, runner_for=self.hosts.runner_for, clock=clock)
         self.sessions = Sessions(config=config, store=store, fanout=self.fanout,
                                  hosts=self.hosts, changes=self.changes, tasks=self.tasks,
                                  notifier=self, redactor=self.redactor, clock=clock)
@@ -140,6 +142,14 @@ class Hub:
         self.wake_surfaces()
         self.approvals.requested(session_id, batch.new_approvals)
         self.questions.asked(batch.new_questions)
+        if batch.turn is not None:
+            # the turn's end is kept while the runner holds its lock: before the agent can
+            # be prompted again (a summary being delivered waits for it: ChangeTracker)
+            try:
+                await self.changes.turn_ended(session_id, batch.turn)
+            except Exception:
+                log.exception("session %s: could not keep the end of turn %d",
+                              session_id, batch.turn)
 
     def outbox_kinds(self, batch: Facts) -> list[tuple[str, dict[str, Any]]]:
         return self.fanout.outbox_kinds(batch)
@@ -225,8 +235,9 @@ class Hub:
     async def reviewed(self, session_id: str, *, clear_parked: bool = False) -> None:
         await self.sessions.reviewed(session_id, clear_parked=clear_parked)
 
-    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
-        await self.sessions.request_diff(session_id, surface=surface, actor=actor)
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor,
+                           turn: int | None = None) -> None:
+        await self.sessions.request_diff(session_id, surface=surface, actor=actor, turn=turn)
 
     async def digest_lines(self) -> list[DigestLine]:
         return await self.digests.digest_lines()

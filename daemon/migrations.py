@@ -162,6 +162,20 @@ MIGRATIONS: list[str] = [
     -- /verbose ID on|off: the session's progress message, whatever the surface's default
     ALTER TABLE sessions ADD COLUMN verbose INTEGER;
     """,
+    # 10: evidence on approval cards: what a Write would overwrite (file → size, JSON); and
+    # each turn's end as a snapshot of the session's whole diff, so that a turn's own change
+    # is the difference between its snapshot and the one before (`patch`: the git patch
+    # against the start commit, as `daemon/gitdiff.diff_since` writes it)
+    """
+    ALTER TABLE approvals ADD COLUMN on_disk TEXT;
+    CREATE TABLE turn_snapshots (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        turn INTEGER NOT NULL,
+        patch BLOB NOT NULL,
+        taken_at REAL NOT NULL,
+        PRIMARY KEY (session_id, turn)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -328,11 +328,18 @@ class Sessions:
             changes["parked"] = None
         await self.store.update_session(session_id, **changes)
 
-    async def request_diff(self, session_id: str, *, surface: str, actor: Actor) -> None:
-        """Ask `surface` to post the session's current diff (delivered through the outbox)."""
+    async def request_diff(self, session_id: str, *, surface: str, actor: Actor,
+                           turn: int | None = None) -> None:
+        """Ask `surface` to post the session's current diff, or turn `turn`'s own change
+        (delivered through the outbox); a turn the session has not had is refused."""
+        if turn is not None:
+            session = await self.store.session(session_id)
+            if not 1 <= turn <= session.turns:
+                raise Conflict(f"{session_id} has had {session.turns} turn(s): ask for a turn "
+                               f"from 1 to {session.turns}, or /diff {session_id} for all")
         await self.reviewed(session_id)
-        await self._record(session_id, "diff_requested", {"by": actor.label})
-        await self.fanout.enqueue(session_id, PostDiff(), only=surface)
+        await self._record(session_id, "diff_requested", {"by": actor.label, "turn": turn})
+        await self.fanout.enqueue(session_id, PostDiff(turn=turn), only=surface)
 
     async def _launch(
         self, session: SessionView, agent: AgentConfig, *, prompt: str | None, resume: str | None,
@@ -360,6 +367,7 @@ class Sessions:
             codec=codec, process=process, cwd=session.cwd,
             grace=self.config.daemon.shutdown_grace, idle_exit=self.config.daemon.idle_exit,
             clock=self.clock, redactor=self.redactor,
+            host=self.hosts.runner_for(session.host), turns=session.turns,
         )
         self.runners[session.id] = runner
         self.tasks.spawn(self._run(runner), name=f"session-{session.id}")

@@ -34,27 +34,26 @@ from bridge.outbox import (
     UpdateQuestion,
     decode,
 )
-from bridge.plans import plan_text
 from bridge.questions import QuestionState
 from bridge.refs import ApprovalCardRef, MessageRef, PlanRef, QuestionCardRef, ThreadRef
 from bridge.render import Card, render_summary_card, topic_title
 from bridge.render_outbox import (
     NO_CHANGES,
     NOTHING_NEEDS_YOU,
-    changes_text,
     diff_caption,
     diff_name,
     final_attachment,
     final_caption,
     render_diff_reply,
     render_reminder,
+    turn_changes_text,
     turn_summary,
 )
-from bridge.render_plans import plan_attachment, render_decision_card, render_plan_progress
+from bridge.render_plans import render_decision_card, render_plan_progress, request_attachment
 from bridge.render_questions import render_question_card
 from bridge.verify import last_check
 from daemon.agents import resume_command
-from daemon.changes import Changes, ChangeTracker
+from daemon.changes import Changes, ChangeTracker, TurnChanges
 from daemon.errors import NotFound
 from daemon.redaction import redact_bytes, redact_text
 from daemon.store import OutboxItem
@@ -116,11 +115,10 @@ class ItemShower:
                     thread, render_decision_card(approval, session, redactor=redactor),
                     notify=pending,
                     mention=session.owner_on(self.name) if pending else None)
-                attached = plan_attachment(approval)
-                if attached and pending:  # the whole plan, which its card could not hold
-                    data = (await redact_text(redactor, plan_text(approval.input))).encode()
-                    await self.threads.send_file(sid, attached, data,
-                                                 f"{sid}: the whole plan (request {approval.id})")
+                attached = request_attachment(approval, session, redactor=redactor)
+                if attached and pending:  # the whole request, which its card could not hold
+                    data = (await redact_text(redactor, attached.text)).encode()
+                    await self.threads.send_file(sid, attached.filename, data, attached.caption)
                 return {ApprovalCardRef(approval_id=approval.id).key: ref,
                         MessageRef(session_id=sid, message=ref).key: ref}
             case PostQuestion(question_id=question_id):
@@ -163,8 +161,8 @@ class ItemShower:
             case PostSummary():
                 await self._summary(session, intent)
                 self.threads.dirty.add(sid)
-            case PostDiff():
-                await self._diff(session, requested=True)
+            case PostDiff(turn=turn):
+                await self._diff(session, requested=True, turn=turn)
             case RemindApproval(approval_id=approval_id):
                 approval = await self.store.approval(approval_id)
                 if approval.state is ApprovalState.PENDING:
@@ -218,17 +216,25 @@ class ItemShower:
             return await self.hub.changes.diff(session.id)
         except Exception as e:
             log.exception("%s: could not read the changes of %s", self.name, session.id)
-            return Changes(b"", summarize_diff(b""),
-                           f"could not read the changes: {type(e).__name__}: {e}")
+            return _unread(e)
+
+    async def _turn_changes(self, session: SessionView, turn: int | None) -> TurnChanges:
+        """Turn `turn`'s own change and the whole diff at its end (see `_changes`)."""
+        try:
+            return await self.hub.changes.turn_diff(session.id, turn)
+        except Exception as e:
+            log.exception("%s: could not read the changes of %s", self.name, session.id)
+            return TurnChanges(turn or max(session.turns, 1), _unread(e), _unread(e))
 
     async def _summary(self, session: SessionView, intent: PostSummary) -> None:
         """The end-of-turn summary with the whole final message (as a `.md` file when it
-        would take more than FINAL_MESSAGES messages), then the diff as an attachment sized
-        for the platform."""
-        changes = await self._changes(session)
+        would take more than FINAL_MESSAGES messages), then the turn's own diff as an
+        attachment sized for the platform (the summary has the session's whole stat)."""
+        changes = await self._turn_changes(session, intent.turn)
         summary = turn_summary(
             intent,
-            changes=changes_text(changes.summary, changes.note),
+            changes=turn_changes_text(changes.turn, changes.own.summary, changes.own.note,
+                                      changes.total.summary, changes.total.note),
             verification=last_check(await self.store.turn_tools(session.id),
                                     redactor=self.hub.redactor),
             resume_command=resume_command(session),
@@ -241,20 +247,26 @@ class ItemShower:
         if attached:
             data = (await redact_text(self.hub.redactor, final)).encode()
             await self.threads.send_file(session.id, attached, data, final_caption(session, final))
-        await self._send_diff(session, changes.raw, quiet_when_empty=True)
+        await self._send_diff(session, changes.own.raw, quiet_when_empty=True,
+                              name=diff_name(session, changes.turn))
 
-    async def _diff(self, session: SessionView, *, requested: bool) -> None:
-        changes = await self._changes(session)
-        card, follows = render_diff_reply(session, changes.summary, changes.note)
+    async def _diff(self, session: SessionView, *, requested: bool,
+                    turn: int | None = None) -> None:
+        if turn is None:
+            changes = await self._changes(session)
+        else:
+            changes = (await self._turn_changes(session, turn)).own
+        card, follows = render_diff_reply(session, changes.summary, changes.note, turn=turn)
         await self.threads.post_long(session.id, card)
         if follows:
-            await self._send_diff(session, changes.raw, quiet_when_empty=not requested)
+            await self._send_diff(session, changes.raw, quiet_when_empty=not requested,
+                                  name=diff_name(session, turn))
 
     async def _send_diff(self, session: SessionView, raw: bytes, *,
-                         quiet_when_empty: bool) -> None:
+                         quiet_when_empty: bool, name: str) -> None:
         limits = self.surface.limits
         package = package_diff(
-            await redact_bytes(self.hub.redactor, raw), name=diff_name(session),
+            await redact_bytes(self.hub.redactor, raw), name=name,
             inline_limit=limits.inline_diff, file_limit=limits.file_bytes, ref=session.id,
         )
         match package.kind:
@@ -268,3 +280,8 @@ class ItemShower:
             case DeliveryKind.EMPTY:
                 if not quiet_when_empty:
                     await self.threads.post_long(session.id, NO_CHANGES, notify=False)
+
+
+def _unread(e: Exception) -> Changes:
+    return Changes(b"", summarize_diff(b""),
+                   f"could not read the changes: {type(e).__name__}: {e}", failed=True)

@@ -240,14 +240,15 @@ class SshHost:
     # -- the command runner (git over the same connection) -----------------------------
 
     async def run(self, argv: Sequence[str], *, cwd: str, env: Mapping[str, str] | None = None,
-                  timeout: float = 30.0) -> CommandResult:
+                  timeout: float = 30.0, input: bytes | None = None) -> CommandResult:
         try:
             conn = await self.connection()
         except HostUnavailable as e:
             raise WorkdirNotFound(f"{cwd} on {self.name} ({e.message})") from e
         command = remote_command(argv, cwd=cwd, env={**(env or {})})
         try:
-            result = await conn.run(command, encoding=None, check=False, timeout=timeout)
+            result = await conn.run(command, encoding=None, check=False, timeout=timeout,
+                                    input=input)
         except asyncssh.TimeoutError as e:
             raise CommandTimeout(argv, timeout) from e
         except (asyncssh.Error, OSError) as e:

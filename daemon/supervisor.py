@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from bridge.approvals import Actor, Decision
 from bridge.codecs.base import AgentCodec
 from bridge.errors import ApprovalError, ProtocolError
-from bridge.events import AgentCommand, AgentEvent, ImageInput, SendPrompt
+from bridge.events import AgentCommand, AgentEvent, ApprovalRequested, ImageInput, SendPrompt
 from bridge.facts import Facts
 from bridge.machine import SessionMachine
 from bridge.questions import Question
@@ -26,7 +26,9 @@ from bridge.redact import Redactor
 from bridge.session import SessionState
 from daemon import store as st
 from daemon.approvals import Answered
+from daemon.gitrun import CommandRunner
 from daemon.launch import AgentProcess, shutdown
+from daemon.probe import looked_up
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,20 @@ class SessionRunner:
         idle_exit: float | None = None,
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
+        host: CommandRunner | None = None,
+        turns: int = 0,
     ) -> None:
+        """`host` runs commands where the agent runs: what a Write would overwrite is
+        looked up through it when the request arrives."""
         self.store = store
+        self.host = host
+        self.cwd = cwd
         self.notifier = notifier
         self.session_id = session_id
         # what is stored for a chat (last tool, errors) is redacted before it is cut
         self.machine = SessionMachine(
             session_id=session_id, state=state, cwd=cwd, new_id=st.new_id,
-            protocol=_protocol_name(codec), redactor=redactor,
+            protocol=_protocol_name(codec), redactor=redactor, turns=turns,
         )
         self.codec = codec
         self.process = process
@@ -256,6 +264,8 @@ class SessionRunner:
                     await self._write(out)
 
     async def _handle(self, events: list[AgentEvent]) -> None:
+        if self.host is not None and any(isinstance(e, ApprovalRequested) for e in events):
+            events = await looked_up(events, self.host, self.cwd)
         async with self.lock:
             await self._commit(self.machine.received(events, self.clock()))
             await self._flush()

@@ -60,8 +60,14 @@ def test_summary_numbers_match_git_and_the_attached_diff_applies(repo_chat, tg, 
     assert set(expected) == {"app.py", "notes.txt", "hello.py"}
     added = sum(a for a, _ in expected.values())
     removed = sum(r for _, r in expected.values())
-    assert f"3 files changed, +{added} −{removed}" in summary.text
+    assert f"Since the session started: 3 files changed, +{added} −{removed}" in summary.text
     assert "uncommitted changes when the session started" in summary.text
+    # the turn's own change is hello.py alone: what was there before is no turn's doing
+    assert "This turn (turn 1): 1 file changed, +1 −0" in summary.text
+    inline = tg.message_with("diff --git", thread)
+    assert "b/hello.py" in inline.text and "notes.txt" not in inline.text
+    # the whole diff, asked for: a document that applies onto the start commit
+    tg.say("/diff", thread=thread)
     tg.wait_until(lambda: bool(tg.fake.documents))
     (document,) = tg.on(lambda: list(tg.fake.documents.values()))
     sid = bridge.json("sessions")[0]["id"]
@@ -84,6 +90,7 @@ def test_secrets_are_redacted_in_chat_but_not_at_the_desk(repo_chat, tg):
     card = tg.message_with("Approval needed", thread)
     tg.tap(card, f"ao:{card.callback_data[0].split(':')[1]}")
     tg.message_with("Turn finished", thread)
+    tg.say("/diff", thread=thread)  # the whole diff: config.py was there before the turn
     tg.wait_until(lambda: bool(tg.fake.documents))
     (document,) = tg.on(lambda: list(tg.fake.documents.values()))
     assert SECRET.encode() not in document.data

@@ -90,13 +90,18 @@ def test_socket_mode_session_with_summary_and_diff_files_in_the_thread(
     assert "Allowed once" in tap(slack, card, card.values[0])
     summary = slack.message_with("Turn finished", thread)
     assert "All done." in summary.shown
+    # the turn's own change (out.txt; notes.txt was there before the turn) goes inline
+    inline = slack.message_with("diff --git", thread)
+    assert "out.txt" in inline.shown and "notes.txt" not in inline.shown
+    sid = bridge.json("sessions")[0]["id"]
+    slack.wait_until(lambda: "idle" in (slack.fake.message(CHANNEL, thread) or parent).shown)
+    # the whole diff, asked for: too big inline, it goes up as a file in the thread
+    slack.command(f"diff {sid}")
     upload = slack.wait_until(lambda: next((f for f in slack.fake.files.values()
                                             if f.completed), None))
     assert (upload.channel, upload.thread_ts) == (CHANNEL, thread)
     assert upload.data is not None and b"notes.txt" in upload.data
     assert b"+hi" in upload.data  # the agent's allowed command ran
-    sid = bridge.json("sessions")[0]["id"]
-    slack.wait_until(lambda: "idle" in (slack.fake.message(CHANNEL, thread) or parent).shown)
     # asked for again: another file, same thread
     slack.command(f"diff {sid}")
     slack.wait_until(lambda: len([f for f in slack.fake.files.values() if f.completed]) == 2)

@@ -135,3 +135,33 @@ def test_doctor_checks_each_host_its_key_and_its_agent(make_bridge, ssh, tmp_pat
     assert checks["agent claude on box1"]["status"] == "ok"
     assert checks["host box2"]["status"] == "fail"
     assert "ssh-keyscan" in checks["host box2"]["detail"]
+
+
+def test_over_ssh_a_write_card_knows_what_it_overwrites_and_turns_diff_apart(
+        make_bridge, ssh, tmp_path):
+    bridge = make_bridge(agents={"turns": ["write_each_turn"]})
+    box = ssh.add(tmp_path, "box1", env=host_env(bridge))
+    path, project = remote_project(tmp_path, "api", "box1")
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                       cwd=path, check=True)
+    (path / "turn-2.txt").write_text("there before the session\n")  # 25 bytes
+    bridge.config.write_text(bridge.config.read_text() + box.config() + project)
+    bridge.start()
+    sid = bridge.json("new", "api", "write", "--agent", "turns")["id"]
+    (first,) = bridge.wait_approval(sid)
+    assert first["on_disk"] == {str(path / "turn-1.txt"): None}  # looked up on the host
+    bridge.cli("approve", first["id"])
+    bridge.wait_state(sid, "idle")
+    bridge.cli("send", sid, "again")
+    wait_until(lambda: bridge.session(sid)["pending_approvals"], what="the second request")
+    (second,) = bridge.session(sid)["pending_approvals"]
+    assert second["on_disk"] == {str(path / "turn-2.txt"): 25}
+    bridge.cli("approve", second["id"])
+    wait_until(lambda: bridge.session(sid)["turns"] == 2, what="the second turn")
+    # turn 2's own change, computed on the host (the patches go to git over the connection)
+    own = bridge.json("diff", sid, "--turn", "2")
+    assert [f["path"] for f in own["files"]] == ["turn-2.txt"]
+    assert "-there before the session" in own["diff"] and "+written in turn 2" in own["diff"]
+    assert [f["path"] for f in bridge.json("diff", sid, "--turn", "1")["files"]] == [
+        "turn-1.txt"]

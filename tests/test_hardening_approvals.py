@@ -122,7 +122,7 @@ def test_allow_for_session_is_offered_only_when_the_whole_request_is_on_the_card
     codec = codex_in_a_turn()
     few = codex_patch(codec, 20, "i20", "/w/app.py", "/w/b.py")
     many = codex_patch(codec, 21, "i21", *(f"/w/src/module_{n:03}.py" for n in range(60)))
-    long_command = codex_command(codec, 22, "echo " + "x" * 2000)
+    long_command = codex_command(codec, 22, "echo " + "x" * 4000)
     session = SessionView(id="s1", project="p", agent="codex", protocol="codex", cwd=CWD,
                           host="local", state=SessionState.WAITING_APPROVAL, title="t",
                           created_at=0.0, updated_at=0.0)

@@ -114,3 +114,20 @@ def test_commands_parse_with_clear_errors():
                         ("/stop abc234 now", "takes only a session id")):
         result = parse_command(text)
         assert isinstance(result, CommandError) and words in result.message, text
+
+
+def test_diff_takes_a_turn():
+    whole = parse_command("/diff abc234")
+    assert whole == Command(name=CommandName.DIFF, session_id="abc234")
+    one = parse_command("/diff abc234 turn 3")
+    assert one == Command(name=CommandName.DIFF, session_id="abc234", turn=3)
+    # inside the session's thread the id may be left out ("turn" is no session id)
+    assert parse_command("/diff turn 2", thread_session="abc234") == Command(
+        name=CommandName.DIFF, session_id="abc234", turn=2)
+    assert parse_command("/diff", thread_session="abc234") == Command(
+        name=CommandName.DIFF, session_id="abc234")
+    for bad in ("/diff abc234 turn", "/diff abc234 turn 0", "/diff abc234 turn x",
+                "/diff abc234 now", "/diff turn 2"):
+        error = parse_command(bad)
+        assert isinstance(error, CommandError), bad
+        assert "/diff" in error.message

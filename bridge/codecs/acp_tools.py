@@ -30,20 +30,27 @@ def tool_name(call: JSON) -> str:
 
 def tool_input(call: JSON) -> JSON:
     """The call as a card shows it: its raw input, the first diff as `file_path` and
-    `content`, and, when it touches more than one file (several diffs, or `locations`
-    beyond the file shown), every file in `changes`, listed at the head of `content` so
-    that the card names each one (an "allow for session" rule covers exactly these)."""
+    `content`, every diff (old and new text) in `diffs`, and, when it touches more than
+    one file (several diffs, or `locations` beyond the file shown), every file in
+    `changes`, listed at the head of `content` so that the card names each one (an "allow
+    for session" rule covers exactly these)."""
     raw = call.get("rawInput")
     tool_input: JSON = dict(raw) if isinstance(raw, dict) else {}
     touched: list[JSON] = []
+    diffs: list[JSON] = []
     for item in call.get("content") or []:
         if isinstance(item, dict) and item.get("type") == "diff":
-            path, text = item.get("path"), item.get("newText")
+            path, text, old = item.get("path"), item.get("newText"), item.get("oldText")
             if "file_path" not in tool_input:
                 tool_input["file_path"] = path
                 tool_input["content"] = text
             touched.append({"path": str(path), "kind": "edit",
                             "diff": text if isinstance(text, str) else ""})
+            # what the card shows as a diff: oldText null (or absent) is a new file
+            diffs.append({"path": str(path), "old_text": old if isinstance(old, str) else None,
+                          "new_text": text if isinstance(text, str) else ""})
+    if diffs:
+        tool_input["diffs"] = diffs
     for location in call.get("locations") or []:
         path = location.get("path") if isinstance(location, dict) else None
         if isinstance(path, str) and path:

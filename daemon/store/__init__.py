@@ -13,6 +13,7 @@ damaged. No SQL outside this package: callers get dataclasses back.
     questions.py  QuestionRepository     → bridge.questions.Question
     refs.py       RefRepository          (surface references)
     outbox.py     OutboxRepository       → OutboxItem, FailedDelivery
+    snapshots.py  SnapshotRepository     (each turn's end, as the session's diff then)
 
 `Store` is all of them over one `Database` (the repositories are mixins: one connection
 pair and one lock, and each method lives in the module of its table), plus `commit_facts`,
@@ -31,6 +32,7 @@ from daemon.store.events import EventRepository, StoredEvent
 from daemon.store.outbox import FailedDelivery, OutboxItem, OutboxRepository
 from daemon.store.questions import QuestionRepository
 from daemon.store.sessions import ID_ALPHABET, SESSION_FIELDS, SessionRepository, new_id
+from daemon.store.snapshots import SnapshotRepository
 
 __all__ = [
     "ID_ALPHABET",
@@ -46,7 +48,7 @@ OutboxRows = Callable[[Facts], Sequence[tuple[str, dict[str, Any]]]]
 
 
 class Store(SessionRepository, EventRepository, ApprovalRepository, QuestionRepository,
-            OutboxRepository):
+            OutboxRepository, SnapshotRepository):
     """Open with `await Store.open(path)`; close with `await store.close()`."""
 
     async def commit_facts(

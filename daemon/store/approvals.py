@@ -18,7 +18,7 @@ from daemon.store.sessions import new_id
 
 APPROVAL_COLUMNS = (
     "id, session_id, request_id, tool, input, offered, description, cwd, state, decision, "
-    "decided_by, decided_at, reason, requested_at, choices, choice"
+    "decided_by, decided_at, reason, requested_at, choices, choice, on_disk"
 )
 
 
@@ -81,7 +81,7 @@ class ApprovalRepository(Database):
             try:
                 await db.execute(
                     f"INSERT INTO approvals ({APPROVAL_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         approval.id, approval.session_id, approval.request_id, approval.tool,
                         json.dumps(dict(approval.input), ensure_ascii=False),
@@ -91,6 +91,7 @@ class ApprovalRepository(Database):
                         json.dumps([[c.id, c.label] for c in approval.choices],
                                    ensure_ascii=False) if approval.choices else None,
                         None,
+                        None if approval.on_disk is None else json.dumps(dict(approval.on_disk)),
                     ),
                 )
                 return approval
@@ -132,4 +133,5 @@ def _approval(row: Any) -> Approval:
         choices=tuple(AgentChoice(id=str(i), label=str(label))
                       for i, label in json.loads(row["choices"] or "[]")),
         choice=row["choice"],
+        on_disk=json.loads(row["on_disk"]) if row["on_disk"] else None,
     )

@@ -55,7 +55,7 @@ VERSION = "0.3.0-fake"
 COST_PER_PROMPT = 0.0015
 SCENARIOS = frozenset(
     {"approve", "text", "two_approvals", "garbage", "crash_mid_approval", "hang", "fs_request",
-     "refusal", "plan", "elicitation"}
+     "refusal", "plan", "elicitation", "edit"}
 )
 # claude-agent-acp's options for ExitPlanMode (its recorded scenario "exit-plan-approve")
 PLAN_OPTIONS = [
@@ -363,6 +363,8 @@ class FakeAcp:
             self.finish("Hello from fake acp.")
             return "end_turn"
         self.say("I'll run it.")
+        if name == "edit":
+            return self.edit()
         scripts = ["echo one > one.txt", "echo two > two.txt"] if name == "two_approvals" else [
             "echo hi > out.txt"]
         calls = [self.tool_call(script) for script in scripts]
@@ -419,6 +421,38 @@ class FakeAcp:
         if option not in {o["optionId"] for o in PLAN_OPTIONS}:
             fail(f"fake_acp: answered with an option never offered: {option!r}", 4)
         self.finish(f"Plan answered with {option}.")
+
+    def edit(self) -> str:
+        """`edit`: one tool call with two diffs, an existing file's (`app.py`, its line
+        `line 3` replaced) and a new file's (oldText null), asked for and written if allowed."""
+        assert self.session is not None and self.prompt is not None
+        cwd = Path(self.session.cwd)
+        old = (cwd / "app.py").read_text() if (cwd / "app.py").exists() else ""
+        diffs = [{"type": "diff", "path": str(cwd / "app.py"), "oldText": old,
+                  "newText": old.replace("line 3\n", "line three\n")},
+                 {"type": "diff", "path": str(cwd / "fresh.py"), "oldText": None,
+                  "newText": "print('fresh')\n"}]
+        call = {"toolCallId": f"call_{secrets.token_hex(4)}", "title": "Edit app.py, add fresh.py",
+                "kind": "edit", "status": "pending", "content": diffs,
+                "locations": [{"path": d["path"]} for d in diffs],
+                "rawInput": {"file_path": str(cwd / "app.py")}}
+        self.update({"sessionUpdate": "tool_call", **call})
+        request_id = next(self.ids)
+        self.prompt.pending[request_id] = call
+        self.emit({"id": request_id, "method": "session/request_permission", "params": {
+            "sessionId": self.session.id, "toolCall": {"toolCallId": call["toolCallId"]},
+            "options": OPTIONS}})
+        while request_id not in self.prompt.answers:
+            self.wait()
+        outcome = self.prompt.answers.pop(request_id)
+        self.prompt.pending.pop(request_id)
+        if outcome.get("optionId") in ("allow", "allow_always"):
+            for diff in diffs:
+                Path(str(diff["path"])).write_text(str(diff["newText"]), encoding="utf-8")
+            self.finish("Edited.")
+        else:
+            self.finish("Understood, I did not edit.")
+        return "end_turn"
 
     def tool_call(self, script: str) -> JSON:
         call = {"toolCallId": f"call_{secrets.token_hex(4)}", "title": f"`{script}`",

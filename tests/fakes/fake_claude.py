@@ -28,6 +28,8 @@ rate_limit (the usage limit is hit: `rate_limit_event` rejected, resetting in
 $FAKE_CLAUDE_RESET_IN seconds (default 3600), the refused `assistant` message with
 `error: rate_limit` and an error result; a prompt that says the limit "has reset" gets
 `rate_limit_event` allowed and a normal answer).
+write_each_turn (turn N asks to Write `turn-N.txt`, N counting the session's prompts),
+big_write (a Write of 400 lines, too long for a card, ending in a GitHub token).
 
 Standard library only. Stdin is read by one thread that records lines and queues them;
 everything else (all stdout writes) happens on the main thread.
@@ -82,7 +84,7 @@ SCENARIOS = frozenset(
     {
         "approve", "text", "two_approvals", "write", "garbage", "noise", "truncated",
         "huge_line", "unknown_type", "crash_mid_approval", "hang", "flood", "slow_approve",
-        "many_approvals", "question", "plan", "rate_limit",
+        "many_approvals", "question", "plan", "rate_limit", "write_each_turn", "big_write",
     }
 )  # fmt: skip
 
@@ -942,6 +944,24 @@ class FakeClaude:
                 self.ask(turn, call)
                 self.settle(turn)
             self.final_text(turn, "All done.")
+        elif name == "big_write":
+            self.model_step(turn)
+            token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+            content = "".join(f"line {i} of the new content\n" for i in range(400))
+            call = self.tool_use("Write", {"file_path": str(Path(self.cwd) / "big.txt"),
+                                           "content": f"{content}token {token}\n"})
+            self.ask(turn, call)
+            denied = self.settle(turn)
+            self.final_text(turn, "Understood, I did not run it." if denied else "All done.")
+        elif name == "write_each_turn":
+            self.model_step(turn)
+            n = len(self.session.prompts)
+            call = self.tool_use(
+                "Write", {"file_path": str(Path(self.cwd) / f"turn-{n}.txt"),
+                          "content": f"written in turn {n}\n"})
+            self.ask(turn, call)
+            denied = self.settle(turn)
+            self.final_text(turn, "Understood, I did not run it." if denied else "All done.")
         elif name == "write":
             self.model_step(turn)
             call = self.tool_use(
