@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import stat
+import struct
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +30,7 @@ from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
+from daemon.terminal import TerminalSessions
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 1024 * 1024
@@ -122,11 +125,13 @@ CLI_ACTOR = Actor(surface="cli", user_id=os.environ.get("USER", "local"), name="
 
 
 class ApiHub(FrontDoor, Protocol):
-    """What the control API uses of the daemon beyond the front door's: a session's changes
-    and the digest's lines."""
+    """What the control API uses of the daemon beyond the front door's: a session's changes,
+    the digest's lines and the terminal sessions' hooks."""
 
     @property
     def changes(self) -> ChangeTracker: ...
+    @property
+    def terminal(self) -> TerminalSessions: ...
     async def digest_lines(self) -> list[DigestLine]: ...
 
 
@@ -155,6 +160,8 @@ class ControlServer:
             "digest": self._digest,
             "terminal_sessions": self._terminal_sessions,
             "adopt": self._adopt,
+            "away": self._away,
+            "hook": self._hook,
         }
 
     async def start(self) -> None:
@@ -193,8 +200,21 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            refusal = _foreign_peer(writer)
+            if refusal is not None:
+                log.warning("control socket: %s", refusal)
+                writer.write(json.dumps({"ok": False, "code": "refused",
+                                         "error": refusal}).encode() + b"\n")
+                await writer.drain()
+                return
             while line := await reader.readline():
-                answer = await self._dispatch(line)
+                if _op_of(line) == "hook":  # may wait on a person: ends if the hook hangs up
+                    waited = await _until_hangup(reader, self._dispatch(line))
+                    if waited is None:
+                        return
+                    answer = waited
+                else:
+                    answer = await self._dispatch(line)
                 writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
@@ -336,6 +356,25 @@ class ControlServer:
                        "detail": d.detail} for d in lines],
         }
 
+    async def _away(self, r: dict[str, Any]) -> Any:
+        terminal = self.hub.terminal
+        if r.get("set") is not None:
+            await terminal.set_away(bool(r["set"]), actor=CLI_ACTOR)
+        return {"away": terminal.away}
+
+    async def _hook(self, r: dict[str, Any]) -> Any:
+        """A terminal agent's hook (`agent-bridge hook KIND`): see daemon/terminal.py."""
+        agent, kind, payload = str(r["agent"]), str(r["kind"]), r["payload"]
+        if not isinstance(payload, dict):
+            raise ApiError("payload must be the hook's JSON object")
+        terminal = self.hub.terminal
+        if kind == "permission-request":
+            return (await terminal.permission_request(agent, payload)).json()
+        if kind == "stop":
+            await terminal.turn_ended(agent, payload)
+            return {"behavior": None, "message": None}
+        raise ApiError(f"unknown hook kind {kind!r}: permission-request or stop")
+
     async def _diff(self, r: dict[str, Any]) -> Any:
         from bridge.diffs import render_diff_summary
 
@@ -359,3 +398,48 @@ class ControlServer:
     async def _unarchive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), False, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
+
+
+def _op_of(line: bytes) -> Any:
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return None
+    return request.get("op") if isinstance(request, dict) else None
+
+
+async def _until_hangup(reader: asyncio.StreamReader,
+                        work: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    """`work`'s answer, or None (and `work` cancelled) when the client hangs up first: a
+    hook that gave up, or the agent that killed it, waits for nothing any more."""
+    task = asyncio.ensure_future(work)
+    hangup = asyncio.ensure_future(reader.read(1))
+    try:
+        await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    finally:
+        hangup.cancel()
+        task.cancel()
+
+
+def _foreign_peer(writer: asyncio.StreamWriter) -> str | None:
+    """Why the peer may not use the socket (another user's process), or None. The socket's
+    mode 0600 already keeps others out; this holds even if its mode or directory were
+    loosened. Linux tells the peer's uid (SO_PEERCRED); elsewhere the mode alone guards."""
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    if uid != os.getuid():
+        return f"refused a client of uid {uid}: this daemon serves only uid {os.getuid()}"
+    return None

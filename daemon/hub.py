@@ -39,6 +39,7 @@ from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
 from daemon.uploads import Fetch, Uploads
+from daemon.terminal import RunnerView, TerminalSessions
 
 
 class Hub:
@@ -78,9 +79,15 @@ class Hub:
         if config.slack is not None:
             allowed["slack"] = frozenset(config.slack.allowed_user_ids)
         self.policy = AccessPolicy(allowed=allowed)
+        # terminal sessions seen through the agents' hooks (daemon/terminal.py): their
+        # approvals go through the same service, their runners beside the daemon's
+        self.terminal = TerminalSessions(store=store, notifier=self, fanout=self.fanout,
+                                         changes=self.changes, redactor=self.redactor,
+                                         clock=clock)
         self.approvals = ApprovalService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
-            clock=clock, redactor=self.redactor, runners=self.sessions.runners,
+            clock=clock, redactor=self.redactor,
+            runners=RunnerView(self.sessions.runners, self.terminal.runners),
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
         self.questions = QuestionService(
@@ -110,6 +117,7 @@ class Hub:
     async def recover(self) -> None:
         """After a restart: what was pending expires and the "allow for session" rules are
         rebuilt (`ApprovalService.recover`); then see `daemon/recovery.py`."""
+        await self.terminal.load()
         await self.approvals.recover()
         await self.questions.recover()
         await recovery.recover(self.store, self.fanout, now=self.clock())

@@ -147,6 +147,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN mode TEXT;
     ALTER TABLE sessions ADD COLUMN model TEXT;
     """,
+    # 8: the daemon's own switches that outlive a restart (away mode: terminal sessions'
+    # permission requests come to chat)
+    """
+    CREATE TABLE daemon_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
