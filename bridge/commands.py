@@ -27,6 +27,8 @@ class CommandName(StrEnum):
     STATUS = "status"
     DIFF = "diff"
     DIGEST = "digest"
+    AWAY = "away"
+    BACK = "back"
     HELP = "help"
     ADOPT = "adopt"
 
@@ -48,6 +50,8 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.STATUS, "ID", "show a session's status card"),
     (CommandName.DIFF, "ID", "the session's diff so far"),
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
+    (CommandName.AWAY, "", "terminal sessions' permission requests come here"),
+    (CommandName.BACK, "", "terminal sessions ask in their terminal again"),
     (CommandName.HELP, "", "this help"),
 )
 
@@ -114,7 +118,7 @@ def parse_command(
         return Command(name=name, include_archived=bool(rest))
     if name is CommandName.ADOPT:
         return _adopt(rest)
-    if name in (CommandName.HELP, CommandName.DIGEST):
+    if name in (CommandName.HELP, CommandName.DIGEST, CommandName.AWAY, CommandName.BACK):
         return Command(name=name)
     if name in (CommandName.MODE, CommandName.MODEL):
         return _setting(name, rest, thread_session)

@@ -47,6 +47,9 @@ _INTERRUPTED = ("Interrupting {sid}'s turn; the session stays: reply here to con
                 "(/stop ends it).")
 _MID_TURN_STEERED = "Added to the running turn (Codex turn/steer)."
 _MID_TURN_QUEUED = "Queued: the agent reads it when the running turn ends."
+AWAY_ON = ("Away: permission requests of terminal sessions (with agent-bridge hooks "
+           "installed) come here as cards. /back when you are at the desk.")
+AWAY_OFF = "Back: terminal sessions ask in their terminal again."
 ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done here counts. "
              "Use the bridge there.")
 
@@ -68,6 +71,7 @@ class ActionsHub(FrontDoor, Protocol):
     def steers(self, session_id: str) -> bool: ...
     async def receive_files(self, session_id: str, files: tuple[IncomingFile, ...],
                             caption: str, *, actor: Actor, fetch: Fetch) -> Reply: ...
+    async def set_away(self, away: bool, *, actor: Actor) -> bool: ...
 
 
 @dataclass
@@ -338,6 +342,9 @@ class ActionHandler:
             case CommandName.DIFF:
                 assert sid is not None
                 return await self._diff(sid, incoming)
+            case CommandName.AWAY | CommandName.BACK:
+                away = await self.hub.set_away(command.name is CommandName.AWAY, actor=actor)
+                return Reply(text=AWAY_ON if away else AWAY_OFF)
             case CommandName.DIGEST:
                 await self.hub.send_digest(surface=self.surface, requested=True)
                 return None

@@ -202,6 +202,10 @@ class Hub:
     async def set_model(self, session_id: str, model: str, *, actor: Actor) -> SessionView:
         return await self.sessions.set_model(session_id, model, actor=actor)
 
+    async def set_away(self, away: bool, *, actor: Actor) -> bool:
+        """Away mode on or off (daemon/terminal.py)."""
+        return await self.terminal.set_away(away, actor=actor)
+
     def steers(self, session_id: str) -> bool:
         return self.sessions.steers(session_id)
 
