@@ -58,6 +58,7 @@ OFFERED = (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION, DecisionKind.DEN
 NOT_APPROVALS = frozenset({"AskUserQuestion", "ExitPlanMode"})
 BACK = "back at the terminal: the terminal asks now; nothing was approved"
 TIMED_OUT = "no answer in time: the terminal asks now; nothing was approved"
+ANSWERED_THERE = "answered in the terminal; nothing was decided here"
 HOOK_GONE = "the terminal stopped waiting for this (its hook gave up); nothing was approved"
 
 
@@ -156,7 +157,12 @@ class TerminalRunner:
                                           now=self.clock())
 
     async def turn_ended(self, last_message: str | None) -> None:
+        """The turn is over: a request still open was answered in the terminal (Claude Code
+        shows its own dialog beside the hook, and leaves the hook running when the dialog
+        wins), so its card is withdrawn; then the summary."""
         async with self.lock:
+            for request_id in list(self.waiting):
+                await self._withdraw(request_id, ANSWERED_THERE)
             await self.commit(self.machine.received(
                 [TurnCompleted(is_error=False, result_text=last_message)], self.clock()))
 
