@@ -35,6 +35,9 @@ def hook_output(kind: str, answer: dict[str, Any]) -> str:
     if kind != "permission-request" or behavior not in ("allow", "deny"):
         return ""
     decision: dict[str, Any] = {"behavior": behavior}
+    # a question's answers, only ever for Claude Code (daemon/terminal.py): Codex refuses it
+    if behavior == "allow" and isinstance(answer.get("updated_input"), dict):
+        decision["updatedInput"] = answer["updated_input"]
     if behavior == "deny":
         decision["message"] = str(answer.get("message") or "Denied from agent-bridge.")
     return json.dumps({"hookSpecificOutput": {"hookEventName": EVENT_NAMES[kind],

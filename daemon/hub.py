@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.approvals import AccessPolicy, Actor, Approval
@@ -38,8 +38,8 @@ from daemon.questions import AnswerResult, QuestionService
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
+from daemon.terminal import TerminalSessions
 from daemon.uploads import Fetch, Uploads
-from daemon.terminal import RunnerView, TerminalSessions
 
 
 class Hub:
@@ -92,8 +92,8 @@ class Hub:
         )
         self.questions = QuestionService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
-            clock=clock, runners=self.sessions.runners, enqueue=self.fanout.enqueue,
-            reviewed=self.sessions.reviewed,
+            clock=clock, runners=RunnerView(self.sessions.runners, self.terminal.runners),
+            enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed,
         )
 
     def apply_config(self, config: Config) -> None:
@@ -259,4 +259,25 @@ class Hub:
         return await self.approvals.remind_due()
 
 
-__all__ = ["AnswerResult", "DecisionResult", "Hub"]
+class RunnerView(Mapping[str, Any]):
+    """The daemon's runners and the terminal sessions' as one mapping, for the approval
+    service (a session id is in one or the other)."""
+
+    def __init__(self, *parts: Mapping[str, Any]) -> None:
+        self.parts = parts
+
+    def __getitem__(self, key: str) -> Any:
+        for part in self.parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        for part in self.parts:
+            yield from part
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+
+__all__ = ["AnswerResult", "DecisionResult", "Hub", "RunnerView"]

@@ -16,21 +16,27 @@ summary and the diff a daemon session's turn gets.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import posixpath
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from bridge import questions as q
 from bridge.approvals import TIMER, Actor, Decision
+from bridge.codecs.claude_questions import ASK_USER_QUESTION, asked_questions
+from bridge.errors import ProtocolError
 from bridge.events import (
+    AgentEvent,
     AnswerApproval,
+    AnswerQuestions,
     ApprovalRequested,
     ApprovalWithdrawn,
     DecisionKind,
+    QuestionsAsked,
     SessionStarted,
     TurnCompleted,
     TurnStarted,
@@ -38,6 +44,7 @@ from bridge.events import (
 from bridge.facts import Facts
 from bridge.machine import SessionMachine
 from bridge.outbox import OpenThread
+from bridge.plans import EXIT_PLAN_MODE
 from bridge.redact import Redactor
 from bridge.render import shorten
 from bridge.session import LIVE_STATES, SessionState
@@ -45,6 +52,7 @@ from daemon import gitstate
 from daemon import store as st
 from daemon.approvals import Answered
 from daemon.changes import ChangeTracker
+from daemon.hook_answers import NO_DECISION, HookAnswer, hook_answer, questions_answer
 from daemon.supervisor import Notifier
 
 log = logging.getLogger(__name__)
@@ -54,26 +62,13 @@ AWAY_KEY = "away"
 OWNER = "terminal"
 #: what a terminal approval offers: no Stop (the terminal's process is not ours to stop)
 OFFERED = (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION, DecisionKind.DENY)
-#: tools whose hook is a question or a plan review, which the terminal asks itself for now
-NOT_APPROVALS = frozenset({"AskUserQuestion", "ExitPlanMode"})
+#: Claude Code 2.1.331's terminal UI runs the hook for a plan review (ExitPlanMode) but
+#: keeps its own plan dialog whatever the hook answers: no card that could not decide
+NOT_ANSWERABLE = frozenset({EXIT_PLAN_MODE})
 BACK = "back at the terminal: the terminal asks now; nothing was approved"
 TIMED_OUT = "no answer in time: the terminal asks now; nothing was approved"
 ANSWERED_THERE = "answered in the terminal; nothing was decided here"
 HOOK_GONE = "the terminal stopped waiting for this (its hook gave up); nothing was approved"
-
-
-@dataclass(frozen=True, slots=True)
-class HookAnswer:
-    """What the hook prints: allow, deny (with the message the model gets), or nothing."""
-
-    behavior: str | None  # "allow", "deny", or None: no decision, the terminal asks
-    message: str | None = None
-
-    def json(self) -> dict[str, Any]:
-        return {"behavior": self.behavior, "message": self.message}
-
-
-NO_DECISION = HookAnswer(None)
 
 
 class Fanning(Protocol):
@@ -93,6 +88,7 @@ class TerminalRunner:
         self.lock = asyncio.Lock()
         self.done = asyncio.Event()  # never set: a terminal session outlives its hooks
         self.waiting: dict[str, asyncio.Future[HookAnswer]] = {}
+        self.inputs: dict[str, dict[str, Any]] = {}  # request id → the tool input asked
 
     async def commit(self, facts: Facts) -> bool:
         written = await self.store.commit_facts(
@@ -105,10 +101,13 @@ class TerminalRunner:
         await self.notifier.committed(self.session_id, written)
         return True
 
-    async def ask(self, request: ApprovalRequested) -> asyncio.Future[HookAnswer]:
-        """Open the approval (its card goes out); the future is the hook's answer."""
+    async def ask(self, request: ApprovalRequested | QuestionsAsked,
+                  tool_input: dict[str, Any]) -> asyncio.Future[HookAnswer]:
+        """Open the approval or the questions (their cards go out); the future is the hook's
+        answer."""
         async with self.lock:
-            events: list[Any] = []
+            self.inputs[request.request_id] = tool_input
+            events: list[AgentEvent] = []
             if not self.machine.turn_active:
                 events.append(TurnStarted())
             events.append(request)
@@ -134,11 +133,39 @@ class TerminalRunner:
             if not await self.commit(facts):
                 self.machine.undo()
                 return Answered.LOST
-            del self.waiting[request_id]
-            for command in facts.to_agent:
-                if isinstance(command, AnswerApproval):
-                    waiter.set_result(_hook_answer(command, decision.approval.decided_by))
+            self._answer(request_id, facts)
         return Answered.COMMITTED
+
+    async def settle_question(self, settled: q.Question) -> Answered:
+        """A question answered (or expired): committed; once none of its request's questions
+        waits, the hook is told (an allow whose input carries the answers)."""
+        request_id = settled.request_id
+        async with self.lock:
+            waiter = self.waiting.get(request_id)
+            if waiter is None or waiter.done():
+                return Answered.GONE
+            facts = self.machine.question_settled(settled, self.clock())
+            if facts is None:
+                return Answered.GONE
+            if not await self.commit(facts):
+                self.machine.undo()
+                return Answered.LOST
+            self._answer(request_id, facts)
+        return Answered.COMMITTED
+
+    def _answer(self, request_id: str, facts: Facts) -> None:
+        """Tell the hook what the machine would have sent the agent."""
+        waiter = self.waiting.get(request_id)
+        for command in facts.to_agent:
+            answer: HookAnswer | None = None
+            if isinstance(command, AnswerApproval):
+                answer = hook_answer(command, facts)
+            elif isinstance(command, AnswerQuestions):
+                answer = questions_answer(self.inputs.get(request_id, {}), command)
+            if answer is not None and waiter is not None and not waiter.done():
+                waiter.set_result(answer)
+                del self.waiting[request_id]
+                self.inputs.pop(request_id, None)
 
     async def withdraw(self, request_id: str, reason: str) -> None:
         """Nobody can answer `request_id` any more: its card says so, the hook gets no
@@ -148,9 +175,10 @@ class TerminalRunner:
 
     async def _withdraw(self, request_id: str, reason: str) -> None:
         waiter = self.waiting.pop(request_id, None)
+        self.inputs.pop(request_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(NO_DECISION)
-        if request_id in self.machine.pending:
+        if request_id in self.machine.pending or request_id in self.machine.questions:
             await self.commit(self.machine.received(
                 [ApprovalWithdrawn(request_id=request_id)], self.clock()))
             await self.store.record_event(self.session_id, "notice", {"text": reason},
@@ -170,13 +198,6 @@ class TerminalRunner:
         """Not offered on a terminal card; should it come, every waiting hook is released."""
         for request_id in list(self.waiting):
             await self.withdraw(request_id, reason or f"released by {actor.label}")
-
-
-def _hook_answer(command: AnswerApproval, decided_by: str | None) -> HookAnswer:
-    if command.decision in (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION):
-        return HookAnswer("allow")
-    who = decided_by or "someone"
-    return HookAnswer("deny", command.message or f"Denied from agent-bridge by {who}.")
 
 
 class TerminalSessions:
@@ -221,15 +242,26 @@ class TerminalSessions:
         tool_input = payload.get("tool_input")
         agent_session = payload.get("session_id")
         if (not isinstance(tool, str) or not isinstance(tool_input, dict)
-                or not isinstance(agent_session, str) or tool in NOT_APPROVALS):
+                or not isinstance(agent_session, str) or tool in NOT_ANSWERABLE):
             return NO_DECISION
-        runner = await self._runner(agent, agent_session, payload)
         request_id = f"hook-{uuid.uuid4().hex[:12]}"
         cwd = payload.get("cwd")
-        waiter = await runner.ask(ApprovalRequested(
-            request_id=request_id, tool=tool, input=tool_input, offered=OFFERED,
-            cwd=cwd if isinstance(cwd, str) else None,
-            description=_description(payload)))
+        request: ApprovalRequested | QuestionsAsked
+        if tool == ASK_USER_QUESTION:
+            if agent != "claude":
+                return NO_DECISION  # an answer rides on updatedInput, which Codex refuses
+            try:
+                asked = asked_questions(tool_input, json.dumps(payload))
+            except ProtocolError:
+                return NO_DECISION  # malformed: the terminal asks it
+            request = QuestionsAsked(request_id=request_id, questions=asked)
+        else:
+            request = ApprovalRequested(
+                request_id=request_id, tool=tool, input=tool_input, offered=OFFERED,
+                cwd=cwd if isinstance(cwd, str) else None,
+                description=_description(payload))
+        runner = await self._runner(agent, agent_session, payload)
+        waiter = await runner.ask(request, tool_input)
         try:
             return await asyncio.shield(waiter)
         except asyncio.CancelledError:
@@ -311,24 +343,3 @@ def _description(payload: Mapping[str, Any]) -> str | None:
     if isinstance(tool_input, dict) and isinstance(tool_input.get("description"), str):
         return str(tool_input["description"])
     return None
-
-
-class RunnerView(Mapping[str, Any]):
-    """The daemon's runners and the terminal sessions' as one mapping, for the approval
-    service (a session id is in one or the other)."""
-
-    def __init__(self, *parts: Mapping[str, Any]) -> None:
-        self.parts = parts
-
-    def __getitem__(self, key: str) -> Any:
-        for part in self.parts:
-            if key in part:
-                return part[key]
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        for part in self.parts:
-            yield from part
-
-    def __len__(self) -> int:
-        return sum(len(part) for part in self.parts)

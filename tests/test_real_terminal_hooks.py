@@ -19,15 +19,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.model_api import ANTHROPIC, OPENAI, ExecCommand, ThreadedModelAPI, bash, \
-    tool_then_finish
+from tests.fakes.model_api import (
+    ANTHROPIC,
+    OPENAI,
+    ExecCommand,
+    Script,
+    ThreadedModelAPI,
+    bash,
+    tool_then_finish,
+)
 from tests.harness import Bridge, wait_until
 from tests.real_binaries import CLAUDE, CODEX, CODEX_CONFIG, START
+from tests.test_real_claude_plans import PLAN, planner
+from tests.test_real_claude_questions import DB, ask
 from tests.test_terminal_hooks import git_project
 
 pytestmark = pytest.mark.real_agents
 
 CLAUDE_DIALOG = "Do you want to proceed?"
+CODEX_DIALOG = "Would you like to run the following command?"
 
 
 class Terminal:
@@ -96,12 +106,15 @@ def terminal(chat) -> Iterator[Terminal]:
 # -- Claude Code ---------------------------------------------------------------------------------
 
 
-def claude_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal) -> Path:
+def claude_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal, *,
+                       script: Script | None = None, args: tuple[str, ...] = (
+                           "--permission-mode", "default")) -> Path:
     """Install the hooks into a private Claude config (as `hooks install` does for a person),
-    then start `claude` in its terminal UI with a prompt that makes the model run `touch`."""
+    then start `claude` in its terminal UI with a prompt that makes the model run `touch`
+    (or what `script` says)."""
     binary = CLAUDE.require()
     made = chat.project / "made-by-claude"
-    model.script = tool_then_finish(bash(f"touch {made}"))
+    model.script = script or tool_then_finish(bash(f"touch {made}"))
     config_dir = chat.tmp / "claude-tui"
     config_dir.mkdir()
     # what a person's first run leaves behind: onboarding done, the folder trusted, the key
@@ -122,8 +135,7 @@ def claude_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal
         "HOME": chat.env["HOME"], "AGENT_BRIDGE_TEST_TAG": chat.tag,
         "PATH": chat.env["PATH"], "TERM": "xterm-256color",
     }
-    terminal.start(env, [str(binary), "--permission-mode", "default", "make a file"],
-                   chat.project)
+    terminal.start(env, [str(binary), *args, "make a file"], chat.project)
     return made
 
 
@@ -164,6 +176,35 @@ def test_claude_away_answered_at_the_terminal_first_withdraws_the_card(chat, tg,
                                    "hook running when its own dialog answers first)")
     tg.wait_for("editMessageText", lambda c: c.params.get("message_id") == card.message_id)
     tg.message_with("Turn finished", timeout=START)
+
+
+def button(card, label: str) -> str:
+    return next(b["callback_data"] for b in card.buttons if b["text"] == label)
+
+
+def test_claude_away_a_question_is_answered_from_the_phone(chat, tg, model, terminal):
+    chat.start()
+    chat.cli("away", "on")
+    claude_in_terminal(chat, model, terminal, script=tool_then_finish(ask(DB)))
+    card = tg.message_with("Which database?", timeout=START)
+    assert "Answered: SQLite" in tg.answer(tg.tap(card, button(card, "SQLite"))).text
+    tg.message_with("Turn finished", timeout=START)
+    result = model.requests(ANTHROPIC)[-1].tool_results()[-1]
+    assert '"Which database?"="SQLite"' in result
+
+
+def test_claude_away_a_plan_review_stays_in_the_terminal(chat, tg, model, terminal):
+    """Claude Code 2.1.331's terminal UI runs the PermissionRequest hook for ExitPlanMode but
+    keeps its own plan dialog whatever the hook answers (checked: an allow changes nothing),
+    so no card is posted that could not decide: the plan is reviewed at the terminal."""
+    chat.start()
+    chat.cli("away", "on")
+    claude_in_terminal(chat, model, terminal, script=planner(str(chat.project / "out.txt")),
+                       args=("--permission-mode", "plan"))
+    terminal.wait_for("Ready to code?")
+    assert PLAN.splitlines()[0].lstrip("# ") in terminal.screen()
+    assert not [m for m in tg.messages() if "Plan to approve" in (m.text or "")]
+    assert not [m for m in tg.messages() if "Approval needed" in (m.text or "")]
 
 
 def test_claude_not_away_the_terminal_asks_itself(chat, tg, model, terminal):
@@ -230,7 +271,9 @@ def codex_trust(codex: Path, home: Path, env: dict[str, str]) -> None:
 def codex_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal) -> Path:
     binary = CODEX.require()
     made = chat.project / "made-by-codex"
-    model.script = tool_then_finish(ExecCommand(cmd=f"touch {made}"))
+    # the terminal UI takes only on-request (or never): Codex asks for what the model marks
+    # as needing escalation
+    model.script = tool_then_finish(ExecCommand(cmd=f"touch {made}", escalated=True))
     home = chat.tmp / "codex-tui"
     home.mkdir()
     (home / "config.toml").write_text(
@@ -242,7 +285,10 @@ def codex_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal)
            "AGENT_BRIDGE_TEST_TAG": chat.tag, "PATH": chat.env["PATH"],
            "TERM": "xterm-256color"}
     codex_trust(binary, home, env)
-    terminal.start(env, [str(binary), "--ask-for-approval", "untrusted", "make a file"],
+    # --no-daemon: the terminal UI would otherwise leave its shared app-server running (and
+    # run the hooks from there), which outlives the test
+    terminal.start(env, [str(binary), "--no-daemon", "--ask-for-approval", "on-request",
+                         "make a file"],
                    chat.project)
     return made
 
@@ -256,8 +302,37 @@ def test_codex_away_the_tap_on_the_phone_runs_the_command(chat, tg, model, termi
     card = tg.message_with("Approval needed", thread, timeout=START)
     assert f"touch {made}" in card.text
     assert not made.exists()
+    # unlike Claude Code, Codex runs the hook first and shows its dialog only without an answer
+    assert CODEX_DIALOG not in terminal.screen()
     tg.answer(tg.tap(card, f"ao:{card.callback_data[0].split(':')[1]}"))
     wait_until(made.exists, timeout=START, what="the command to run after the tap")
     tg.message_with("Turn finished", thread, timeout=START)
     assert chat.json("sessions")[0]["agent"] == "codex"
     assert model.requests(OPENAI)
+    assert CODEX_DIALOG not in terminal.screen()
+
+
+def test_codex_not_away_the_terminal_asks_itself(chat, tg, model, terminal):
+    chat.start()
+    made = codex_in_terminal(chat, model, terminal)
+    terminal.wait_for(CODEX_DIALOG)
+    assert not made.exists()
+    assert chat.json("sessions") == []
+
+
+def test_codex_daemon_down_the_dialog_comes_within_a_second(chat, tg, model, terminal,
+                                                            capsys):
+    chat.start()
+    chat.cli("away", "on")
+    chat.stop()
+    made = codex_in_terminal(chat, model, terminal)
+    model.wait_for(lambda r: r.api == OPENAI and r.offers_tools, timeout=START,
+                   what="the model call that asks for the command")
+    asked = time.monotonic()
+    terminal.wait_for(CODEX_DIALOG)
+    waited = time.monotonic() - asked
+    with capsys.disabled():
+        print(f"\ndaemon down: Codex's own dialog {waited * 1000:.0f} ms after the model "
+              "was asked for the command")
+    assert waited < 1.0
+    assert not made.exists()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -146,8 +148,14 @@ def test_unparsable_input_and_other_hook_kinds_are_no_decision(bridge):
     assert "not JSON" in process.stderr
     bridge.cli("away", "on")
     question = {**claude_request(bridge), "tool_name": "AskUserQuestion",
-                "tool_input": {"questions": []}}
+                "tool_input": {"questions": []}}  # malformed: no questions
     assert finish(start_hook(bridge, question)) == (0, "")
+    # a plan review: Claude's terminal UI ignores a hook's answer to it (see
+    # test_real_terminal_hooks.py), so it is never turned into a card
+    plan = {**claude_request(bridge), "tool_name": "ExitPlanMode",
+            "tool_input": {"plan": "# Plan"}}
+    assert finish(start_hook(bridge, plan)) == (0, "")
+    assert bridge.json("sessions") == []
 
 
 # -- away: the card answers the hook ------------------------------------------------------------
@@ -234,15 +242,23 @@ def test_turn_end_posts_the_summary_with_the_diff(chat, tg):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
 def test_another_user_is_refused_even_with_the_socket_opened_up(bridge):
-    path = sock(bridge)
-    path.chmod(0o666)
-    path.parent.chmod(0o755)
-    request = json.dumps({"op": "away"}) + "\n"
-    script = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n"
-              "s.sendall(sys.argv[2].encode())\nprint(s.makefile().readline())")
-    result = subprocess.run(
-        ["python3", "-c", script, str(path), request], capture_output=True, text=True,
-        timeout=30, user=65534, group=65534)
+    sock(bridge).chmod(0o666)
+    # a second name for the socket where another user can reach it (the test's own
+    # directories are private to root)
+    opened = Path(tempfile.mkdtemp(prefix="ab-uid-"))
+    try:
+        opened.chmod(0o755)
+        path = opened / "s"
+        os.link(sock(bridge), path)
+        request = json.dumps({"op": "away"}) + "\n"
+        script = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+                  "s.connect(sys.argv[1])\ns.sendall(sys.argv[2].encode())\n"
+                  "print(s.makefile().readline())")
+        result = subprocess.run(
+            ["python3", "-c", script, str(path), request], capture_output=True, text=True,
+            timeout=30, user=65534, group=65534)
+    finally:
+        shutil.rmtree(opened)
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["code"] == "refused", result
     assert "serves only uid 0" in answer["error"]
