@@ -12,9 +12,7 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import stat
-import struct
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +28,7 @@ from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
+from daemon.sockets import foreign_peer, op_of, until_hangup
 from daemon.terminal import TerminalSessions
 
 log = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            refusal = _foreign_peer(writer)
+            refusal = foreign_peer(writer)
             if refusal is not None:
                 log.warning("control socket: %s", refusal)
                 writer.write(json.dumps({"ok": False, "code": "refused",
@@ -208,8 +207,8 @@ class ControlServer:
                 await writer.drain()
                 return
             while line := await reader.readline():
-                if _op_of(line) == "hook":  # may wait on a person: ends if the hook hangs up
-                    waited = await _until_hangup(reader, self._dispatch(line))
+                if op_of(line) == "hook":  # may wait on a person: ends if the hook hangs up
+                    waited = await until_hangup(reader, self._dispatch(line))
                     if waited is None:
                         return
                     answer = waited
@@ -399,47 +398,3 @@ class ControlServer:
         await self.hub.set_archived(str(r["id"]), False, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
 
-
-def _op_of(line: bytes) -> Any:
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return None
-    return request.get("op") if isinstance(request, dict) else None
-
-
-async def _until_hangup(reader: asyncio.StreamReader,
-                        work: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
-    """`work`'s answer, or None (and `work` cancelled) when the client hangs up first: a
-    hook that gave up, or the agent that killed it, waits for nothing any more."""
-    task = asyncio.ensure_future(work)
-    hangup = asyncio.ensure_future(reader.read(1))
-    try:
-        await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return None
-    finally:
-        hangup.cancel()
-        task.cancel()
-
-
-def _foreign_peer(writer: asyncio.StreamWriter) -> str | None:
-    """Why the peer may not use the socket (another user's process), or None. The socket's
-    mode 0600 already keeps others out; this holds even if its mode or directory were
-    loosened. Linux tells the peer's uid (SO_PEERCRED); elsewhere the mode alone guards."""
-    sock = writer.get_extra_info("socket")
-    option = getattr(socket, "SO_PEERCRED", None)
-    if sock is None or option is None:
-        return None
-    try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    except OSError:
-        return None
-    _pid, uid, _gid = struct.unpack("3i", raw)
-    if uid != os.getuid():
-        return f"refused a client of uid {uid}: this daemon serves only uid {os.getuid()}"
-    return None

@@ -188,6 +188,10 @@ def test_away_card_in_a_terminal_thread_tap_allows(chat, tg):
     decision = json.loads(out)["hookSpecificOutput"]["decision"]
     assert decision["behavior"] == "deny" and "alice" in decision["message"]
     assert len([c for c in tg.fake.calls if c.method == "createForumTopic"]) == 1
+    # a reply in the thread does not start a second process on the terminal's session
+    tg.say("carry on please", thread=thread)
+    refusal = tg.message_with("is a session running in a terminal", thread)
+    assert "agent-bridge adopt 11111111-2222-3333-4444-555555555555" in refusal.text
 
 
 def test_the_cli_decides_a_terminal_approval_too_and_allow_for_session_is_kept(chat, tg):
