@@ -140,6 +140,20 @@ def test_timeout_is_no_decision_and_the_card_says_so(chat, tg):
     tg.wait_for("editMessageText", lambda c: c.params.get("message_id") == card.message_id)
 
 
+def test_the_daemons_approval_timeout_never_denies_a_terminal_it_asks(make_bridge):
+    """`[approvals] on_timeout = "deny"` denies a daemon session's request; a terminal's gets
+    no decision instead (the terminal asks), and its card says nothing was approved."""
+    bridge = make_bridge(extra='[approvals]\ntimeout = "1s"\non_timeout = "deny"\n')
+    bridge.start()
+    bridge.cli("away", "on")
+    started = time.monotonic()
+    assert finish(start_hook(bridge, claude_request(bridge)), timeout=30) == (0, "")
+    assert time.monotonic() - started < 20  # the timer released it, not the hook's 590 s
+    sid = bridge.json("sessions")[0]["id"]
+    [approval] = bridge.session(sid)["approvals"]
+    assert approval["state"] in ("withdrawn", "expired") and approval["decision"] is None
+
+
 def test_unparsable_input_and_other_hook_kinds_are_no_decision(bridge):
     process = subprocess.run(
         [*agent_bridge_argv(), "hook", "permission-request", "--socket", str(sock(bridge))],
