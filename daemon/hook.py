@@ -25,6 +25,9 @@ KINDS = ("permission-request", "stop")
 AGENTS = ("claude", "codex")
 DEFAULT_TIMEOUT = 590.0  # the installed hooks give the agent 600 s: ours ends first
 CONNECT_TIMEOUT = 0.5  # a unix socket connects at once or not at all
+#: set by the daemon in the environment of the agents it runs (daemon/sessions.py); their hooks
+#: inherit it
+OWN_SESSION = "AGENT_BRIDGE_SESSION"
 EVENT_NAMES = {"permission-request": "PermissionRequest", "stop": "Stop"}
 
 
@@ -92,6 +95,8 @@ def run(argv: Sequence[str], stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.s
         return 0
     if not isinstance(payload, dict):
         return 0
+    if os.environ.get(OWN_SESSION):
+        return 0  # an agent the daemon runs: it asks through its own protocol, not here
     path = sock or _socket_from_config(config)
     if path is None:
         return 0

@@ -176,8 +176,9 @@ class Hub:
         return await self.adoption.adopt(wanted, prompt, actor=actor, force=force)
 
     async def _agent_session_ids(self) -> set[str]:
+        # a session seen only through the hooks is still the terminal's: listed, adoptable
         return {s.agent_session_id for s in await self.store.sessions(include_archived=True)
-                if s.agent_session_id}
+                if s.agent_session_id and not s.through_hooks}
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
         return await self.sessions.send(session_id, text, actor=actor)

@@ -188,7 +188,7 @@ class Sessions:
         images: tuple[ImageInput, ...] = (),
     ) -> SessionView:
         session = await self.store.session(session_id)
-        if (session.owner or "").startswith("terminal:"):  # daemon/terminal.py
+        if session.through_hooks:  # daemon/terminal.py
             raise Conflict(
                 f"{session_id} is a session running in a terminal ({session.title}): its "
                 "cards are answered here, the session itself goes on in that terminal. To "

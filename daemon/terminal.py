@@ -43,6 +43,7 @@ from bridge.events import (
 )
 from bridge.facts import Facts
 from bridge.machine import SessionMachine
+from bridge.model import HOOKS_SURFACE
 from bridge.outbox import OpenThread
 from bridge.plans import EXIT_PLAN_MODE
 from bridge.redact import Redactor
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 AGENTS = ("claude", "codex")
 AWAY_KEY = "away"
-OWNER = "terminal"
 #: what a terminal approval offers: no Stop (the terminal's process is not ours to stop)
 OFFERED = (DecisionKind.ALLOW_ONCE, DecisionKind.ALLOW_SESSION, DecisionKind.DENY)
 #: Claude Code 2.1.331's terminal UI runs the hook for a plan review (ExitPlanMode) but
@@ -244,6 +244,8 @@ class TerminalSessions:
         if (not isinstance(tool, str) or not isinstance(tool_input, dict)
                 or not isinstance(agent_session, str) or tool in NOT_ANSWERABLE):
             return NO_DECISION
+        if await self._the_daemons(agent_session):
+            return NO_DECISION
         request_id = f"hook-{uuid.uuid4().hex[:12]}"
         cwd = payload.get("cwd")
         request: ApprovalRequested | QuestionsAsked
@@ -272,7 +274,7 @@ class TerminalSessions:
         if not self.away or agent not in AGENTS:
             return
         agent_session = payload.get("session_id")
-        if not isinstance(agent_session, str):
+        if not isinstance(agent_session, str) or await self._the_daemons(agent_session):
             return
         runner = await self._runner(agent, agent_session, payload)
         last = payload.get("last_assistant_message")
@@ -304,9 +306,15 @@ class TerminalSessions:
                 self.runners[sid] = runner
             return runner
 
+    async def _the_daemons(self, agent_session: str) -> bool:
+        """Whether `agent_session` is a session the daemon runs itself (its agent asks over
+        its own protocol: a hook there must not make a second card)."""
+        return any(s.agent_session_id == agent_session and not s.through_hooks
+                   for s in await self.store.sessions(include_archived=True))
+
     async def _find(self, agent: str, agent_session: str) -> str | None:
         for session in await self.store.sessions(include_archived=True):
-            if (session.owner or "").startswith(f"{OWNER}:") and session.protocol == agent \
+            if session.through_hooks and session.protocol == agent \
                     and session.agent_session_id == agent_session:
                 return session.id
         return None
@@ -325,7 +333,7 @@ class TerminalSessions:
         session = await self.store.create_session(
             project=repo, agent=agent, protocol=agent, cwd=cwd, host="local",
             title=shorten(f"terminal · {place}", 200, self.redactor), now=now,
-            owner=f"{OWNER}:{os.getuid()}")
+            owner=f"{HOOKS_SURFACE}:{os.getuid()}")
         await self.changes.record_start(session.id, cwd, worktree=False)
         machine = SessionMachine(session_id=session.id, state=SessionState.STARTING, cwd=cwd,
                                  new_id=st.new_id, protocol=agent, redactor=self.redactor)

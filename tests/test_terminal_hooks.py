@@ -154,6 +154,25 @@ def test_the_daemons_approval_timeout_never_denies_a_terminal_it_asks(make_bridg
     assert approval["state"] in ("withdrawn", "expired") and approval["decision"] is None
 
 
+def test_the_daemons_own_agents_hooks_make_no_second_card(bridge):
+    """With the hooks installed in the person's settings, the agents the daemon runs would
+    call them too: they are left to the daemon's own protocol."""
+    bridge.cli("away", "on")
+    sid = bridge.json("new", "demo", "please run a command")["id"]
+    bridge.wait_approval(sid)
+    own = bridge.session(sid)["agent_session_id"]
+    assert own
+    # by its environment (the daemon sets AGENT_BRIDGE_SESSION for its agents)...
+    process = subprocess.run(
+        [*agent_bridge_argv(), "hook", "permission-request", "--socket", str(sock(bridge))],
+        input=json.dumps(claude_request(bridge, session="someone-else")), capture_output=True,
+        text=True, timeout=30, env={**bridge.env, "AGENT_BRIDGE_SESSION": sid})
+    assert (process.returncode, process.stdout) == (0, "")
+    # ...and, should the environment not say, by its session id
+    assert finish(start_hook(bridge, claude_request(bridge, session=own))) == (0, "")
+    assert [s["id"] for s in bridge.json("sessions")] == [sid]
+
+
 def test_unparsable_input_and_other_hook_kinds_are_no_decision(bridge):
     process = subprocess.run(
         [*agent_bridge_argv(), "hook", "permission-request", "--socket", str(sock(bridge))],
