@@ -293,9 +293,11 @@ def test_another_user_is_refused_even_with_the_socket_opened_up(bridge):
                   "print(s.makefile().readline())")
         result = subprocess.run(
             ["python3", "-c", script, str(path), request], capture_output=True, text=True,
-            timeout=30, user=65534, group=65534)
+            timeout=30, user=65534, group=65534, extra_groups=[], cwd="/",
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     finally:
         shutil.rmtree(opened)
+    assert result.stdout, result.stderr
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["code"] == "refused", result
     assert "serves only uid 0" in answer["error"]
