@@ -23,13 +23,16 @@ from tests.fakes.model_api import (
     ANTHROPIC,
     OPENAI,
     ExecCommand,
+    ModelRequest,
+    Reply,
     Script,
+    Text,
     ThreadedModelAPI,
     bash,
     tool_then_finish,
 )
 from tests.harness import Bridge, wait_until
-from tests.real_binaries import CLAUDE, CODEX, CODEX_CONFIG, START
+from tests.real_binaries import CLAUDE, CODEX, CODEX_CONFIG, START, use_real_claude
 from tests.test_real_claude_plans import PLAN, planner
 from tests.test_real_claude_questions import DB, ask
 from tests.test_terminal_hooks import git_project
@@ -108,15 +111,16 @@ def terminal(chat) -> Iterator[Terminal]:
 
 def claude_in_terminal(chat: Bridge, model: ThreadedModelAPI, terminal: Terminal, *,
                        script: Script | None = None, args: tuple[str, ...] = (
-                           "--permission-mode", "default")) -> Path:
+                           "--permission-mode", "default"),
+                       config_dir: Path | None = None) -> Path:
     """Install the hooks into a private Claude config (as `hooks install` does for a person),
     then start `claude` in its terminal UI with a prompt that makes the model run `touch`
     (or what `script` says)."""
     binary = CLAUDE.require()
     made = chat.project / "made-by-claude"
     model.script = script or tool_then_finish(bash(f"touch {made}"))
-    config_dir = chat.tmp / "claude-tui"
-    config_dir.mkdir()
+    config_dir = config_dir or chat.tmp / "claude-tui"
+    config_dir.mkdir(exist_ok=True)
     # what a person's first run leaves behind: onboarding done, the folder trusted, the key
     # approved (the terminal UI would otherwise ask, and try the vendor's hosts)
     (config_dir / ".claude.json").write_text(json.dumps({
@@ -205,6 +209,40 @@ def test_claude_away_a_plan_review_stays_in_the_terminal(chat, tg, model, termin
     assert PLAN.splitlines()[0].lstrip("# ") in terminal.screen()
     assert not [m for m in tg.messages() if "Plan to approve" in (m.text or "")]
     assert not [m for m in tg.messages() if "Approval needed" in (m.text or "")]
+
+
+def test_claude_approved_from_the_phone_then_adopted_into_chat(chat, tg, model, terminal):
+    """The story's end: approved from the phone, the terminal closed, the session is still a
+    terminal session to adopt (`sessions --local`), and adopting it continues its history."""
+    config_dir = use_real_claude(chat, CLAUDE.require(), model.base_url)  # the daemon's
+    chat.start()
+    chat.cli("away", "on")
+    made = chat.project / "made-by-claude"
+
+    def script(request: ModelRequest) -> Reply:
+        if "say hi" in request.prompts()[-1]:
+            return Text(text="hi again")
+        if request.tool_results():
+            return Text(text="All done.")
+        return bash(f"touch {made}")
+
+    claude_in_terminal(chat, model, terminal, script=script, config_dir=config_dir)
+    card = tg.message_with("Approval needed", timeout=START)
+    tg.answer(tg.tap(card, f"ao:{card.callback_data[0].split(':')[1]}"))
+    tg.message_with("Turn finished", timeout=START)
+    assert made.exists()
+    seen = chat.json("sessions")[0]["agent_session_id"]
+    terminal.close()  # the person closes the terminal
+    listed = [s for s in chat.json("sessions", "--local")["sessions"] if s["id"] == seen]
+    assert listed, chat.json("sessions", "--local")
+    hooks_session = chat.json("sessions")[0]["id"]
+    adopted = chat.json("adopt", listed[0]["key"], "say hi")
+    assert adopted["id"] != hooks_session  # a daemon session of its own, with its thread
+    wait_until(lambda: any("say hi" in p for r in model.requests(ANTHROPIC)
+                           for p in r.prompts()[-1:]), timeout=START,
+               what="the adopted session's prompt at the model")
+    last = [r for r in model.requests(ANTHROPIC) if "say hi" in r.prompts()[-1]][-1]
+    assert "make a file" in last.prompts()  # the earlier history came along
 
 
 def test_claude_not_away_the_terminal_asks_itself(chat, tg, model, terminal):
