@@ -129,18 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.cli_setup import add_commands
 
     add_commands(sub, common)
-    p = add("away", "away mode: terminal sessions' permission requests come to chat",
-            json_flag=True)
-    p.add_argument("switch", nargs="?", choices=("on", "off"), help="omit to show it")
-    p = add("hooks", "add or remove the agents' hooks that reach agent-bridge "
-                     "(Claude Code settings.json, Codex hooks.json)", json_flag=False)
-    p.add_argument("action", choices=("install", "uninstall", "status"))
-    p.add_argument("--claude", action="store_true", help="Claude Code only")
-    p.add_argument("--codex", action="store_true", help="Codex only")
-    p.add_argument("--yes", action="store_true", help="write without asking")
-    # run by the agents themselves (see daemon/hook.py); parsed there, listed here for --help
-    sub.add_parser("hook", help="run by Claude Code or Codex as their hook: "
-                                "agent-bridge hook permission-request|stop --agent NAME")
+    from daemon.hookscli import add_hook_commands
+
+    add_hook_commands(sub, add)
     return parser
 
 

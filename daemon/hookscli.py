@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from typing import Any
 
 from daemon import hooksetup, paths
+
+
+def add_hook_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`away`, `hooks` and `hook` in the CLI's parser (`add` makes a subcommand)."""
+    p = add("away", "away mode: terminal sessions' permission requests come to chat")
+    p.add_argument("switch", nargs="?", choices=("on", "off"), help="omit to show it")
+    p = add("hooks", "add or remove the agents' hooks that reach agent-bridge "
+                     "(Claude Code settings.json, Codex hooks.json)", json_flag=False)
+    p.add_argument("action", choices=("install", "uninstall", "status"))
+    p.add_argument("--claude", action="store_true", help="Claude Code only")
+    p.add_argument("--codex", action="store_true", help="Codex only")
+    p.add_argument("--yes", action="store_true", help="write without asking")
+    # run by the agents themselves (daemon/hook.py parses it, before this parser); listed
+    # here for --help
+    sub.add_parser("hook", help="run by Claude Code or Codex as their hook: "
+                                "agent-bridge hook permission-request|stop --agent NAME")
 
 
 def hooks_command(args: argparse.Namespace) -> int:
