@@ -98,6 +98,8 @@ class TerminalRunner:
             return False
         if written.new_approvals != facts.new_approvals:
             self.machine.stored(written.new_approvals)
+        if written.new_questions != facts.new_questions:
+            self.machine.stored_questions(written.new_questions)
         await self.notifier.committed(self.session_id, written)
         return True
 

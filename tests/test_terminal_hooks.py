@@ -301,3 +301,18 @@ def test_another_user_is_refused_even_with_the_socket_opened_up(bridge):
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["code"] == "refused", result
     assert "serves only uid 0" in answer["error"]
+
+
+def test_what_the_hook_prints_for_each_answer():
+    """The one shape both agents accept (docs/terminal-hooks.md); nothing for no decision."""
+    out = hook.hook_output
+    assert json.loads(out("permission-request", {"behavior": "allow"})) == ALLOW
+    deny = json.loads(out("permission-request", {"behavior": "deny", "message": None}))
+    assert deny["hookSpecificOutput"]["decision"] == {
+        "behavior": "deny", "message": "Denied from agent-bridge."}
+    answered = json.loads(out("permission-request", {
+        "behavior": "allow", "updated_input": {"questions": [], "answers": {"Q?": "A"}}}))
+    assert answered["hookSpecificOutput"]["decision"]["updatedInput"]["answers"] == {"Q?": "A"}
+    for nothing in ({"behavior": None}, {}, {"behavior": "ask"}, {"behavior": "approve"}):
+        assert out("permission-request", nothing) == ""
+    assert out("stop", {"behavior": "allow"}) == ""  # a turn end is never answered
