@@ -29,6 +29,8 @@ class CommandName(StrEnum):
     DIGEST = "digest"
     ATRESET = "atreset"
     VERBOSE = "verbose"
+    AWAY = "away"
+    BACK = "back"
     HELP = "help"
     ADOPT = "adopt"
 
@@ -52,6 +54,8 @@ COMMAND_HELP: tuple[tuple[CommandName, str, str], ...] = (
     (CommandName.DIGEST, "", "the digest of idle runs, now"),
     (CommandName.ATRESET, "ID [cancel]", "resume a session when its usage limit resets"),
     (CommandName.VERBOSE, "ID on|off", "a progress message during the session's turns"),
+    (CommandName.AWAY, "", "terminal sessions' permission requests come here"),
+    (CommandName.BACK, "", "terminal sessions ask in their terminal again"),
     (CommandName.HELP, "", "this help"),
 )
 
@@ -119,7 +123,7 @@ def parse_command(
         return Command(name=name, include_archived=bool(rest))
     if name is CommandName.ADOPT:
         return _adopt(rest)
-    if name in (CommandName.HELP, CommandName.DIGEST):
+    if name in (CommandName.HELP, CommandName.DIGEST, CommandName.AWAY, CommandName.BACK):
         return Command(name=name)
     if name in (CommandName.MODE, CommandName.MODEL):
         return _setting(name, rest, thread_session)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from bridge.session import SessionState
 
+#: the owner surface of a session seen through the agents' hooks ("terminal:<uid>")
+HOOKS_SURFACE = "terminal"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionView:
@@ -45,6 +48,12 @@ class SessionView:
             return None
         where, _, user_id = self.owner.partition(":")
         return user_id if where == surface and user_id else None
+
+    @property
+    def through_hooks(self) -> bool:
+        """A terminal session the daemon only sees through the agent's hooks (its cards in
+        chat, the process in a terminal: daemon/terminal.py); adopting it is still to do."""
+        return self.owner_on(HOOKS_SURFACE) is not None
 
     @property
     def place(self) -> str:

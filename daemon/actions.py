@@ -47,6 +47,9 @@ _INTERRUPTED = ("Interrupting {sid}'s turn; the session stays: reply here to con
                 "(/stop ends it).")
 _MID_TURN_STEERED = "Added to the running turn (Codex turn/steer)."
 _MID_TURN_QUEUED = "Queued: the agent reads it when the running turn ends."
+AWAY_ON = ("Away: permission requests of terminal sessions (with agent-bridge hooks "
+           "installed) come here as cards. /back when you are at the desk.")
+AWAY_OFF = "Back: terminal sessions ask in their terminal again."
 ELSEWHERE = ("This bridge acts only in its own chat or channel: nothing done here counts. "
              "Use the bridge there.")
 
@@ -72,6 +75,7 @@ class ActionsHub(FrontDoor, Protocol):
     async def resume_at_reset(self, session_id: str, *, actor: Actor) -> float: ...
     async def cancel_resume(self, session_id: str, *, actor: Actor) -> bool: ...
     async def set_verbose(self, session_id: str, on: bool, *, actor: Actor) -> None: ...
+    async def set_away(self, away: bool, *, actor: Actor) -> bool: ...
 
 
 @dataclass
@@ -347,6 +351,9 @@ class ActionHandler:
             case CommandName.DIFF:
                 assert sid is not None
                 return await self._diff(sid, incoming, command.turn)
+            case CommandName.AWAY | CommandName.BACK:
+                away = await self.hub.set_away(command.name is CommandName.AWAY, actor=actor)
+                return Reply(text=AWAY_ON if away else AWAY_OFF)
             case CommandName.DIGEST:
                 await self.hub.send_digest(surface=self.surface, requested=True)
                 return None

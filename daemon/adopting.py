@@ -54,7 +54,7 @@ class Adoption:
         bare = key.replace("-", "")
         for session in await self.store.sessions(include_archived=True):
             theirs = (session.agent_session_id or "").lower().replace("-", "")
-            if theirs and theirs.startswith(bare):
+            if theirs and theirs.startswith(bare) and not session.through_hooks:
                 raise Conflict(f"{session.agent_session_id} is already the bridge's session "
                                f"{session.id}: continue it with /resume {session.id}")
         found = await self.discovery.find(limit=MOST, wanted=key)

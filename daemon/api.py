@@ -29,6 +29,8 @@ from daemon.changes import ChangeTracker
 from daemon.errors import ApiError, Conflict, DaemonError
 from daemon.frontdoor import FrontDoor
 from daemon.paths import socket_place_finding
+from daemon.sockets import foreign_peer, op_of, until_hangup
+from daemon.terminal import TerminalSessions
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 1024 * 1024
@@ -131,11 +133,13 @@ CLI_ACTOR = Actor(surface="cli", user_id=os.environ.get("USER", "local"), name="
 
 
 class ApiHub(FrontDoor, Protocol):
-    """What the control API uses of the daemon beyond the front door's: a session's changes
-    and the digest's lines."""
+    """What the control API uses of the daemon beyond the front door's: a session's changes,
+    the digest's lines and the terminal sessions' hooks."""
 
     @property
     def changes(self) -> ChangeTracker: ...
+    @property
+    def terminal(self) -> TerminalSessions: ...
     async def digest_lines(self) -> list[DigestLine]: ...
 
 
@@ -164,6 +168,8 @@ class ControlServer:
             "digest": self._digest,
             "terminal_sessions": self._terminal_sessions,
             "adopt": self._adopt,
+            "away": self._away,
+            "hook": self._hook,
         }
 
     async def start(self) -> None:
@@ -202,8 +208,21 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            refusal = foreign_peer(writer)
+            if refusal is not None:
+                log.warning("control socket: %s", refusal)
+                writer.write(json.dumps({"ok": False, "code": "refused",
+                                         "error": refusal}).encode() + b"\n")
+                await writer.drain()
+                return
             while line := await reader.readline():
-                answer = await self._dispatch(line)
+                if op_of(line) == "hook":  # may wait on a person: ends if the hook hangs up
+                    waited = await until_hangup(reader, self._dispatch(line))
+                    if waited is None:
+                        return
+                    answer = waited
+                else:
+                    answer = await self._dispatch(line)
                 writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
@@ -347,6 +366,25 @@ class ControlServer:
                        "detail": d.detail} for d in lines],
         }
 
+    async def _away(self, r: dict[str, Any]) -> Any:
+        terminal = self.hub.terminal
+        if r.get("set") is not None:
+            await terminal.set_away(bool(r["set"]), actor=CLI_ACTOR)
+        return {"away": terminal.away}
+
+    async def _hook(self, r: dict[str, Any]) -> Any:
+        """A terminal agent's hook (`agent-bridge hook KIND`): see daemon/terminal.py."""
+        agent, kind, payload = str(r["agent"]), str(r["kind"]), r["payload"]
+        if not isinstance(payload, dict):
+            raise ApiError("payload must be the hook's JSON object")
+        terminal = self.hub.terminal
+        if kind == "permission-request":
+            return (await terminal.permission_request(agent, payload)).json()
+        if kind == "stop":
+            await terminal.turn_ended(agent, payload)
+            return {"behavior": None, "message": None}
+        raise ApiError(f"unknown hook kind {kind!r}: permission-request or stop")
+
     async def _diff(self, r: dict[str, Any]) -> Any:
         from bridge.diffs import render_diff_summary
 
@@ -378,3 +416,4 @@ class ControlServer:
     async def _unarchive(self, r: dict[str, Any]) -> Any:
         await self.hub.set_archived(str(r["id"]), False, actor=CLI_ACTOR)
         return await self._session(str(r["id"]))
+

@@ -19,11 +19,13 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bridge.config import Config
 from bridge.errors import BridgeError, ConfigError
 from daemon.errors import DaemonError
+
+if TYPE_CHECKING:
+    from bridge.config import Config
 
 # C0/C1 controls, and the invisible ones that reorder or hide text (bidi overrides and
 # isolates, zero-width characters): a line that reads as one command and runs another
@@ -131,11 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.cli_setup import add_commands
 
     add_commands(sub, common)
+    from daemon.hookscli import add_hook_commands
+
+    add_hook_commands(sub, add)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["hook"]:  # the agents' hook: fast, and never an error exit
+        from daemon.hook import run as run_hook
+
+        return run_hook(given[1:])
+    args = build_parser().parse_args(given)
     try:
         code = _main(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit as a traceback
@@ -181,6 +191,10 @@ def _main(args: argparse.Namespace) -> int:
         from daemon import cli_setup
 
         return cli_setup.main(args)
+    if args.command == "hooks":
+        from daemon.hookscli import hooks_command
+
+        return hooks_command(args)
     return _remote(args)
 
 
@@ -253,6 +267,9 @@ def _remote(args: argparse.Namespace) -> int:
         result = call(sock, "model", id=args.id, model=args.model)
     elif command == "diff":
         result = call(sock, "diff", id=args.id, turn=args.turn)
+    elif command == "away":
+        switch = None if args.switch is None else args.switch == "on"
+        result = call(sock, "away", set=switch)
     else:
         result = call(sock, command, id=args.id)
     if command == "diff" and not args.json:
@@ -292,6 +309,11 @@ def _human(command: str, result: Any) -> str:
         return str(result["text"])
     if command == "terminal_sessions":
         return _terminal_lines(result)
+    if command == "away":
+        if result["away"]:
+            return ("Away: terminal sessions' permission requests come to chat "
+                    "(agent-bridge away off when you are back).")
+        return "Not away: terminal sessions ask in their terminal (agent-bridge away on)."
     if command in ("approve", "deny"):
         approval = result["approval"]
         return f"{approval['id']}: {result['message']}"

@@ -97,6 +97,7 @@ def doctor(config_arg: str | None, *, as_json: bool = False, offline: bool = Fal
         if config.hosts:
             checks.extend(asyncio.run(_hosts(config)))
         checks.append(_daemon(config))
+        checks.extend(_hooks(config))
     if as_json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
@@ -263,6 +264,17 @@ async def _hosts(config: Config) -> list[Check]:
                                 f"{command[0]}: {version}"))
         await host.close()
     return checks
+
+
+def _hooks(config: Config) -> list[Check]:
+    """The terminal agents' hooks (`agent-bridge hooks install`): informational, never a
+    failure: without them only terminal sessions' approvals stay in the terminal."""
+    from daemon import hooksetup
+
+    state = paths.state_dir(config, os.environ)
+    found = hooksetup.status(os.environ, state, paths.socket_path(state))
+    return [Check(f"hooks {agent}", "ok" if text.startswith("installed") else "warn", text)
+            for agent, text in found.items()]
 
 
 def _daemon(config: Config) -> Check:

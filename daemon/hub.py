@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.approvals import AccessPolicy, Actor, Approval
@@ -41,6 +41,7 @@ from daemon.resumes import ScheduledResumes
 from daemon.sessions import Sessions
 from daemon.supervisor import SessionRunner
 from daemon.tasks import Tasks
+from daemon.terminal import TerminalSessions
 from daemon.uploads import Fetch, Uploads
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,15 @@ class Hub:
         if config.slack is not None:
             allowed["slack"] = frozenset(config.slack.allowed_user_ids)
         self.policy = AccessPolicy(allowed=allowed)
+        # terminal sessions seen through the agents' hooks (daemon/terminal.py): their
+        # approvals go through the same service, their runners beside the daemon's
+        self.terminal = TerminalSessions(store=store, notifier=self, fanout=self.fanout,
+                                         changes=self.changes, redactor=self.redactor,
+                                         clock=clock)
         self.approvals = ApprovalService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
-            clock=clock, redactor=self.redactor, runners=self.sessions.runners,
+            clock=clock, redactor=self.redactor,
+            runners=RunnerView(self.sessions.runners, self.terminal.runners),
             enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed, spawn=self.spawn,
         )
         self.resumes = ScheduledResumes(
@@ -92,8 +99,8 @@ class Hub:
             send=lambda sid, text, actor: self.sessions.send(sid, text, actor=actor))
         self.questions = QuestionService(
             store=store, settings=lambda: self.config.approvals, policy=self.policy,
-            clock=clock, runners=self.sessions.runners, enqueue=self.fanout.enqueue,
-            reviewed=self.sessions.reviewed,
+            clock=clock, runners=RunnerView(self.sessions.runners, self.terminal.runners),
+            enqueue=self.fanout.enqueue, reviewed=self.sessions.reviewed,
         )
 
     def apply_config(self, config: Config) -> None:
@@ -117,6 +124,7 @@ class Hub:
     async def recover(self) -> None:
         """After a restart: what was pending expires and the "allow for session" rules are
         rebuilt (`ApprovalService.recover`); then see `daemon/recovery.py`."""
+        await self.terminal.load()
         await self.approvals.recover()
         await self.questions.recover()
         await recovery.recover(self.store, self.fanout, now=self.clock())
@@ -183,8 +191,9 @@ class Hub:
         return await self.adoption.adopt(wanted, prompt, actor=actor, force=force)
 
     async def _agent_session_ids(self) -> set[str]:
+        # a session seen only through the hooks is still the terminal's: listed, adoptable
         return {s.agent_session_id for s in await self.store.sessions(include_archived=True)
-                if s.agent_session_id}
+                if s.agent_session_id and not s.through_hooks}
 
     async def send(self, session_id: str, text: str, *, actor: Actor) -> SessionView:
         return await self.sessions.send(session_id, text, actor=actor)
@@ -208,6 +217,10 @@ class Hub:
 
     async def set_model(self, session_id: str, model: str, *, actor: Actor) -> SessionView:
         return await self.sessions.set_model(session_id, model, actor=actor)
+
+    async def set_away(self, away: bool, *, actor: Actor) -> bool:
+        """Away mode on or off (daemon/terminal.py)."""
+        return await self.terminal.set_away(away, actor=actor)
 
     def steers(self, session_id: str) -> bool:
         return self.sessions.steers(session_id)
@@ -279,4 +292,25 @@ class Hub:
         return await self.approvals.remind_due()
 
 
-__all__ = ["AnswerResult", "DecisionResult", "Hub"]
+class RunnerView(Mapping[str, Any]):
+    """The daemon's runners and the terminal sessions' as one mapping, for the approval
+    service (a session id is in one or the other)."""
+
+    def __init__(self, *parts: Mapping[str, Any]) -> None:
+        self.parts = parts
+
+    def __getitem__(self, key: str) -> Any:
+        for part in self.parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        for part in self.parts:
+            yield from part
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+
+__all__ = ["AnswerResult", "DecisionResult", "Hub", "RunnerView"]

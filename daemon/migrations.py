@@ -176,6 +176,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (session_id, turn)
     );
     """,
+    # 11: the daemon's own switches that outlive a restart (away mode: terminal sessions'
+    # permission requests come to chat)
+    """
+    CREATE TABLE daemon_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

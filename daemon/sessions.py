@@ -188,6 +188,11 @@ class Sessions:
         images: tuple[ImageInput, ...] = (),
     ) -> SessionView:
         session = await self.store.session(session_id)
+        if session.through_hooks:  # daemon/terminal.py
+            raise Conflict(
+                f"{session_id} is a session running in a terminal ({session.title}): its "
+                "cards are answered here, the session itself goes on in that terminal. To "
+                f"continue it from here: agent-bridge adopt {session.agent_session_id}")
         runner = self.runners.get(session_id)
         if runner is not None and not runner.done.is_set():
             if runner.stopping:

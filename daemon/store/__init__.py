@@ -12,6 +12,7 @@ damaged. No SQL outside this package: callers get dataclasses back.
     approvals.py  ApprovalRepository     → bridge.approvals.Approval
     questions.py  QuestionRepository     → bridge.questions.Question
     refs.py       RefRepository          (surface references)
+    settings.py   SettingsRepository     (the daemon's switches, e.g. away mode)
     outbox.py     OutboxRepository       → OutboxItem, FailedDelivery
     snapshots.py  SnapshotRepository     (each turn's end, as the session's diff then)
 
@@ -32,6 +33,7 @@ from daemon.store.events import EventRepository, StoredEvent
 from daemon.store.outbox import FailedDelivery, OutboxItem, OutboxRepository
 from daemon.store.questions import QuestionRepository
 from daemon.store.sessions import ID_ALPHABET, SESSION_FIELDS, SessionRepository, new_id
+from daemon.store.settings import SettingsRepository
 from daemon.store.snapshots import SnapshotRepository
 
 __all__ = [
@@ -48,7 +50,7 @@ OutboxRows = Callable[[Facts], Sequence[tuple[str, dict[str, Any]]]]
 
 
 class Store(SessionRepository, EventRepository, ApprovalRepository, QuestionRepository,
-            OutboxRepository, SnapshotRepository):
+            OutboxRepository, SnapshotRepository, SettingsRepository):
     """Open with `await Store.open(path)`; close with `await store.close()`."""
 
     async def commit_facts(
