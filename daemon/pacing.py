@@ -24,6 +24,7 @@ The priority of a call is its task's (`PRIORITY`, set by the delivery lanes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -109,7 +110,7 @@ class Pacer:
         self.windows = list(windows)
         self.clock = clock
         self.blocked_until = 0.0
-        self._queue: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._queue: list[tuple[Priority, int, asyncio.Future[float]]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -150,34 +151,44 @@ class Pacer:
         self._record()
         return True
 
-    async def take(self, priority: Priority | None = None) -> None:
+    async def take(self, priority: Priority | None = None) -> float:
         """Wait for a slot: after every call of a higher priority, and the earlier ones of
-        the same, that are waiting (`priority` defaults to the task's `PRIORITY`)."""
+        the same, that are waiting (`priority` defaults to the task's `PRIORITY`). Returns
+        when the slot was taken (for `give_back`)."""
         priority = PRIORITY.get() if priority is None else priority
         if self.closed:
             raise SurfaceUnavailable("the daemon is stopping")
-        if self.try_take(priority):
-            return
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.room(priority):
+            return self._record()
+        granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._queue, (priority, next(self._order), granted))
         self._grant()
         try:
-            await granted
+            return await granted
         finally:
             if not granted.done():
                 granted.cancel()
             if not self.closed:
                 self._grant()  # the next in line may go (or wait for a new time)
 
+    def give_back(self, taken: float) -> None:
+        """The slot taken at `taken` (what `take` returned) is not used after all: free
+        for the next in line."""
+        for w in self.windows:
+            with contextlib.suppress(ValueError):
+                w.times.remove(taken)
+        self._grant()
+
     def block(self, seconds: float) -> None:
         """The platform asked us to wait: nothing goes for `seconds`."""
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)
         self._grant()
 
-    def _record(self) -> None:
+    def _record(self) -> float:
         now = self.clock()
         for w in self.windows:
             w.record(now)
+        return now
 
     def _grant(self) -> None:
         """Let the first in line go while they fit; else wake up when the first will."""
@@ -191,8 +202,7 @@ class Pacer:
                     max(delay, 0.001) if math.isfinite(delay) else 1.0, self._grant)
                 return
             _, _, granted = heapq.heappop(self._queue)
-            self._record()
-            granted.set_result(None)
+            granted.set_result(self._record())
 
 
 class Budgets:

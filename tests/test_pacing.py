@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bots.telegram import TelegramSurface
-from bridge.approvals import Approval
+from bridge.approvals import Actor, Approval
 from bridge.config import load_config
 from bridge.events import DecisionKind
 from bridge.session import SessionState
@@ -25,6 +25,7 @@ from daemon.store import Store
 from tests.fakes.telegram_api import FORUM_CHAT_ID, FakeTelegram, RateLimit
 
 TOKEN = "123456:TEST-token"
+ACTOR = Actor(surface="telegram", user_id="4242", name="@dev")
 
 
 class Clock:
@@ -208,6 +209,80 @@ async def test_an_answer_and_a_card_go_before_a_flood_of_the_story(paced, tmp_pa
     assert flood_left, "the flood must still be waiting, or the test means nothing"
     assert answered <= 1.2, answered  # one a second in the chat, and nothing before it
     assert carded <= 3.5, carded  # its topic, then the card: two slots, a second apart
+    assert not fake.violations
+
+
+async def ask(store: Store, hub: Hub, cwd: Path, n: int, *, tool: str = "Bash") -> str:
+    """A running session whose agent asks to run `echo ask-N`; the approval's id."""
+    s = await store.create_session(project="demo", agent="claude", protocol="claude",
+                                   cwd=str(cwd), host="local", title=f"s{n}", now=hub.clock())
+    await store.update_session(s.id, state=SessionState.RUNNING)
+    approval = await store.add_approval(Approval(
+        id=f"ask{n:03d}", session_id=s.id, request_id=f"r{n}", tool=tool,
+        input={"plan" if tool == "ExitPlanMode" else "command": f"echo ask-{n}"},
+        offered=tuple(DecisionKind), requested_at=hub.clock()))
+    await store.enqueue(["telegram"], session_id=s.id, kind="approval",
+                        payload={"approval_id": approval.id}, now=hub.clock())
+    hub.approvals_requested += 1
+    return approval.id
+
+
+def shown(fake: FakeTelegram, n: int) -> list[Any]:
+    return [m for m in fake.messages.values() if f"echo ask-{n}" in (m.text or "")]
+
+
+async def test_approvals_that_wait_for_a_spent_budget_go_out_together(paced, tmp_path):
+    """Six sessions ask at once in a group that takes one message a second: the first card
+    goes on its own (its topic, then the card); the other five wait for one slot and go
+    out as one message in the General topic, each with its own buttons. Settling one entry
+    edits that message: its buttons go, the others' stay; no call meets a 429."""
+    fake, store, hub, delivery = paced
+    loop = asyncio.get_running_loop()
+    ids = [await ask(store, hub, tmp_path, n) for n in range(6)]
+    asked = loop.time()
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while any(not shown(fake, n) for n in range(6)):
+            await asyncio.sleep(0.02)
+    out = loop.time() - asked
+    grouped = [m for m in fake.messages.values() if "approvals waiting" in (m.text or "")]
+    assert len(grouped) == 1, [m.text for m in fake.messages.values()]
+    group = grouped[0]
+    assert group.thread_id is None  # the chat's home place, not a session's topic
+    entries = [n for n in range(6) if shown(fake, n) == [group]]
+    assert len(entries) == 5, entries
+    alone = next(n for n in range(6) if n not in entries)
+    assert shown(fake, alone)[0].thread_id is not None  # its own card, in its topic
+    labels = [b["text"] for row in group.reply_markup["inline_keyboard"] for b in row]
+    assert labels == [f"{verb} #{k}" for k in range(1, 6) for verb in ("Allow once", "Deny")]
+    assert out <= 3.5, out  # three slots: the lone card's topic and card, then the group
+    # the second entry is settled (nobody runs it: it expires): the group is edited
+    second = ids[entries[1]]
+    await hub.decide(second, DecisionKind.ALLOW_ONCE, actor=ACTOR)
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while "Expired" not in (fake.messages[(FORUM_CHAT_ID, group.message_id)].text or ""):
+            await asyncio.sleep(0.02)
+    edited = fake.messages[(FORUM_CHAT_ID, group.message_id)]
+    assert "4 of 5 approvals waiting" in (edited.text or "")
+    datas = [b["callback_data"] for row in edited.reply_markup["inline_keyboard"] for b in row]
+    assert len(datas) == 8 and not any(second in d for d in datas)
+    assert all(any(ids[n] in d for d in datas) for n in entries if ids[n] != second)
+    assert not fake.violations
+
+
+async def test_a_plan_never_goes_grouped(paced, tmp_path):
+    """Plans keep their own card (their own buttons and file) even when the budget is
+    spent: each goes on its own, in its topic."""
+    fake, store, hub, delivery = paced
+    for n in range(3):
+        await ask(store, hub, tmp_path, n, tool="ExitPlanMode")
+    delivery.notify()
+    async with asyncio.timeout(15):
+        while any(not shown(fake, n) for n in range(3)):
+            await asyncio.sleep(0.02)
+    assert not any("approvals waiting" in (m.text or "") for m in fake.messages.values())
+    assert all(shown(fake, n)[0].thread_id is not None for n in range(3))
     assert not fake.violations
 
 
