@@ -216,16 +216,16 @@ class Delivery:
             if card.session_id in busy:
                 continue
             queues.setdefault(card.session_id, []).append(card)
+        seated, opened = await self.groups.seat([q[0] for q in queues.values()])
+        for room in opened:
+            self._start(self._send_group(room))
         for queue in queues.values():
-            room = await self.groups.room_for(queue[0])
-            if isinstance(room, Room):  # its chat has no slot now: it waits with the others
+            if queue[0].id in seated:  # it waits with its chat's other approvals
                 self._claimed.add(queue[0].id)  # and the session's next cards wait for it
-                if self.groups.join(room, queue[0]):
-                    self._start(self._send_group(room))
                 continue
             for card in queue:
                 self._claimed.add(card.id)
-            self._start(self._send_cards(queue, alone=room))
+            self._start(self._send_cards(queue))
         return bool(queues)
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -268,10 +268,9 @@ class Delivery:
             self.cards_wakeup.set()
             self.wakeup.set()
 
-    async def _send_cards(self, queue: list[OutboxItem], alone: int | None = None) -> None:
+    async def _send_cards(self, queue: list[OutboxItem]) -> None:
         """One session's urgent items, in order, beside the other sessions' (see
-        `_card_round`); a failure is handled as `_serve` handles a round's. `alone`: the
-        first is a card that could have gone grouped (`CardGroups.release` once out)."""
+        `_card_round`); a failure is handled as `_serve` handles a round's."""
         PRIORITY.set(Priority.CARD)
         try:
             await self._side_by_side(queue, urgent=True)
@@ -282,8 +281,6 @@ class Delivery:
         except Exception:  # a bug or the store: delivery must go on
             log.exception("%s: sending urgent items failed", self.name)
         finally:
-            if alone is not None:
-                self.groups.release(alone)
             self.cards_wakeup.set()  # the session's next card may go now
             self.wakeup.set()  # and what it sent after its cards
 

@@ -57,25 +57,37 @@ class CardGroups:
         self.outbound = outbound
         self._rooms: dict[int, Room] = {}  # id(pacer) → its open room
         self._edits: dict[str, asyncio.Lock] = {}  # grouped card → held while it is edited
-        self._alone: dict[int, int] = {}  # pacer → cards on their way on their own
-        self._gone: dict[int, asyncio.Event] = {}  # pacer → set once none is on its way
 
-    def release(self, pacer_key: int) -> None:
-        """A card that went on its own (`room_for` gave `pacer_key`) is out, or failed."""
-        left = self._alone.get(pacer_key, 0) - 1
-        if left > 0:
-            self._alone[pacer_key] = left
-            return
-        self._alone.pop(pacer_key, None)
-        gone = self._gone.pop(pacer_key, None)
-        if gone is not None:
-            gone.set()
+    async def seat(self, leads: list[OutboxItem]) -> tuple[set[int], list[Room]]:
+        """Which of `leads` (each the first urgent item of its session) wait in a room:
+        an approval card that may go grouped, whose chat has a room open already, or has
+        no slot for a card now, or has more than one such card in this round. Returns the
+        ids seated, and the rooms opened (their caller waits for each one's slot:
+        `wait_and_close`); every other item goes on its own."""
+        by_pacer: dict[int, tuple[str, Pacer, list[OutboxItem]]] = {}
+        for item in leads:
+            spot = await self._spot(item)
+            if spot is not None:
+                by_pacer.setdefault(id(spot[1]), (*spot, []))[2].append(item)
+        seated: set[int] = set()
+        opened: list[Room] = []
+        for key, (where, pacer, items) in by_pacer.items():
+            room = self._rooms.get(key)
+            if room is None or room.closed:
+                if len(items) == 1 and pacer.room(Priority.CARD):
+                    continue  # it takes the slot at once: on its own, in its thread
+                room = None
+            for item in items:
+                if room is None or len(room.items) >= BATCH_MOST:
+                    room = self._rooms[key] = Room(where, pacer)
+                    opened.append(room)
+                room.items.append(item)
+                seated.add(item.id)
+        return seated, opened
 
-    async def room_for(self, item: OutboxItem) -> Room | int | None:
-        """The room `item` would wait in: an approval card that may go grouped, whose chat
-        has no slot for a card now, or one on its way alone already. Else it goes on its
-        own: None, or (when it may go grouped) its pacer's key, for `release` once it is
-        out."""
+    async def _spot(self, item: OutboxItem) -> tuple[str, Pacer] | None:
+        """Where an approval card that may go grouped would go (its chat's home place)
+        and that chat's budget; None for any other item."""
         if item.kind != OutboxKind.APPROVAL or item.session_id is None:
             return None
         try:
@@ -87,32 +99,12 @@ class CardGroups:
             return None
         chat = self.hub.chat_for(self.outbound.name, session)
         where = "" if chat is None else self.outbound.inner.chat_ref(chat)
-        pacer = self.outbound.pacer(where)
-        room = self._rooms.get(id(pacer))
-        if room is not None and not room.closed and len(room.items) < BATCH_MOST:
-            return room  # others wait already: it joins them, never overtakes them
-        if pacer.room(Priority.CARD) and id(pacer) not in self._alone:
-            self._alone[id(pacer)] = 1  # it takes the slot: the next card waits in a room
-            return id(pacer)
-        return Room(where, pacer)
-
-    def join(self, room: Room, item: OutboxItem) -> bool:
-        """`item` waits in `room`; True when the room is new (its caller waits for the
-        slot: `wait_and_close`)."""
-        room.items.append(item)
-        if self._rooms.get(id(room.pacer)) is room:
-            return False
-        self._rooms[id(room.pacer)] = room
-        return True
+        return where, self.outbound.pacer(where)
 
     async def wait_and_close(self, room: Room) -> list[OutboxItem]:
         """Wait for the room's slot, close it and return what joined it. With one item the
-        slot is given back: it goes as its own card. The room waits first for the card on
-        its way alone (which may have yet to take its slots: its topic, its card)."""
-        key = id(room.pacer)
+        slot is given back: it goes as its own card."""
         try:
-            while key in self._alone:
-                await self._gone.setdefault(key, asyncio.Event()).wait()
             taken = await room.pacer.take(Priority.CARD)
         finally:
             room.closed = True

@@ -232,10 +232,11 @@ def shown(fake: FakeTelegram, n: int) -> list[Any]:
 
 
 async def test_approvals_that_wait_for_a_spent_budget_go_out_together(paced, tmp_path):
-    """Six sessions ask at once in a group that takes one message a second: the first card
-    goes on its own (its topic, then the card); the other five wait for one slot and go
-    out as one message in the General topic, each with its own buttons. Settling one entry
-    edits that message: its buttons go, the others' stay; no call meets a 429."""
+    """Six sessions ask at once in a group that takes one message a second: the six cards
+    go out as one message in the General topic, each with its own buttons, in one slot.
+    Settling one entry edits that message: its buttons go, the others' stay. A card asked
+    on its own afterwards, while the budget has a slot, goes as its own card in its topic.
+    No call meets a 429."""
     fake, store, hub, delivery = paced
     loop = asyncio.get_running_loop()
     ids = [await ask(store, hub, tmp_path, n) for n in range(6)]
@@ -245,29 +246,34 @@ async def test_approvals_that_wait_for_a_spent_budget_go_out_together(paced, tmp
         while any(not shown(fake, n) for n in range(6)):
             await asyncio.sleep(0.02)
     out = loop.time() - asked
-    grouped = [m for m in fake.messages.values() if "approvals waiting" in (m.text or "")]
-    assert len(grouped) == 1, [m.text for m in fake.messages.values()]
-    group = grouped[0]
+    (group,) = [m for m in fake.messages.values() if "approvals waiting" in (m.text or "")]
     assert group.thread_id is None  # the chat's home place, not a session's topic
-    entries = [n for n in range(6) if shown(fake, n) == [group]]
-    assert len(entries) == 5, entries
-    alone = next(n for n in range(6) if n not in entries)
-    assert shown(fake, alone)[0].thread_id is not None  # its own card, in its topic
+    assert all(shown(fake, n) == [group] for n in range(6))
     labels = [b["text"] for row in group.reply_markup["inline_keyboard"] for b in row]
-    assert labels == [f"{verb} #{k}" for k in range(1, 6) for verb in ("Allow once", "Deny")]
-    assert out <= 3.5, out  # three slots: the lone card's topic and card, then the group
+    assert labels == [f"{verb} #{k}" for k in range(1, 7) for verb in ("Allow once", "Deny")]
+    assert out <= 1.5, out  # one slot, at once
     # the second entry is settled (nobody runs it: it expires): the group is edited
-    second = ids[entries[1]]
-    await hub.decide(second, DecisionKind.ALLOW_ONCE, actor=ACTOR)
+    await hub.decide(ids[1], DecisionKind.ALLOW_ONCE, actor=ACTOR)
     delivery.notify()
     async with asyncio.timeout(10):
         while "Expired" not in (fake.messages[(FORUM_CHAT_ID, group.message_id)].text or ""):
             await asyncio.sleep(0.02)
     edited = fake.messages[(FORUM_CHAT_ID, group.message_id)]
-    assert "4 of 5 approvals waiting" in (edited.text or "")
+    assert "5 of 6 approvals waiting" in (edited.text or "")
     datas = [b["callback_data"] for row in edited.reply_markup["inline_keyboard"] for b in row]
-    assert len(datas) == 8 and not any(second in d for d in datas)
-    assert all(any(ids[n] in d for d in datas) for n in entries if ids[n] != second)
+    assert len(datas) == 10 and not any(ids[1] in d for d in datas)
+    assert all(any(ids[n] in d for d in datas) for n in range(6) if n != 1)
+    # later, one alone with a slot free: its own card, in its topic
+    async with asyncio.timeout(10):
+        while not delivery.outbound.pacer("").room(Priority.CARD):
+            await asyncio.sleep(0.05)
+    await ask(store, hub, tmp_path, 6)
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while not shown(fake, 6):
+            await asyncio.sleep(0.02)
+    assert shown(fake, 6)[0].thread_id is not None
+    assert "approvals waiting" not in (shown(fake, 6)[0].text or "")
     assert not fake.violations
 
 
