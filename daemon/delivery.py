@@ -240,7 +240,7 @@ class Delivery:
         items = room.items
         try:
             items = await self.groups.wait_and_close(room)
-            if len(items) == 1:
+            if self.groups.alone(room):
                 await self._side_by_side(items, urgent=True)
                 return
             try:

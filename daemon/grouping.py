@@ -7,8 +7,10 @@ chat's budget has no slot for a card now) waits in its chat's *waiting room*; th
 waits for one slot, and the approvals that joined it by then go out as one message in the
 chat's home place (`bridge.render_batch`), each with its own buttons. A room that holds one
 approval when its slot comes gives the slot back and the card goes as usual, in its
-session's thread. So a grouped card appears only when the budget is short, and then one
-slot carries every approval that waited for it.
+session's thread (a new session's topic, which another lane may be making behind the story,
+is moved up to the card's priority: `daemon.pacing.Ticket`). So a grouped card appears
+only when the budget is short, and then one slot carries every approval that waited for
+it.
 
 A room is kept per budget (a chat), open until its slot is granted; what arrives after
 that opens the next. The cards' order within a session holds: only a session's first card
@@ -85,6 +87,11 @@ class CardGroups:
                 seated.add(item.id)
         return seated, opened
 
+    @staticmethod
+    def alone(room: Room) -> bool:
+        """Whether `room` holds one card: it goes as its own card, in its thread."""
+        return len(room.items) == 1
+
     async def _spot(self, item: OutboxItem) -> tuple[str, Pacer] | None:
         """Where an approval card that may go grouped would go (its chat's home place)
         and that chat's budget; None for any other item."""
@@ -110,7 +117,7 @@ class CardGroups:
             room.closed = True
             if self._rooms.get(id(room.pacer)) is room:
                 del self._rooms[id(room.pacer)]
-        if len(room.items) == 1:
+        if self.alone(room):
             room.pacer.give_back(taken)
         return room.items
 

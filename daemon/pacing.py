@@ -32,6 +32,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from bridge.outbox import Priority
 from bridge.surface import Rate, SurfaceUnavailable
@@ -102,6 +103,32 @@ class Window:
         self.times.append(now)
 
 
+@dataclass(slots=True, order=True)
+class _Waiting:
+    """A call waiting for its slot, in the order it goes."""
+
+    priority: Priority
+    order: int
+    granted: asyncio.Future[float] = field(compare=False)
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A call that others may come to wait for (a thread being made): set as `TICKET`
+    around it, it records where the call waits, so that `boost` can move it up."""
+
+    pacer: Pacer | None = None
+    waiting: _Waiting | None = None
+
+    def boost(self, priority: Priority) -> None:
+        if self.pacer is not None and self.waiting is not None:
+            self.pacer.boost(self.waiting, priority)
+
+
+# the ticket of the call this task is about to make, if others may wait for it
+TICKET: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("ticket", default=None)
+
+
 class Pacer:
     """One budget's windows and queue (see the module's docstring)."""
 
@@ -110,7 +137,7 @@ class Pacer:
         self.windows = list(windows)
         self.clock = clock
         self.blocked_until = 0.0
-        self._queue: list[tuple[Priority, int, asyncio.Future[float]]] = []
+        self._queue: list[_Waiting] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -122,15 +149,15 @@ class Pacer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for _, _, granted in self._queue:
-            if not granted.done():
-                granted.set_exception(SurfaceUnavailable("the daemon is stopping"))
+        for waiting in self._queue:
+            if not waiting.granted.done():
+                waiting.granted.set_exception(SurfaceUnavailable("the daemon is stopping"))
         self._queue.clear()
 
     def _first_waiting(self) -> Priority | None:
-        while self._queue and self._queue[0][2].done():  # cancelled: no longer waiting
+        while self._queue and self._queue[0].granted.done():  # cancelled: no longer waiting
             heapq.heappop(self._queue)
-        return self._queue[0][0] if self._queue else None
+        return self._queue[0].priority if self._queue else None
 
     def wait_time(self, priority: Priority) -> float:
         """Seconds until the windows (and the platform's pause) let a call of `priority`
@@ -161,7 +188,11 @@ class Pacer:
         if self.room(priority):
             return self._record()
         granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, (priority, next(self._order), granted))
+        waiting = _Waiting(priority, next(self._order), granted)
+        heapq.heappush(self._queue, waiting)
+        ticket = TICKET.get()
+        if ticket is not None:
+            ticket.waiting, ticket.pacer = waiting, self
         self._grant()
         try:
             return await granted
@@ -170,6 +201,13 @@ class Pacer:
                 granted.cancel()
             if not self.closed:
                 self._grant()  # the next in line may go (or wait for a new time)
+
+    def boost(self, waiting: _Waiting, priority: Priority) -> None:
+        """A call waiting in line is now wanted at `priority` (someone waits for it)."""
+        if priority < waiting.priority and not waiting.granted.done():
+            waiting.priority = priority
+            heapq.heapify(self._queue)
+            self._grant()
 
     def give_back(self, taken: float) -> None:
         """The slot taken at `taken` (what `take` returned) is not used after all: free
@@ -201,8 +239,7 @@ class Pacer:
                 self._timer = asyncio.get_running_loop().call_later(
                     max(delay, 0.001) if math.isfinite(delay) else 1.0, self._grant)
                 return
-            _, _, granted = heapq.heappop(self._queue)
-            granted.set_result(self._record())
+            heapq.heappop(self._queue).granted.set_result(self._record())
 
 
 class Budgets:

@@ -20,7 +20,7 @@ from bridge.session import SessionState
 from bridge.surface import Rate
 from daemon.delivery import Delivery
 from daemon.hub import Hub
-from daemon.pacing import Budgets, Pacer, Priority, Window
+from daemon.pacing import TICKET, Budgets, Pacer, Priority, Ticket, Window
 from daemon.store import Store
 from tests.fakes.telegram_api import FORUM_CHAT_ID, FakeTelegram, RateLimit
 
@@ -88,6 +88,31 @@ async def test_waiting_calls_go_in_order_of_priority_then_arrival():
     async with asyncio.timeout(5):
         await asyncio.gather(*(call(n, p) for n, p in calls))
     assert order == ["answer", "card", "story 1", "story 2", "status"]
+
+
+async def test_a_call_someone_waits_for_is_moved_up_to_their_priority():
+    """A thread being made at the status cards' priority, which a card then needs: the
+    card's lane boosts it (through its ticket) past the story waiting before it."""
+    pacer = Pacer([Window(Rate(1, 0.05))])
+    assert pacer.try_take(Priority.STATUS)
+    order: list[str] = []
+    ticket = Ticket()
+
+    async def call(name: str, priority: Priority, with_ticket: bool = False) -> None:
+        if with_ticket:
+            TICKET.set(ticket)
+        await pacer.take(priority)
+        order.append(name)
+
+    async with asyncio.timeout(5):
+        story = asyncio.ensure_future(call("story", Priority.STORY))
+        thread = asyncio.ensure_future(call("thread", Priority.STATUS, with_ticket=True))
+        await asyncio.sleep(0)  # both in line now
+        assert ticket.waiting is not None and not ticket.waiting.granted.done()
+        ticket.boost(Priority.CARD)
+        ticket.boost(Priority.STATUS)  # never moved down
+        await asyncio.gather(story, thread)
+    assert order == ["thread", "story"]
 
 
 async def test_a_call_waiting_ahead_keeps_a_lower_one_from_jumping_the_queue():
