@@ -22,8 +22,8 @@ from bridge.plans import is_plan
 from bridge.redact import Redactor
 from bridge.render import CARD_LIMIT, Button, Card, render_outcome, shorten, tool_preview
 
-BATCH_MOST = 8  # entries in one grouped card (its buttons and text stay within limits)
-ENTRY_CHARS = (CARD_LIMIT - 200) // BATCH_MOST  # each entry's share of the card
+BATCH_MOST = 20  # entries in one grouped card (40 buttons; Telegram takes 100)
+ENTRY_LEAST = 120  # the least of the card an entry has (with BATCH_MOST of them)
 BATCH_DECISIONS = (DecisionKind.ALLOW_ONCE, DecisionKind.DENY)
 _BATCH_BUTTONS = tuple(b for b in DECISION_BUTTONS
                        if b.decision in BATCH_DECISIONS and not b.label.endswith("…"))
@@ -45,13 +45,14 @@ def render_batch_card(entries: Sequence[tuple[Approval, SessionView]], *,
             else f"🔐 {len(entries)} approvals, all settled")
     lines = [head + " (grouped: this chat's message limit is reached)"]
     rows: list[tuple[Button, ...]] = []
+    share = max(ENTRY_LEAST, (CARD_LIMIT - 300) // max(1, len(entries)))
     for n, (approval, session) in enumerate(entries, start=1):
         entry = "\n".join([
             f"{n}. {session.id} · {session.place} · {approval.tool}, request {approval.id}",
-            tool_preview(approval.tool, approval.input, ENTRY_CHARS, redactor=redactor),
+            tool_preview(approval.tool, approval.input, share, redactor=redactor),
         ])
         lines.append("")
-        lines.append(shorten(entry, ENTRY_CHARS, redactor))
+        lines.append(shorten(entry, share, redactor))
         if approval.state is not ApprovalState.PENDING:
             lines.append(render_outcome(approval))
             continue

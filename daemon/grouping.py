@@ -16,7 +16,8 @@ A room is kept per budget (a chat), open until its slot is granted; what arrives
 that opens the next. The cards' order within a session holds: only a session's first card
 joins a room, and its next waits for it, as for a single card. Editing a grouped card once
 an entry is settled re-reads all its entries under a lock per message, so edits that cross
-on the way never leave an older state showing.
+on the way never leave an older state showing, and an edit already waiting stands for any
+that come after it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ class Room:
     closed: bool = False
 
 
+@dataclass(slots=True)
+class _Edit:
+    """A grouped card's edits: one at a time, and at most one waiting (it shows the
+    states as they are when its turn comes, so a third would show nothing new)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: bool = False
+
+
 class CardGroups:
     """The waiting rooms of one surface, and its grouped cards (see the module)."""
 
@@ -58,7 +68,7 @@ class CardGroups:
         self.store = hub.store
         self.outbound = outbound
         self._rooms: dict[int, Room] = {}  # id(pacer) → its open room
-        self._edits: dict[str, asyncio.Lock] = {}  # grouped card → held while it is edited
+        self._edits: dict[str, _Edit] = {}  # grouped card → its edits under way
 
     async def seat(self, leads: list[OutboxItem]) -> tuple[set[int], list[Room]]:
         """Which of `leads` (each the first urgent item of its session) wait in a room:
@@ -139,14 +149,18 @@ class CardGroups:
         members = await self.store.get_ref(self.outbound.name, BatchCardRef(message=card_ref).key)
         if not members:
             return False
-        lock = self._edits.setdefault(card_ref, asyncio.Lock())
+        edit = self._edits.setdefault(card_ref, _Edit())
+        if edit.queued:  # an edit waits already: it reads the states when its turn comes
+            return True
+        edit.queued = True
         try:
-            async with lock:  # read after the edit before it is out: the last edit is current
+            async with edit.lock:  # read after the edit before it is out: the last is current
+                edit.queued = False
                 entries = await self._entries(members.split())
                 await self.outbound.edit(card_ref, render_batch_card(
                     entries, redactor=self.hub.redactor))
         finally:
-            if not lock.locked():
+            if not edit.lock.locked() and not edit.queued:
                 self._edits.pop(card_ref, None)
         return True
 
