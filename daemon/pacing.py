@@ -16,10 +16,7 @@ priority below ANSWER leaves a share of each window free (`RESERVE`) so that wha
 before it finds a slot at once: an answer never waits for the window that cards filled, and
 status edits never take the slot the next card needs. `Budgets` holds a surface's pacers by
 name (`ChatSurface.budget_of`), all of them also counting against the surface's overall limits.
-The priority of a call is its task's (`PRIORITY`, set by the delivery lanes). Below ANSWER,
-a long window is spent at most at its own pace (`calls // SMOOTH_PARTS` in each eighth of
-it): a burst early in a minute would leave the next cards nothing for the rest of it. A call
-others come to wait for (a thread being made) is moved up to their priority (`Ticket`).
+The priority of a call is its task's (`PRIORITY`, set by the delivery lanes).
 
 `backoff()` is how long to wait after failures in a row.
 """
@@ -97,7 +94,7 @@ class Window:
             waits.append(self.times[over - 1] + self.per + MARGIN - now)
         if priority > Priority.ANSWER and self.calls >= SMOOTH_FROM:
             span = self.per / SMOOTH_PARTS
-            most = max(1, self.calls // SMOOTH_PARTS)
+            most = -(-self.calls // SMOOTH_PARTS) + 1
             if len(self.times) >= most and self.times[-most] > now - span:
                 waits.append(self.times[-most] + span - now)
         return max(waits)
