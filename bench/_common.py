@@ -260,6 +260,20 @@ def print_profile(path: Path, limit: int = 25) -> None:
 APPROVAL_CARD = re.compile(r"Approval needed · (\w+) ·")
 STEP = re.compile(r"echo (\d+) > bench\.txt")
 Key = tuple[str, int]
+# an entry of a grouped card (daemon/grouping.py): "2. SESSION · place · Bash, request ID"
+GROUP_ENTRY = re.compile(r"^\d+\. (\w+) · .*, request (\w+)\n\$ echo (\d+) > bench\.txt", re.M)
+SINGLE_REQUEST = re.compile(r", request (\w+)\n")
+
+
+def cards_in(text: str) -> list[tuple[Key, str]]:
+    """The approvals a message shows, as ((session, the agent's step), the "Allow once"
+    button's data): one for an approval card, each entry's for a grouped card."""
+    if "approvals waiting" in text:
+        return [((m[1], int(m[3])), f"ao:{m[2]}") for m in GROUP_ENTRY.finditer(text)]
+    card, step, request = APPROVAL_CARD.search(text), STEP.search(text), SINGLE_REQUEST.search(text)
+    if card is None or step is None or request is None:
+        return []
+    return [((card[1], int(step[1])), f"ao:{request[1]}")]
 
 
 # --------------------------------------------------------------------------- side files

@@ -44,12 +44,11 @@ from typing import Any
 from _common import (
     AGENT,
     ANSWER_WAIT,
-    APPROVAL_CARD,
     ASK_RATIO,
-    STEP,
     TAP_DELAY,
     Daemon,
     Key,
+    cards_in,
     read_times,
     staleness,
     window_floor,
@@ -87,15 +86,11 @@ class TappingSlack(FakeSlack):
         if method != "chat.postMessage" or error is not None or response is None:
             return
         text = section_text(params.get("blocks"))
-        card, step = APPROVAL_CARD.search(text), STEP.search(text)
-        if card is None or step is None:
-            return
-        self.cards[(card[1], int(step[1]))] = self.calls[-1].time
-        value = next(e["value"] for b in params["blocks"] if b.get("type") == "actions"
-                     for e in b["elements"] if str(e.get("value", "")).startswith("ao:"))
-        asyncio.get_running_loop().call_later(self.tap_delay, self._tap,
-                                              str(response["channel"]), str(response["ts"]),
-                                              value)
+        for step, value in cards_in(text):
+            self.cards[step] = self.calls[-1].time
+            asyncio.get_running_loop().call_later(self.tap_delay, self._tap,
+                                                  str(response["channel"]),
+                                                  str(response["ts"]), value)
 
     def _tap(self, channel: str, ts: str, value: str) -> None:
         message = self.message(channel, ts)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from _common import APPROVAL_CARD, STEP, Key
+from _common import Key, cards_in
 
 from tests.fakes.telegram_api import USER_ID, FakeTelegram
 
@@ -96,17 +96,11 @@ class TappingFake(FakeTelegram):
             return
         if method != "sendMessage" or status != 200:
             return
-        text = str(params.get("text", ""))
-        card = APPROVAL_CARD.search(text)
-        match = STEP.search(text)
-        if card is None or match is None:
-            return
-        step = (card[1], int(match[1]))
-        self.cards[step] = now
-        data = next(b["callback_data"] for row in params["reply_markup"]["inline_keyboard"]
-                    for b in row if str(b.get("callback_data", "")).startswith("ao:"))
-        asyncio.get_running_loop().call_later(
-            self.tap_delay, self._tap, step, result["message_id"], result["chat"]["id"], data)
+        for step, data in cards_in(str(params.get("text", ""))):
+            self.cards[step] = now
+            asyncio.get_running_loop().call_later(
+                self.tap_delay, self._tap, step, result["message_id"], result["chat"]["id"],
+                data)
 
     def _tap(self, step: Key, message_id: int, chat_id: int, data: str) -> None:
         query = self.inject_callback(message_id, chat_id, USER_ID, data)

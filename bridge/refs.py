@@ -8,6 +8,7 @@ surface under a key that says what they are. The keys are built and read only he
     msg:<session>/<message>     a message posted in the session's thread (replies find it)
     approval:<approval>         an approval's card
     plan:<session>/<key>        the message showing a turn's plan (edited as it changes)
+    batch:<message>             the approvals a grouped card holds, in order (space-separated)
     digest:last                 when the last scheduled digest went out (surface "daemon")
 """
 
@@ -56,6 +57,18 @@ class ApprovalCardRef:
     @property
     def key(self) -> str:
         return f"{self.PREFIX}{self.approval_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchCardRef:
+    """The approvals a grouped card (`bridge.render_batch`) holds, by its message."""
+
+    message: str
+    PREFIX: ClassVar[str] = "batch:"
+
+    @property
+    def key(self) -> str:
+        return f"{self.PREFIX}{self.message}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,8 +44,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from bridge.outbox import OutboxKind, priority_of
 from bridge.session import LIVE_STATES
@@ -56,6 +56,7 @@ from bridge.surface import (
     SurfaceUnavailable,
     ThreadGone,
 )
+from daemon.grouping import CardGroups, Room
 from daemon.outbound import Outbound
 from daemon.pacing import BACKOFF_CAP, BACKOFF_FIRST, PRIORITY, Budgets, Priority, backoff
 from daemon.progress import ProgressMessages, enabled_on
@@ -90,7 +91,8 @@ class Delivery:
             enabled_on(surface.name, hub.config, hub.chat_for))
         self.threads = SessionThreads(hub, self.outbound, status_interval=status_interval,
                                       on_sent=self._sent, progress=self.progress)
-        self.shower = ItemShower(hub, self.threads)
+        self.groups = CardGroups(hub, self.outbound)
+        self.shower = ItemShower(hub, self.threads, self.groups)
         self.wakeup = asyncio.Event()
         self.cards_wakeup = asyncio.Event()
         self._cards_seen = 0  # hub.urgent_queued when the urgent lane last looked
@@ -218,13 +220,57 @@ class Delivery:
             if card.session_id in busy:
                 continue
             queues.setdefault(card.session_id, []).append(card)
+        seated, opened = await self.groups.seat([q[0] for q in queues.values()])
+        for room in opened:
+            self._start(self._send_group(room))
         for queue in queues.values():
+            if queue[0].id in seated:  # it waits with its chat's other approvals
+                self._claimed.add(queue[0].id)  # and the session's next cards wait for it
+                continue
             for card in queue:
                 self._claimed.add(card.id)
-            task = asyncio.create_task(self._send_cards(queue))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._start(self._send_cards(queue))
         return bool(queues)
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_group(self, room: Room) -> None:
+        """The approvals that waited in `room` for its slot: one grouped card, or the only
+        one's own card (`daemon/grouping.py`)."""
+        PRIORITY.set(Priority.CARD)
+        items = room.items
+        try:
+            items = await self.groups.wait_and_close(room)
+            if self.groups.alone(room):
+                await self._side_by_side(items, urgent=True)
+                return
+            try:
+                refs = await self.groups.post(room)
+            except (SurfaceRetry, SurfaceUnavailable):
+                raise
+            except Exception as e:  # a refusal, or a bug: each is retried as ever
+                for item in items:
+                    await self._failed(item, e, urgent=True)
+                return
+            done = [i.id for i in items]
+            await self.store.record_delivery(self.name, done, refs=refs,
+                                             now=self.hub.clock(), urgent=True)
+            self._finished.update(done)
+            self.delivered += len(done)
+            self._failures = 0
+        except SurfaceUnavailable as e:
+            self._unreachable(e)
+        except SurfaceRetry as e:
+            log.info("%s asked to wait %.1fs", self.name, e.after)
+        except Exception:  # a bug or the store: delivery must go on
+            log.exception("%s: sending grouped approvals failed", self.name)
+        finally:
+            self._claimed.difference_update(i.id for i in items)
+            self.cards_wakeup.set()
+            self.wakeup.set()
 
     async def _send_cards(self, queue: list[OutboxItem]) -> None:
         """One session's urgent items, in order, beside the other sessions' (see

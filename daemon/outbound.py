@@ -81,6 +81,15 @@ class Outbound:
         return await self._paced(thread, lambda: self.inner.post(thread, shown, notify=notify,
                                                                  mention=mention))
 
+    async def post_paid(self, thread: str, pacer: Pacer, card: Card, *, notify: bool) -> str:
+        """Post with the slot of `pacer` the caller has already taken."""
+        shown = await self._card(card)
+        try:
+            return await self.inner.post(thread, shown, notify=notify)
+        except SurfaceRetry as e:
+            pacer.block(e.after)
+            raise
+
     async def edit(self, message: str, card: Card) -> None:
         shown = await self._card(card)
         await self._paced(message, lambda: self.inner.edit(message, shown), edit=True)

@@ -24,6 +24,7 @@ The priority of a call is its task's (`PRIORITY`, set by the delivery lanes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -31,6 +32,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from bridge.outbox import Priority
 from bridge.surface import Rate, SurfaceUnavailable
@@ -101,6 +103,32 @@ class Window:
         self.times.append(now)
 
 
+@dataclass(slots=True, order=True)
+class _Waiting:
+    """A call waiting for its slot, in the order it goes."""
+
+    priority: Priority
+    order: int
+    granted: asyncio.Future[float] = field(compare=False)
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A call that others may come to wait for (a thread being made): set as `TICKET`
+    around it, it records where the call waits, so that `boost` can move it up."""
+
+    pacer: Pacer | None = None
+    waiting: _Waiting | None = None
+
+    def boost(self, priority: Priority) -> None:
+        if self.pacer is not None and self.waiting is not None:
+            self.pacer.boost(self.waiting, priority)
+
+
+# the ticket of the call this task is about to make, if others may wait for it
+TICKET: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("ticket", default=None)
+
+
 class Pacer:
     """One budget's windows and queue (see the module's docstring)."""
 
@@ -109,7 +137,7 @@ class Pacer:
         self.windows = list(windows)
         self.clock = clock
         self.blocked_until = 0.0
-        self._queue: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._queue: list[_Waiting] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -121,15 +149,15 @@ class Pacer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for _, _, granted in self._queue:
-            if not granted.done():
-                granted.set_exception(SurfaceUnavailable("the daemon is stopping"))
+        for waiting in self._queue:
+            if not waiting.granted.done():
+                waiting.granted.set_exception(SurfaceUnavailable("the daemon is stopping"))
         self._queue.clear()
 
     def _first_waiting(self) -> Priority | None:
-        while self._queue and self._queue[0][2].done():  # cancelled: no longer waiting
+        while self._queue and self._queue[0].granted.done():  # cancelled: no longer waiting
             heapq.heappop(self._queue)
-        return self._queue[0][0] if self._queue else None
+        return self._queue[0].priority if self._queue else None
 
     def wait_time(self, priority: Priority) -> float:
         """Seconds until the windows (and the platform's pause) let a call of `priority`
@@ -150,34 +178,55 @@ class Pacer:
         self._record()
         return True
 
-    async def take(self, priority: Priority | None = None) -> None:
+    async def take(self, priority: Priority | None = None) -> float:
         """Wait for a slot: after every call of a higher priority, and the earlier ones of
-        the same, that are waiting (`priority` defaults to the task's `PRIORITY`)."""
+        the same, that are waiting (`priority` defaults to the task's `PRIORITY`). Returns
+        when the slot was taken (for `give_back`)."""
         priority = PRIORITY.get() if priority is None else priority
         if self.closed:
             raise SurfaceUnavailable("the daemon is stopping")
-        if self.try_take(priority):
-            return
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, (priority, next(self._order), granted))
+        if self.room(priority):
+            return self._record()
+        granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(priority, next(self._order), granted)
+        heapq.heappush(self._queue, waiting)
+        ticket = TICKET.get()
+        if ticket is not None:
+            ticket.waiting, ticket.pacer = waiting, self
         self._grant()
         try:
-            await granted
+            return await granted
         finally:
             if not granted.done():
                 granted.cancel()
             if not self.closed:
                 self._grant()  # the next in line may go (or wait for a new time)
 
+    def boost(self, waiting: _Waiting, priority: Priority) -> None:
+        """A call waiting in line is now wanted at `priority` (someone waits for it)."""
+        if priority < waiting.priority and not waiting.granted.done():
+            waiting.priority = priority
+            heapq.heapify(self._queue)
+            self._grant()
+
+    def give_back(self, taken: float) -> None:
+        """The slot taken at `taken` (what `take` returned) is not used after all: free
+        for the next in line."""
+        for w in self.windows:
+            with contextlib.suppress(ValueError):
+                w.times.remove(taken)
+        self._grant()
+
     def block(self, seconds: float) -> None:
         """The platform asked us to wait: nothing goes for `seconds`."""
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)
         self._grant()
 
-    def _record(self) -> None:
+    def _record(self) -> float:
         now = self.clock()
         for w in self.windows:
             w.record(now)
+        return now
 
     def _grant(self) -> None:
         """Let the first in line go while they fit; else wake up when the first will."""
@@ -190,9 +239,7 @@ class Pacer:
                 self._timer = asyncio.get_running_loop().call_later(
                     max(delay, 0.001) if math.isfinite(delay) else 1.0, self._grant)
                 return
-            _, _, granted = heapq.heappop(self._queue)
-            self._record()
-            granted.set_result(None)
+            heapq.heappop(self._queue).granted.set_result(self._record())
 
 
 class Budgets:

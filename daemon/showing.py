@@ -55,6 +55,7 @@ from bridge.verify import last_check
 from daemon.agents import resume_command
 from daemon.changes import Changes, ChangeTracker, TurnChanges
 from daemon.errors import NotFound
+from daemon.grouping import CardGroups
 from daemon.redaction import redact_bytes, redact_text
 from daemon.store import OutboxItem
 from daemon.threads import SessionThreads, ThreadsHub
@@ -76,8 +77,9 @@ class ShowingHub(ThreadsHub, Protocol):
 class ItemShower:
     """Shows outbox items on one surface, in the sessions' threads."""
 
-    def __init__(self, hub: ShowingHub, threads: SessionThreads) -> None:
+    def __init__(self, hub: ShowingHub, threads: SessionThreads, groups: CardGroups) -> None:
         self.hub = hub
+        self.groups = groups
         self.store = hub.store
         self.threads = threads
         self.surface = threads.surface
@@ -142,7 +144,7 @@ class ItemShower:
             case UpdateApproval(approval_id=approval_id):
                 card_ref = await self.store.get_ref(
                     self.name, ApprovalCardRef(approval_id=approval_id).key)
-                if card_ref:
+                if card_ref and not await self.groups.edit(card_ref):
                     approval = await self.store.approval(approval_id)
                     await self.surface.edit(card_ref, render_decision_card(
                         approval, session, redactor=redactor))

@@ -31,7 +31,7 @@ from bridge.render_outbox import without_clock
 from bridge.surface import SurfaceError, SurfaceRetry, SurfaceUnavailable, ThreadGone
 from daemon.errors import NotFound
 from daemon.outbound import Outbound
-from daemon.pacing import PRIORITY, Priority
+from daemon.pacing import PRIORITY, TICKET, Priority, Ticket
 from daemon.progress import ProgressMessages
 from daemon.store import OutboxItem, Store
 
@@ -100,6 +100,7 @@ class SessionThreads:
         # session → held while its thread is made (kept: a lock dropped while another task
         # waits on it would let a third make a second thread beside the second)
         self._making: dict[str, asyncio.Lock] = {}
+        self._tickets: dict[str, Ticket] = {}  # session → where the making of its thread waits
 
     def status_due(self) -> float | None:
         """When the next dirty session's status card may be edited (monotonic); None when
@@ -124,8 +125,18 @@ class SessionThreads:
         if known:
             return known
         making = self._making.setdefault(sid, asyncio.Lock())
+        if making.locked():  # another lane makes it, perhaps waiting at a lower priority
+            ticket = self._tickets.get(sid)
+            if ticket is not None:
+                ticket.boost(PRIORITY.get())  # it is wanted now at ours: not behind the story
         async with making:  # both lanes may need it at once: one of them makes it
-            return await self._make_thread(sid)
+            self._tickets[sid] = ticket = Ticket()
+            token = TICKET.set(ticket)
+            try:
+                return await self._make_thread(sid)
+            finally:
+                TICKET.reset(token)
+                del self._tickets[sid]
 
     async def _make_thread(self, sid: str) -> str:
         known = self._threads.get(sid)

@@ -13,18 +13,19 @@ from typing import Any
 import pytest
 
 from bots.telegram import TelegramSurface
-from bridge.approvals import Approval
+from bridge.approvals import Actor, Approval
 from bridge.config import load_config
 from bridge.events import DecisionKind
 from bridge.session import SessionState
 from bridge.surface import Rate
 from daemon.delivery import Delivery
 from daemon.hub import Hub
-from daemon.pacing import Budgets, Pacer, Priority, Window
+from daemon.pacing import TICKET, Budgets, Pacer, Priority, Ticket, Window
 from daemon.store import Store
 from tests.fakes.telegram_api import FORUM_CHAT_ID, FakeTelegram, RateLimit
 
 TOKEN = "123456:TEST-token"
+ACTOR = Actor(surface="telegram", user_id="4242", name="@dev")
 
 
 class Clock:
@@ -87,6 +88,31 @@ async def test_waiting_calls_go_in_order_of_priority_then_arrival():
     async with asyncio.timeout(5):
         await asyncio.gather(*(call(n, p) for n, p in calls))
     assert order == ["answer", "card", "story 1", "story 2", "status"]
+
+
+async def test_a_call_someone_waits_for_is_moved_up_to_their_priority():
+    """A thread being made at the status cards' priority, which a card then needs: the
+    card's lane boosts it (through its ticket) past the story waiting before it."""
+    pacer = Pacer([Window(Rate(1, 0.05))])
+    assert pacer.try_take(Priority.STATUS)
+    order: list[str] = []
+    ticket = Ticket()
+
+    async def call(name: str, priority: Priority, with_ticket: bool = False) -> None:
+        if with_ticket:
+            TICKET.set(ticket)
+        await pacer.take(priority)
+        order.append(name)
+
+    async with asyncio.timeout(5):
+        story = asyncio.ensure_future(call("story", Priority.STORY))
+        thread = asyncio.ensure_future(call("thread", Priority.STATUS, with_ticket=True))
+        await asyncio.sleep(0)  # both in line now
+        assert ticket.waiting is not None and not ticket.waiting.granted.done()
+        ticket.boost(Priority.CARD)
+        ticket.boost(Priority.STATUS)  # never moved down
+        await asyncio.gather(story, thread)
+    assert order == ["thread", "story"]
 
 
 async def test_a_call_waiting_ahead_keeps_a_lower_one_from_jumping_the_queue():
@@ -208,6 +234,86 @@ async def test_an_answer_and_a_card_go_before_a_flood_of_the_story(paced, tmp_pa
     assert flood_left, "the flood must still be waiting, or the test means nothing"
     assert answered <= 1.2, answered  # one a second in the chat, and nothing before it
     assert carded <= 3.5, carded  # its topic, then the card: two slots, a second apart
+    assert not fake.violations
+
+
+async def ask(store: Store, hub: Hub, cwd: Path, n: int, *, tool: str = "Bash") -> str:
+    """A running session whose agent asks to run `echo ask-N`; the approval's id."""
+    s = await store.create_session(project="demo", agent="claude", protocol="claude",
+                                   cwd=str(cwd), host="local", title=f"s{n}", now=hub.clock())
+    await store.update_session(s.id, state=SessionState.RUNNING)
+    approval = await store.add_approval(Approval(
+        id=f"ask{n:03d}", session_id=s.id, request_id=f"r{n}", tool=tool,
+        input={"plan" if tool == "ExitPlanMode" else "command": f"echo ask-{n}"},
+        offered=tuple(DecisionKind), requested_at=hub.clock()))
+    await store.enqueue(["telegram"], session_id=s.id, kind="approval",
+                        payload={"approval_id": approval.id}, now=hub.clock())
+    hub.approvals_requested += 1
+    return approval.id
+
+
+def shown(fake: FakeTelegram, n: int) -> list[Any]:
+    return [m for m in fake.messages.values() if f"echo ask-{n}" in (m.text or "")]
+
+
+async def test_approvals_that_wait_for_a_spent_budget_go_out_together(paced, tmp_path):
+    """Six sessions ask at once in a group that takes one message a second: the six cards
+    go out as one message in the General topic, each with its own buttons, in one slot.
+    Settling one entry edits that message: its buttons go, the others' stay. A card asked
+    on its own afterwards, while the budget has a slot, goes as its own card in its topic.
+    No call meets a 429."""
+    fake, store, hub, delivery = paced
+    loop = asyncio.get_running_loop()
+    ids = [await ask(store, hub, tmp_path, n) for n in range(6)]
+    asked = loop.time()
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while any(not shown(fake, n) for n in range(6)):
+            await asyncio.sleep(0.02)
+    out = loop.time() - asked
+    (group,) = [m for m in fake.messages.values() if "approvals waiting" in (m.text or "")]
+    assert group.thread_id is None  # the chat's home place, not a session's topic
+    assert all(shown(fake, n) == [group] for n in range(6))
+    labels = [b["text"] for row in group.reply_markup["inline_keyboard"] for b in row]
+    assert labels == [f"{verb} #{k}" for k in range(1, 7) for verb in ("Allow once", "Deny")]
+    assert out <= 1.5, out  # one slot, at once
+    # the second entry is settled (nobody runs it: it expires): the group is edited
+    await hub.decide(ids[1], DecisionKind.ALLOW_ONCE, actor=ACTOR)
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while "Expired" not in (fake.messages[(FORUM_CHAT_ID, group.message_id)].text or ""):
+            await asyncio.sleep(0.02)
+    edited = fake.messages[(FORUM_CHAT_ID, group.message_id)]
+    assert "5 of 6 approvals waiting" in (edited.text or "")
+    datas = [b["callback_data"] for row in edited.reply_markup["inline_keyboard"] for b in row]
+    assert len(datas) == 10 and not any(ids[1] in d for d in datas)
+    assert all(any(ids[n] in d for d in datas) for n in range(6) if n != 1)
+    # later, one alone with a slot free: its own card, in its topic
+    async with asyncio.timeout(10):
+        while not delivery.outbound.pacer("").room(Priority.CARD):
+            await asyncio.sleep(0.05)
+    await ask(store, hub, tmp_path, 6)
+    delivery.notify()
+    async with asyncio.timeout(10):
+        while not shown(fake, 6):
+            await asyncio.sleep(0.02)
+    assert shown(fake, 6)[0].thread_id is not None
+    assert "approvals waiting" not in (shown(fake, 6)[0].text or "")
+    assert not fake.violations
+
+
+async def test_a_plan_never_goes_grouped(paced, tmp_path):
+    """Plans keep their own card (their own buttons and file) even when the budget is
+    spent: each goes on its own, in its topic."""
+    fake, store, hub, delivery = paced
+    for n in range(3):
+        await ask(store, hub, tmp_path, n, tool="ExitPlanMode")
+    delivery.notify()
+    async with asyncio.timeout(15):
+        while any(not shown(fake, n) for n in range(3)):
+            await asyncio.sleep(0.02)
+    assert not any("approvals waiting" in (m.text or "") for m in fake.messages.values())
+    assert all(shown(fake, n)[0].thread_id is not None for n in range(3))
     assert not fake.violations
 
 

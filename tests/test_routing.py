@@ -119,15 +119,19 @@ async def routed(tmp_path: Path) -> AsyncIterator[tuple[FakeTelegram, Store, Hub
             await store.close()
 
 
-async def ask_approval(store: Store, hub: Hub, project: str, n: int, cwd: Path) -> str:
-    """A running session of `project` whose agent asks to run `echo card-N`."""
+async def ask_approval(store: Store, hub: Hub, project: str, n: int, cwd: Path, *,
+                       plan: bool = False) -> str:
+    """A running session of `project` whose agent asks to run `echo card-N` (or, with
+    `plan`, to approve a plan saying so: a card that never goes grouped)."""
     session = await store.create_session(project=project, agent="claude", protocol="claude",
                                          cwd=str(cwd), host="local", title=f"s{n}",
                                          now=hub.clock())
     await store.update_session(session.id, state=SessionState.RUNNING)
     approval = await store.add_approval(Approval(
-        id=f"appr{n:02d}", session_id=session.id, request_id=f"r{n}", tool="Bash",
-        input={"command": f"echo card-{n}"}, offered=tuple(DecisionKind),
+        id=f"appr{n:02d}", session_id=session.id, request_id=f"r{n}",
+        tool="ExitPlanMode" if plan else "Bash",
+        input={"plan": f"echo card-{n}"} if plan else {"command": f"echo card-{n}"},
+        offered=tuple(DecisionKind),
         requested_at=hub.clock()))
     await store.enqueue(["telegram"], session_id=session.id, kind="approval",
                         payload={"approval_id": approval.id}, now=hub.clock())
@@ -143,12 +147,13 @@ def card_in(fake: FakeTelegram, n: int) -> int | None:
 
 async def test_a_routed_chats_card_goes_on_its_own_budget_while_the_home_chat_is_busy(
         routed, tmp_path):
-    """Six sessions in the home chat ask at once (a topic and a card each: twelve calls at
-    one a second); a routed project's card, asked at the same moment and last in line, is
-    out within its own chat's two slots, while the home chat's are still going out."""
+    """Six sessions in the home chat ask at once to approve their plans (a topic and a card
+    each: twelve calls at one a second; a plan's card never goes grouped); a routed
+    project's card, asked at the same moment and last in line, is out within its own chat's
+    two slots, while the home chat's are still going out."""
     fake, store, hub, delivery = routed
     for n in range(6):
-        await ask_approval(store, hub, "demo", n, tmp_path)
+        await ask_approval(store, hub, "demo", n, tmp_path, plan=True)
     await ask_approval(store, hub, "side", 6, tmp_path)
     loop = asyncio.get_running_loop()
     asked = loop.time()
