@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from daemon import hooksetup, paths
+
+if TYPE_CHECKING:
+    from bridge.config import Config
 
 
 def add_hook_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -41,21 +45,54 @@ def hooks_command(args: argparse.Namespace) -> int:
         for agent in chosen:
             print(hooksetup.uninstall(agent, state))
         return 0
+    ready = False  # some agent's hooks are in place: away mode can reach its terminals
     for agent in chosen:
         target = targets[agent]
         change = hooksetup.plan_install(target, socket)
         if change is None:
             print(f"{agent}: the agent-bridge hooks are in {target.path} already")
+            ready = True
             continue
         print(change.diff(), end="")
         if not hooksetup.confirm(change, yes=args.yes):
             print(f"{agent}: nothing written")
             continue
         hooksetup.install(change, state, socket)
+        ready = True
         print(f"{agent}: added a PermissionRequest and a Stop hook to {target.path} "
               "(agent-bridge hooks uninstall removes exactly these)")
         if agent == "codex":
             print(f"codex: {hooksetup.CODEX_TRUST}")
-    print("While you are away (agent-bridge away on, or /away in chat) their permission "
-          "requests come to chat; otherwise the terminal asks as usual.")
+    if ready:
+        print("While you are away (agent-bridge away on, or /away in chat) their permission "
+              "requests come to chat; otherwise the terminal asks as usual.")
     return 0
+
+
+def away(sock: Path, switch: str | None, config: Config, env: Mapping[str, str]) -> Any:
+    """`agent-bridge away [on|off]`: the daemon's answer (`away`, its `chats`) and the
+    agents whose hooks reach this daemon (`hooks`): without those nothing comes to chat."""
+    from daemon.client import call
+
+    result = call(sock, "away", set=None if switch is None else switch == "on")
+    found = hooksetup.status(env, paths.state_dir(config, env), sock)
+    return {**result, "hooks": [agent for agent, text in found.items()
+                                if text.startswith("installed")]}
+
+
+def away_text(result: Mapping[str, Any]) -> str:
+    """What `away` prints: where the terminals' requests go now, and what is missing for
+    them to go there (no hooks: the terminals never ask the daemon; no chat: only here)."""
+    if not result["away"]:
+        return "Not away: terminal sessions ask in their terminal (agent-bridge away on)."
+    chats = result.get("chats") or []
+    where = (" and ".join(str(c).capitalize() for c in chats) if chats
+             else "no chat (none is configured): see them with `agent-bridge sessions`, "
+                  "decide with `agent-bridge approve|deny ID`; `agent-bridge setup telegram` "
+                  "connects one")
+    lines = [f"Away: terminal sessions' permission requests come to {where} "
+             "(agent-bridge away off when you are back)."]
+    if "hooks" in result and not result["hooks"]:
+        lines.append("No terminal session will ask yet: the hooks are not installed; "
+                     "run `agent-bridge hooks install`.")
+    return "\n".join(lines)
