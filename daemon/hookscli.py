@@ -86,13 +86,16 @@ def away_text(result: Mapping[str, Any]) -> str:
     if not result["away"]:
         return "Not away: terminal sessions ask in their terminal (agent-bridge away on)."
     chats = result.get("chats") or []
-    where = (" and ".join(str(c).capitalize() for c in chats) if chats
-             else "no chat (none is configured): see them with `agent-bridge sessions`, "
-                  "decide with `agent-bridge approve|deny ID`; `agent-bridge setup telegram` "
-                  "connects one")
-    lines = [f"Away: terminal sessions' permission requests come to {where} "
-             "(agent-bridge away off when you are back)."]
+    if chats:
+        lines = [f"Away: terminal sessions' permission requests come to "
+                 f"{' and '.join(str(c).capitalize() for c in chats)} "
+                 "(agent-bridge away off when you are back)."]
+    else:
+        lines = ["Away: terminal sessions' permission requests wait here, as no chat is "
+                 "configured: `agent-bridge sessions` lists them, `agent-bridge approve ID` or "
+                 "`deny ID` decides (`agent-bridge setup telegram` connects a chat; "
+                 "agent-bridge away off when you are back)."]
     if "hooks" in result and not result["hooks"]:
-        lines.append("No terminal session will ask yet: the hooks are not installed; "
-                     "run `agent-bridge hooks install`.")
+        lines.append("No terminal session will ask yet: the hooks are not installed for this "
+                     "daemon; run `agent-bridge hooks install` (`hooks status` shows them).")
     return "\n".join(lines)

@@ -199,8 +199,8 @@ def test_away_says_where_requests_go_and_that_hooks_are_missing(bridge):
     that anything comes to chat nor keeps quiet about the missing hooks."""
     out = bridge.cli("away", "on").stdout
     assert "come to chat" not in out
-    assert "no chat (none is configured)" in out and "agent-bridge approve" in out
-    assert "hooks are not installed; run `agent-bridge hooks install`" in out
+    assert "wait here, as no chat is configured" in out and "agent-bridge approve" in out
+    assert "hooks are not installed for this daemon; run `agent-bridge hooks install`" in out
     assert bridge.json("away")["hooks"] == []
     bridge.cli("hooks", "install", "--claude", "--yes")
     out = bridge.cli("away", "on").stdout
