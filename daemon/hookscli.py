@@ -24,6 +24,8 @@ def add_hook_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> 
     p.add_argument("--claude", action="store_true", help="Claude Code only")
     p.add_argument("--codex", action="store_true", help="Codex only")
     p.add_argument("--yes", action="store_true", help="write without asking")
+    p.add_argument("--dry-run", action="store_true",
+                   help="install: show the change to each file and write nothing")
     # run by the agents themselves (daemon/hook.py parses it, before this parser); listed
     # here for --help
     sub.add_parser("hook", help="run by Claude Code or Codex as their hook: "
@@ -54,6 +56,9 @@ def hooks_command(args: argparse.Namespace) -> int:
             ready = True
             continue
         print(change.diff(), end="")
+        if args.dry_run:
+            print(f"{agent}: nothing written (--dry-run)")
+            continue
         if not hooksetup.confirm(change, yes=args.yes):
             print(f"{agent}: nothing written")
             continue

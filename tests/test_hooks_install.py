@@ -138,3 +138,13 @@ def test_declining_at_the_terminal_writes_nothing_and_promises_nothing(env):
     assert "claude: nothing written" in done.stdout and "codex: nothing written" in done.stdout
     assert "come to chat" not in done.stdout
     assert not settings(env, "claude").exists() and not settings(env, "codex").exists()
+
+
+def test_dry_run_shows_both_changes_without_a_terminal_and_writes_nothing(env):
+    done = run(env, "hooks", "install", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    for agent in ("claude", "codex"):
+        assert f"+++ {settings(env, agent)}" in done.stdout
+        assert f"{agent}: nothing written (--dry-run)" in done.stdout
+        assert not settings(env, agent).exists()
+    assert "come to chat" not in done.stdout
