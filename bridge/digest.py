@@ -99,7 +99,7 @@ def render_digest(
     if not lines:
         return None
     links = links or {}
-    text = [f"📋 Digest: {len(lines)} run{'s' if len(lines) != 1 else ''} need you"]
+    text = [f"📋 Digest: {len(lines)} run{' needs' if len(lines) == 1 else 's need'} you"]
     rows: list[tuple[Button, ...]] = []
     group: DigestGroup | None = None
     for line in lines[:MAX_LINES]:

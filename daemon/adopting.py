@@ -56,7 +56,8 @@ class Adoption:
             theirs = (session.agent_session_id or "").lower().replace("-", "")
             if theirs and theirs.startswith(bare) and not session.through_hooks:
                 raise Conflict(f"{session.agent_session_id} is already the bridge's session "
-                               f"{session.id}: continue it with /resume {session.id}")
+                               f"{session.id}: continue it with `agent-bridge resume "
+                               f"{session.id}` (or /resume {session.id})")
         found = await self.discovery.find(limit=MOST, wanted=key)
         if not found.sessions:
             notes = f" ({'; '.join(found.notes)})" if found.notes else ""

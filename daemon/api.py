@@ -141,6 +141,7 @@ class ApiHub(FrontDoor, Protocol):
     @property
     def terminal(self) -> TerminalSessions: ...
     async def digest_lines(self) -> list[DigestLine]: ...
+    def surfaces(self) -> Sequence[str]: ...
 
 
 class ControlServer:
@@ -370,7 +371,7 @@ class ControlServer:
         terminal = self.hub.terminal
         if r.get("set") is not None:
             await terminal.set_away(bool(r["set"]), actor=CLI_ACTOR)
-        return {"away": terminal.away}
+        return {"away": terminal.away, "chats": list(self.hub.surfaces())}
 
     async def _hook(self, r: dict[str, Any]) -> Any:
         """A terminal agent's hook (`agent-bridge hook KIND`): see daemon/terminal.py."""

@@ -268,8 +268,9 @@ def _remote(args: argparse.Namespace) -> int:
     elif command == "diff":
         result = call(sock, "diff", id=args.id, turn=args.turn)
     elif command == "away":
-        switch = None if args.switch is None else args.switch == "on"
-        result = call(sock, "away", set=switch)
+        from daemon.hookscli import away
+
+        result = away(sock, args.switch, config, os.environ)
     else:
         result = call(sock, command, id=args.id)
     if command == "diff" and not args.json:
@@ -310,10 +311,9 @@ def _human(command: str, result: Any) -> str:
     if command == "terminal_sessions":
         return _terminal_lines(result)
     if command == "away":
-        if result["away"]:
-            return ("Away: terminal sessions' permission requests come to chat "
-                    "(agent-bridge away off when you are back).")
-        return "Not away: terminal sessions ask in their terminal (agent-bridge away on)."
+        from daemon.hookscli import away_text
+
+        return away_text(result)
     if command in ("approve", "deny"):
         approval = result["approval"]
         return f"{approval['id']}: {result['message']}"

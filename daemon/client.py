@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon.errors import ApiError
 
-START_HINT = "is the daemon running? start it with `agent-bridge run`"
+START_HINT = "start it with `agent-bridge run` (or `agent-bridge service install`)"
 
 
 class NotRunning(ApiError):
@@ -57,8 +57,8 @@ def _connect(sock: socket.socket, path: Path) -> None:
     try:
         sock.connect(str(path))
     except (FileNotFoundError, ConnectionRefusedError) as e:
-        raise NotRunning(f"agent-bridge is not running (no daemon at {path}); {START_HINT}") \
-            from e
+        raise NotRunning(f"the daemon is not running (nothing listens on {path}); "
+                         f"{START_HINT}") from e
     except NotADirectoryError as e:
         raise NotRunning(f"agent-bridge is not running: {path.parent} is not a directory; set "
                          "[daemon] state_dir (or XDG_STATE_HOME) to a directory, then "

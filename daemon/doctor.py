@@ -74,7 +74,7 @@ def doctor(config_arg: str | None, *, as_json: bool = False, offline: bool = Fal
 
     from daemon.doctor_node import node_checks
     from daemon.doctor_online import online_checks
-    from daemon.paths import read_config
+    from daemon.paths import default_config_path, read_config
 
     checks: list[Check] = []
     env = os.environ
@@ -82,7 +82,9 @@ def doctor(config_arg: str | None, *, as_json: bool = False, offline: bool = Fal
     try:
         config, path = read_config(config_arg, env)
         warnings = validate_config(config, env)
-        checks.append(Check("config", "ok", str(path) if path else "no file: using defaults"))
+        checks.append(Check("config", "ok", str(path) if path else (
+            f"no file at {default_config_path(env)}: using defaults "
+            "(`agent-bridge setup telegram` or `setup slack` writes one)")))
         checks.extend(Check("config", "warn", w) for w in warnings)
     except (ConfigError, DaemonError) as e:
         checks.append(Check("config", "fail", str(e)))

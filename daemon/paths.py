@@ -27,9 +27,15 @@ def find_config(arg: str | None, env: Mapping[str, str]) -> Path | None:
             if not path.is_file():
                 raise DaemonError(f"{source} names {path}, which is not a file")
             return path
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    default = Path(base) / "agent-bridge" / "config.toml"
+    default = default_config_path(env)
     return default if default.is_file() else None
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    """Where the config is read from when neither --config nor $AGENT_BRIDGE_CONFIG names it
+    (and where `setup` writes it)."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "agent-bridge" / "config.toml"
 
 
 def read_config(config_arg: str | None, env: Mapping[str, str]) -> tuple[Config, Path | None]:

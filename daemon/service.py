@@ -236,4 +236,11 @@ def _run(step: Step, *, passthrough: bool) -> int:
         raise SetupFailed(f"`{shlex.join(step.argv)}` did not finish within 120 s") from e
     if done.returncode != 0 and not step.may_fail:
         sys.stderr.write(done.stderr)
+        if "Failed to connect to" in done.stderr and "bus" in done.stderr:
+            raise SetupFailed(
+                f"`{shlex.join(step.argv)}` found no systemd user manager to talk to (no "
+                "user session here: a container, `su` or `sudo`, an ssh login without one). "
+                "Log in as this user the usual way (`loginctl enable-linger $USER` keeps "
+                "one running), then run `agent-bridge service install` again; or run "
+                "`agent-bridge run` under a supervisor of your own")
     return done.returncode

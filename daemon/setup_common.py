@@ -51,11 +51,7 @@ def config_target(config_arg: str | None, env: Mapping[str, str]) -> Path:
             if path.exists() and not path.is_file():
                 raise SetupFailed(f"{path} is not a file: name the config file to write")
             return path
-    found = paths.find_config(None, env)
-    if found is not None:
-        return found
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "agent-bridge" / "config.toml"
+    return paths.default_config_path(env)
 
 
 def read_text(path: Path) -> str:

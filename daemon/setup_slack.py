@@ -55,8 +55,8 @@ MANIFEST: dict[str, Any] = {
         ],
     },
     "oauth_config": {"scopes": {"bot": [
-        "chat:write", "commands", "files:write", "channels:history", "groups:history",
-        "channels:read", "groups:read",
+        "chat:write", "commands", "files:write", "files:read", "channels:history",
+        "groups:history", "channels:read", "groups:read",
     ]}},
     "settings": {
         "event_subscriptions": {"bot_events": ["message.channels", "message.groups"]},

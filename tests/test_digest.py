@@ -67,6 +67,15 @@ def test_an_empty_digest_renders_nothing():
     assert select([session("ok0001", S.IDLE, finished_at=NOW - 60)], ()) == []
 
 
+def test_the_heading_counts_in_words_that_agree():
+    [one] = [d for d in select() if d.session.id == "fail01"]
+    single = render_digest([one], now=NOW, redactor=REDACTOR)
+    several = render_digest(select(), now=NOW, redactor=REDACTOR)
+    assert single is not None and several is not None
+    assert single.text.startswith("📋 Digest: 1 run needs you\n")
+    assert several.text.startswith("📋 Digest: 5 runs need you\n")
+
+
 def test_each_line_has_working_buttons_and_open_links_to_the_thread():
     card = render_digest(select(), now=NOW, links={"wait01": "https://t.me/c/1/5"},
                          redactor=REDACTOR)

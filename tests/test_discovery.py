@@ -84,3 +84,6 @@ def test_sessions_local_lists_terminal_sessions_but_not_the_daemons_own(make_bri
     assert unknown.returncode == 1 and "no terminal session 'cccccccc'" in unknown.stderr
     short = bridge.cli("adopt", "aaaa", check=False)
     assert short.returncode == 1 and "at least 6 characters" in short.stderr
+    ours = bridge.cli("adopt", own, check=False)  # the daemon's own: the CLI's way to go on
+    assert ours.returncode == 1 and "already the bridge's session" in ours.stderr
+    assert f"continue it with `agent-bridge resume {sid}` (or /resume {sid})" in ours.stderr

@@ -71,6 +71,19 @@ def no_tokens(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def test_no_config_file_names_where_it_was_looked_for(tmp_path, capsys, monkeypatch):
+    """A first doctor, before any setup, says which file it looked for and what writes it."""
+    monkeypatch.delenv("AGENT_BRIDGE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    doctor(None, as_json=True, offline=True)
+    [config] = [c for c in json.loads(capsys.readouterr().out) if c["name"] == "config"]
+    where = tmp_path / "xdg" / "agent-bridge" / "config.toml"
+    assert config["status"] == "ok"
+    assert config["detail"].startswith(f"no file at {where}: using defaults")
+    assert "agent-bridge setup telegram" in config["detail"]
+
+
 def test_a_bad_cron_line_is_named_by_its_key(tmp_path, capsys):
     code, checks, _ = run_doctor(tmp_path, capsys, '[digest]\ncron = "0 25 * * *"\n')
     assert code == 1

@@ -184,6 +184,18 @@ def test_demo_under_a_deep_tmpdir_keeps_its_socket_short_and_removes_it(tmp_path
     assert set(Path("/tmp").glob("ab-demo-*")) <= before
 
 
+def test_a_clone_holds_no_node_modules_of_its_own():
+    """tests/real_agents/node_modules is installed (scripts/install-real-agents), never
+    committed: a worktree's symlink to it, once committed, came with every clone, and a
+    checkout of it over the ignored directory replaced the installed agents by a link."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "-C", str(root), "ls-files", "tests/real_agents"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert tracked == ["tests/real_agents/package.json"]
+
+
 def test_an_installed_agent_bridge_has_every_package_of_the_source():
     """`pipx install .` / `uv tool install .` build a wheel from pyproject's package list:
     a subpackage missing there (daemon.store once was) is missing in the installed tool,

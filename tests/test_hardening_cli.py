@@ -214,6 +214,16 @@ def test_something_in_place_of_the_socket_is_explained(make_bridge):
     assert not bridge.leftovers()
 
 
+def test_no_daemon_is_said_once_with_what_to_do(make_bridge):
+    bridge = make_bridge()
+    result = run_cli(bridge, "sessions")
+    sock = bridge.tmp / "state" / "agent-bridge.sock"
+    assert result.returncode == 1
+    assert result.stderr == (f"agent-bridge: the daemon is not running (nothing listens on "
+                             f"{sock}); start it with `agent-bridge run` (or `agent-bridge "
+                             "service install`)\n")
+
+
 @pytest.mark.parametrize("args", [("sessions",), ("doctor",)])
 def test_a_reader_that_left_is_no_traceback(make_bridge, args):
     bridge = make_bridge()

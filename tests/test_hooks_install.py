@@ -121,3 +121,30 @@ def test_doctor_shows_the_hook_state(env):
     after = {c["name"]: c for c in json.loads(run(env, "doctor", "--json").stdout)}
     assert after["hooks claude"]["status"] == "ok"
     assert "not installed" in after["hooks codex"]["detail"]
+
+
+def test_declining_at_the_terminal_writes_nothing_and_promises_nothing(env):
+    """A person at a terminal who answers "n" for both agents is not told that permission
+    requests will now come to chat."""
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, b"n\nn\n")
+        done = subprocess.run([*agent_bridge_argv(), "hooks", "install"], env=env,
+                              stdin=terminal, capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert "claude: nothing written" in done.stdout and "codex: nothing written" in done.stdout
+    assert "come to chat" not in done.stdout
+    assert not settings(env, "claude").exists() and not settings(env, "codex").exists()
+
+
+def test_dry_run_shows_both_changes_without_a_terminal_and_writes_nothing(env):
+    done = run(env, "hooks", "install", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    for agent in ("claude", "codex"):
+        assert f"+++ {settings(env, agent)}" in done.stdout
+        assert f"{agent}: nothing written (--dry-run)" in done.stdout
+        assert not settings(env, agent).exists()
+    assert "come to chat" not in done.stdout

@@ -147,6 +147,23 @@ def test_install_and_uninstall_run_systemctl_and_keep_the_secrets(tmp_path):
 UNIT = "agent-bridge.service"
 
 
+def test_no_user_systemd_is_explained_with_what_to_do(tmp_path):
+    """Where `systemctl --user` has no bus (a container, `su`, ssh without a session) the
+    person learns why and what else to do, not only systemctl's own line."""
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(f"#!{sys.executable}\nimport sys\n"
+                         "sys.stderr.write('Failed to connect to bus: No medium found\\n')\n"
+                         "sys.exit(1)\n")
+    systemctl.chmod(0o755)
+    env = env_for(tmp_path, AGENT_BRIDGE_SYSTEMCTL=str(systemctl))
+    result = cli(tmp_path, "service", "install", env=env)
+    assert result.returncode == 1
+    assert "Failed to connect to bus: No medium found" in result.stderr
+    assert "no systemd user manager" in result.stderr
+    assert "loginctl enable-linger $USER" in result.stderr and "agent-bridge run" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_launchd_agent_reads_the_environment_file_and_restarts_on_failure(tmp_path):
     env_file = tmp_path / "env"
     env_file.write_text("# a comment\nTELEGRAM_BOT_TOKEN=1:secret\n")

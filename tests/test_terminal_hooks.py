@@ -194,8 +194,24 @@ def test_unparsable_input_and_other_hook_kinds_are_no_decision(bridge):
 # -- away: the card answers the hook ------------------------------------------------------------
 
 
+def test_away_says_where_requests_go_and_that_hooks_are_missing(bridge):
+    """A first `away on`, with no chat configured and no hooks installed, neither claims
+    that anything comes to chat nor keeps quiet about the missing hooks."""
+    out = bridge.cli("away", "on").stdout
+    assert "come to chat" not in out
+    assert "wait here, as no chat is configured" in out and "agent-bridge approve" in out
+    assert "hooks are not installed for this daemon; run `agent-bridge hooks install`" in out
+    assert bridge.json("away")["hooks"] == []
+    bridge.cli("hooks", "install", "--claude", "--yes")
+    out = bridge.cli("away", "on").stdout
+    assert "hooks are not installed" not in out
+    assert bridge.json("away")["hooks"] == ["claude"]
+    assert "Not away" in bridge.cli("away", "off").stdout
+
+
 def test_away_card_in_a_terminal_thread_tap_allows(chat, tg):
-    assert "Away:" in chat.cli("away", "on").stdout
+    on = chat.cli("away", "on").stdout
+    assert on.startswith("Away: terminal sessions' permission requests come to Telegram ")
     process = start_hook(chat, claude_request(chat, "touch made.txt"))
     topic = tg.wait_for("createForumTopic")
     assert f"terminal · {socket.gethostname()}:project@main" in topic.params["name"]
