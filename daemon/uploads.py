@@ -63,6 +63,16 @@ _EXCLUDE_SCRIPT = (
     'printf "%s\\n" "$1" >> "$f"'
 )
 
+# makes the uploads directory ($1, relative to the session's cwd) unless one of its parts is
+# a symbolic link: a repository may carry `.agent-bridge/uploads` as a link to ~/.ssh or a
+# hooks folder, and a file sent from chat must not land where it points
+_MKDIR_SCRIPT = (
+    'p=; for part in $(printf "%s" "$1" | tr "/" " "); do p="${p:+$p/}$part"; '
+    'if [ -L "$p" ]; then echo "$p is a symbolic link: files are only saved in a real '
+    'folder (remove the link, then send the file again)" >&2; exit 3; fi; done; '
+    'mkdir -p -- "$1"'
+)
+
 
 class Fetch(Protocol):
     """A surface's `fetch_file`."""
@@ -150,7 +160,7 @@ class Uploads:
 
     async def _prepare(self, runner: CommandRunner, cwd: str, directory: str) -> set[str]:
         """Make the uploads directory, keep it out of git, and list the names it holds."""
-        made = await runner.run(["mkdir", "-p", "--", directory], cwd=cwd)
+        made = await runner.run(["sh", "-c", _MKDIR_SCRIPT, "sh", UPLOADS_DIR], cwd=cwd)
         if made.returncode != 0:
             raise UploadRefused(f"Could not make {directory}: "
                                 f"{made.stderr.decode(errors='replace').strip()}")

@@ -101,6 +101,24 @@ def test_a_document_goes_by_path_under_a_safe_name(chat, tg):
     assert not (bridge.project.parent / ".secret notes.log").exists()
 
 
+@pytest.mark.parametrize("link", [".agent-bridge", ".agent-bridge/uploads"])
+def test_an_uploads_folder_that_is_a_symlink_out_of_the_project_is_refused(chat, tg,
+                                                                          tmp_path, link):
+    """A repository can carry `.agent-bridge/uploads` as a symlink (to ~/.ssh, a hooks
+    folder…): a file sent in the thread must not land where it points."""
+    bridge, thread = chat()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    made = bridge.project / link
+    made.parent.mkdir(parents=True, exist_ok=True)
+    made.symlink_to(outside, target_is_directory=True)
+    send(tg, "document", b"ssh-ed25519 AAAA mallory\n", thread, file_name="authorized_keys")
+    reply = tg.message_with("symbolic link", thread)
+    assert link in reply.text
+    assert sorted(p.name for p in outside.rglob("*")) == []
+    assert len(user_messages(bridge)) == 1
+
+
 def test_a_file_over_the_cap_is_refused_and_nothing_is_downloaded(chat, tg):
     bridge, thread = chat("[uploads]\nmax_bytes = 1000\n")
     send(tg, "document", b"x" * 5000, thread, file_name="big.bin", caption="look")
