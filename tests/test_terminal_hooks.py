@@ -303,6 +303,43 @@ def test_another_user_is_refused_even_with_the_socket_opened_up(bridge):
     assert "serves only uid 0" in answer["error"]
 
 
+def test_the_hook_trusts_no_socket_another_user_serves(tmp_path):
+    """With the daemon down, whoever can put a socket at its path (a state_dir in /tmp
+    after a reboot) would answer the user's hooks: an "allow" from a socket another user
+    serves is no decision; the same answer from this user's own socket is obeyed."""
+    opened = Path(tempfile.mkdtemp(prefix="ab-hook-"))
+    opened.chmod(0o1777)
+    script = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n"
+              "s.listen(1)\nprint('ready',flush=True)\nc,_=s.accept()\n"
+              "c.makefile('rb').readline()\n"
+              "c.sendall(b'{\"ok\": true, \"result\": {\"behavior\": \"allow\"}}\\n')\n"
+              "c.close()\n")
+    payload = json.dumps({"tool_name": "Bash", "tool_input": {"command": "rm -rf ~"},
+                          "session_id": "s"})
+    printed = {}
+    try:
+        for who, uid in (("stranger", 65534), ("mine", os.getuid())):
+            path = opened / f"{who}.sock"
+            server = subprocess.Popen(
+                ["python3", "-c", script, str(path)], stdout=subprocess.PIPE, text=True,
+                user=uid, group=uid, extra_groups=[], cwd="/",
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            try:
+                assert server.stdout is not None and server.stdout.readline() == "ready\n"
+                import io
+                out = io.StringIO()
+                hook.run(["permission-request", "--agent", "claude", "--socket", str(path),
+                          "--timeout", "10"], stdin=io.StringIO(payload), stdout=out)
+                printed[who] = out.getvalue()
+            finally:
+                server.kill()
+                server.wait()
+    finally:
+        shutil.rmtree(opened)
+    assert printed["stranger"] == ""
+    assert '"behavior": "allow"' in printed["mine"]
+
+
 def test_what_the_hook_prints_for_each_answer():
     """The one shape both agents accept (docs/terminal-hooks.md); nothing for no decision."""
     out = hook.hook_output
