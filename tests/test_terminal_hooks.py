@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from daemon import hook
+from daemon.client import call
+from daemon.errors import ApiError
 from tests.harness import Bridge, agent_bridge_argv, wait_until
 
 ALLOW = {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
@@ -93,6 +95,15 @@ def test_not_away_the_hook_returns_no_decision_at_once(bridge):
     assert (code, out) == (0, "")
     assert elapsed < 5
     assert bridge.json("sessions") == []  # nothing was opened for it
+
+
+def test_away_takes_only_true_or_false(bridge):
+    """`{"set": "off"}` is a mistake, not a switch on (bool("off") is True)."""
+    for wrong in ("off", "false", 0, "no"):
+        with pytest.raises(ApiError, match="set must be true or false"):
+            call(sock(bridge), "away", set=wrong)
+    assert call(sock(bridge), "away") == {"away": False}
+    assert call(sock(bridge), "away", set=True) == {"away": True}
 
 
 def test_daemon_down_no_decision_within_100_ms(tmp_path, capsys):
