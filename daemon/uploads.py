@@ -49,6 +49,7 @@ from bridge.uploads import (
 from daemon.errors import DaemonError
 from daemon.gitrun import CommandRunner, FileDrop, GitError, LocalRunner
 from daemon.hosts import Hosts
+from daemon.sessions import in_a_terminal
 from daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,15 @@ class Uploads:
                       *, actor: Actor, fetch: Fetch) -> Reply:
         """Save and hand over `files` sent in `session_id`'s thread with `caption`; the
         reply says what was done, or why nothing was (too big, voice not set up)."""
+        session = await self.store.session(session_id)
+        if session.through_hooks:  # nothing is the daemon's to give it: not even a file
+            raise in_a_terminal(session)
         limit = self.config.uploads.max_bytes
         for file in files:
             if file.size is not None and file.size > limit:
                 return Reply(text=too_big(file.name, file.size, limit))
         if any(f.kind is FileKind.VOICE for f in files) and not self.config.voice.command:
             return Reply(text=VOICE_HOWTO)
-        session = await self.store.session(session_id)
         try:
             fetched = [await fetch(f, limit=limit) for f in files]
         except FileTooBig as e:

@@ -20,6 +20,7 @@ from daemon import hook
 from daemon.client import call
 from daemon.errors import ApiError
 from tests.harness import Bridge, agent_bridge_argv, wait_until
+from tests.telegram_harness import ALICE, CHAT
 
 ALLOW = {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
                                 "decision": {"behavior": "allow"}}}
@@ -236,6 +237,23 @@ def test_away_card_in_a_terminal_thread_tap_allows(chat, tg):
     tg.say("carry on please", thread=thread)
     refusal = tg.message_with("is a session running in a terminal", thread)
     assert "agent-bridge adopt 11111111-2222-3333-4444-555555555555" in refusal.text
+
+
+def test_a_file_sent_in_a_terminal_thread_is_refused_and_not_saved(chat, tg):
+    """The terminal's session is not the daemon's to prompt: a file sent in its thread is
+    refused before anything is downloaded or written into the terminal's project."""
+    chat.cli("away", "on")
+    process = start_hook(chat, claude_request(chat, "touch made.txt"))
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    card = tg.message_with("Approval needed", thread)
+    tg.answer(tg.tap(card, f"ao:{card.callback_data[0].split(':')[1]}"))
+    finish(process)
+    tg.on(tg.fake.inject_file, CHAT, ALICE, "document", b"notes\n", thread_id=thread,
+          file_name="notes.txt", caption="read this")
+    refusal = tg.message_with("is a session running in a terminal", thread)
+    assert "adopt" in refusal.text
+    assert not (chat.project / ".agent-bridge").exists()
+    assert tg.fake.calls_to("getFile") == []
 
 
 def test_the_cli_decides_a_terminal_approval_too_and_allow_for_session_is_kept(chat, tg):
