@@ -95,11 +95,14 @@ async def fetch(client: AsyncWebClient, file: IncomingFile, *, limit: int,
 
 def on_slack(url: URL, api: URL) -> bool:
     """Whether `url` is Slack's, so that the bot token may go with it: on the Web API's
-    origin, or over https on a subdomain of its host (files.slack.com for slack.com/api/).
-    A redirect elsewhere loses the token (aiohttp drops it across origins)."""
+    origin, or over https on a subdomain of its host or of slack.com (files.slack.com,
+    whatever the workspace's API host). A redirect elsewhere loses the token (aiohttp drops
+    it across origins)."""
     if not url.host or not api.host:
         return False
     if url.origin() == api.origin():
         return True
-    return (url.scheme == "https" and api.scheme == "https"
-            and url.host.lower().endswith("." + api.host.lower()))
+    host = url.host.lower()
+    return url.scheme == "https" and (
+        host.endswith(".slack.com")
+        or (api.scheme == "https" and host.endswith("." + api.host.lower())))
