@@ -7,6 +7,7 @@ the renderers keep every card well under the smallest platform limit.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)
     if isinstance(command, str):
-        text, cut = _shortened(command, limit, redactor)
+        text, cut = _shortened(_blanks_sized(command), limit, redactor)
         return f"$ {text}", cut
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
     if tool in FILE_TOOLS and isinstance(path, str):
@@ -150,6 +151,19 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
     except (TypeError, ValueError):
         dumped = str(tool_input)
     return _shortened(dumped, limit, redactor)
+
+
+# long runs of blanks in a command: what follows them must not fall off the card (`ls -la`,
+# three thousand spaces, then the real work); indentation stays as it is
+_BLANK_LINES = re.compile(r"(?:[ \t]*\n){5,}")
+_BLANKS = re.compile(r"[ \t]{40,}")
+
+
+def _blanks_sized(command: str) -> str:
+    """`command` with each long run of blank lines or blanks shown by its size."""
+    command = _BLANK_LINES.sub(lambda m: f"\n⟨{m.group().count(chr(10)) - 1} blank lines⟩\n",
+                               command)
+    return _BLANKS.sub(lambda m: f" ⟨{len(m.group())} blanks⟩ ", command)
 
 
 def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
