@@ -150,7 +150,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
                             sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
-    return _shortened(dumped, limit, redactor)
+    return _shortened(_blanks_sized(dumped), limit, redactor)
 
 
 # long runs of blanks in a command: what follows them must not fall off the card (`ls -la`,

@@ -660,5 +660,7 @@ def test_a_command_padded_with_blanks_shows_what_follows_the_padding():
                                redactor=REDACTOR)
         assert hidden in preview, repr(preview[:200])
         assert "blank" in preview
+    padded = {"a": " " * 3000, "sql": "drop table users"}
+    assert "drop table users" in tool_preview("mcp__sqlite__query", padded, redactor=REDACTOR)
     indented = "python3 - <<'EOF'\nif x:\n        if y:\n            print(1)\nEOF"
     assert tool_preview("Bash", {"command": indented}, redactor=REDACTOR) == f"$ {indented}"
