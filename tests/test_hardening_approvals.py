@@ -662,5 +662,9 @@ def test_a_command_padded_with_blanks_shows_what_follows_the_padding():
         assert "blank" in preview
     padded = {"a": " " * 3000, "sql": "drop table users"}
     assert "drop table users" in tool_preview("mcp__sqlite__query", padded, redactor=REDACTOR)
+    # a bidi override makes `rm -rf ~ # txt.ls` read as something else: shown by its code
+    tricked = "echo ok #\u202e ~ fr- mr\u202c; rm\u200b -rf ~"
+    shown = tool_preview("Bash", {"command": tricked}, redactor=REDACTOR)
+    assert shown == "$ echo ok #⟨U+202E⟩ ~ fr- mr⟨U+202C⟩; rm⟨U+200B⟩ -rf ~"
     indented = "python3 - <<'EOF'\nif x:\n        if y:\n            print(1)\nEOF"
     assert tool_preview("Bash", {"command": indented}, redactor=REDACTOR) == f"$ {indented}"
