@@ -7,7 +7,6 @@ the renderers keep every card well under the smallest platform limit.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.risk import risk_tags
 from bridge.session import SessionState
+from bridge.visible import shown_plainly
 
 PREVIEW_CHARS = 600
 CARD_LIMIT = 3500
@@ -135,7 +135,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)
     if isinstance(command, str):
-        text, cut = _shortened(_blanks_sized(command), limit, redactor)
+        text, cut = _shortened(shown_plainly(command), limit, redactor)
         return f"$ {text}", cut
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
     if tool in FILE_TOOLS and isinstance(path, str):
@@ -150,27 +150,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
                             sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
-    return _shortened(_blanks_sized(dumped), limit, redactor)
-
-
-# long runs of blanks in a command: what follows them must not fall off the card (`ls -la`,
-# three thousand spaces, then the real work); indentation stays as it is
-_BLANK_LINES = re.compile(r"(?:[ \t]*\n){5,}")
-_BLANKS = re.compile(r"[ \t]{40,}")
-# format characters (Cf: bidi overrides and isolates, zero-width ones) and controls but the
-# line break and the tab
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
-                        "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
-
-
-def _blanks_sized(command: str) -> str:
-    """`command` with each long run of blank lines or blanks shown by its size, and each
-    invisible character (bidi overrides, zero-width spaces, controls) by its code point: a
-    card must not read differently from what runs."""
-    command = _INVISIBLE.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", command)
-    command = _BLANK_LINES.sub(lambda m: f"\n⟨{m.group().count(chr(10)) - 1} blank lines⟩\n",
-                               command)
-    return _BLANKS.sub(lambda m: f" ⟨{len(m.group())} blanks⟩ ", command)
+    return _shortened(shown_plainly(dumped), limit, redactor)
 
 
 def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:
