@@ -1,5 +1,8 @@
 """Files people share in Slack (`message` events of subtype `file_share`): what an event
-holds, and the download from `url_private_download` with the bot token (`files:read`)."""
+holds, and the download from `url_private_download` with the bot token (`files:read`).
+
+The token goes only to Slack: an external file (a Google Drive link, a remote file an app
+added) carries a URL on another server, and sending the token there would hand it over."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from yarl import URL
 
 from bridge.surface import (
     Downloaded,
@@ -60,11 +64,15 @@ async def fetch(client: AsyncWebClient, file: IncomingFile, *, limit: int,
         url = json.loads(file.ref).get("url")
         if not url:
             raise SurfaceError(f"Slack gave no download URL for file {ref['id']}")
+    target = URL(url)
+    if not on_slack(target, URL(client.base_url)):
+        raise SurfaceError(f"the file's URL is not on Slack ({target.host}): nothing was "
+                           "downloaded. Upload the file itself to Slack (not a link to it)")
     headers = {"Authorization": f"Bearer {client.token}"}
     timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.get(url, headers=headers) as response:
+                session.get(target, headers=headers) as response:
             if response.status >= 500:
                 raise SurfaceUnavailable(f"Slack file download: HTTP {response.status}")
             if response.status != 200:
@@ -83,3 +91,18 @@ async def fetch(client: AsyncWebClient, file: IncomingFile, *, limit: int,
             return Downloaded(file=file, data=bytes(data))
     except (aiohttp.ClientError, TimeoutError) as e:
         raise SurfaceUnavailable(f"Slack file download failed: {e}") from e
+
+
+def on_slack(url: URL, api: URL) -> bool:
+    """Whether `url` is Slack's, so that the bot token may go with it: on the Web API's
+    origin, or over https on a subdomain of its host or of slack.com (files.slack.com,
+    whatever the workspace's API host). A redirect elsewhere loses the token (aiohttp drops
+    it across origins)."""
+    if not url.host or not api.host:
+        return False
+    if url.origin() == api.origin():
+        return True
+    host = url.host.lower()
+    return url.scheme == "https" and (
+        host.endswith(".slack.com")
+        or (api.scheme == "https" and host.endswith("." + api.host.lower())))

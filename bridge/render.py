@@ -21,6 +21,7 @@ from bridge.model import SessionView
 from bridge.redact import Redactor
 from bridge.risk import risk_tags
 from bridge.session import SessionState
+from bridge.visible import shown_plainly
 
 PREVIEW_CHARS = 600
 CARD_LIMIT = 3500
@@ -134,7 +135,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)
     if isinstance(command, str):
-        text, cut = _shortened(command, limit, redactor)
+        text, cut = _shortened(shown_plainly(command), limit, redactor)
         return f"$ {text}", cut
     path = tool_input.get("file_path") or tool_input.get("path") or tool_input.get("notebook_path")
     if tool in FILE_TOOLS and isinstance(path, str):
@@ -149,7 +150,7 @@ def _preview(tool: str, tool_input: Mapping[str, Any], limit: int,
                             sort_keys=True)
     except (TypeError, ValueError):
         dumped = str(tool_input)
-    return _shortened(dumped, limit, redactor)
+    return _shortened(shown_plainly(dumped), limit, redactor)
 
 
 def session_buttons(session: SessionView) -> tuple[tuple[Button, ...], ...]:

@@ -99,7 +99,8 @@ def render_plan_card(approval: Approval, session: SessionView, *,
         return Card(shorten("\n".join(lines), CARD_LIMIT, redactor))
     if approval.choices:  # the agent's own options (ACP), each a row: labels are long
         rows: tuple[tuple[Button, ...], ...] = tuple(
-            (Button(c.label, ButtonAction(Verb.PLAN_CHOICE, approval.id, i)),)
+            (Button(redactor.redact(c.label).text, ButtonAction(Verb.PLAN_CHOICE, approval.id,
+                                                                  i)),)
             for i, c in enumerate(approval.choices))
         rest = tuple(Button(b.label, ButtonAction(b.verb, approval.id)) for b in PLAN_BUTTONS
                      if b.decision in approval.offered and b.verb in _NOT_ALLOWING)

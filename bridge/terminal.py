@@ -178,7 +178,7 @@ def _typed(text: str | None) -> str | None:
 
 
 def _claude_facts(line: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if isinstance(line.get("cwd"), str):
+    if _absolute(line.get("cwd")):
         yield "cwd", line["cwd"]
     if isinstance(line.get("gitBranch"), str) and line["gitBranch"] not in ("", "HEAD"):
         yield "branch", line["gitBranch"]
@@ -195,10 +195,17 @@ def _claude_facts(line: dict[str, Any]) -> Iterator[tuple[str, str]]:
         if prompt:
             yield "prompt", prompt
     elif kind == "assistant":
-        reply = _text([b for b in message.get("content") or [] if isinstance(b, dict)
-                       and b.get("type") == "text"] or None)
+        content = message.get("content")
+        reply = _text([b for b in content if isinstance(b, dict) and b.get("type") == "text"]
+                      or None) if isinstance(content, list) else _text(content)
         if reply and reply.strip():
             yield "reply", reply.strip()
+
+
+def _absolute(cwd: Any) -> bool:
+    """Whether `cwd` is a directory to resume in: an absolute path (a relative one would be
+    taken from wherever the daemon runs)."""
+    return isinstance(cwd, str) and cwd.startswith("/")
 
 
 def _codex_facts(line: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -206,7 +213,7 @@ def _codex_facts(line: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if not isinstance(payload, dict):
         return
     kind, inner = line.get("type"), payload.get("type")
-    if kind in ("session_meta", "turn_context") and isinstance(payload.get("cwd"), str):
+    if kind in ("session_meta", "turn_context") and _absolute(payload.get("cwd")):
         yield "cwd", payload["cwd"]
     if kind == "session_meta":
         git = payload.get("git")

@@ -369,8 +369,11 @@ class ControlServer:
 
     async def _away(self, r: dict[str, Any]) -> Any:
         terminal = self.hub.terminal
-        if r.get("set") is not None:
-            await terminal.set_away(bool(r["set"]), actor=CLI_ACTOR)
+        switch = r.get("set")
+        if switch is not None:
+            if not isinstance(switch, bool):
+                raise ApiError(f"set must be true or false, not {switch!r}")
+            await terminal.set_away(switch, actor=CLI_ACTOR)
         return {"away": terminal.away, "chats": list(self.hub.surfaces())}
 
     async def _hook(self, r: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import struct
 import sys
 import time
 from collections.abc import Sequence
@@ -54,6 +55,11 @@ def ask_daemon(path: str, request: dict[str, Any], *, timeout: float) -> dict[st
         sock.settimeout(CONNECT_TIMEOUT)
         try:
             sock.connect(path)
+            stranger = _served_by_another_user(sock, path)
+            if stranger is not None:
+                _say(f"{path} is served by uid {stranger}, not by this user's daemon: "
+                     "no decision")
+                return None
             sock.sendall(json.dumps(request).encode() + b"\n")
         except OSError:
             return None
@@ -80,6 +86,23 @@ def ask_daemon(path: str, request: dict[str, Any], *, timeout: float) -> dict[st
         return None
     result = answer.get("result")
     return result if isinstance(result, dict) else None
+
+
+def _served_by_another_user(sock: socket.socket, path: str) -> int | None:
+    """The uid of whoever serves the socket when it is not this user (None: it is). A
+    socket another user put at the daemon's path (the daemon down, its state in /tmp) must
+    not answer this user's hooks. Linux tells the peer (SO_PEERCRED); elsewhere the socket
+    file's owner (whoever bound it) stands for it."""
+    me = os.getuid()
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is not None:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+        uid = struct.unpack("3i", raw)[1]
+    else:
+        from pathlib import Path  # only where the peer cannot be asked
+
+        uid = Path(path).stat().st_uid
+    return None if uid == me else uid
 
 
 def run(argv: Sequence[str], stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> int:

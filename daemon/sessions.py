@@ -189,10 +189,7 @@ class Sessions:
     ) -> SessionView:
         session = await self.store.session(session_id)
         if session.through_hooks:  # daemon/terminal.py
-            raise Conflict(
-                f"{session_id} is a session running in a terminal ({session.title}): its "
-                "cards are answered here, the session itself goes on in that terminal. To "
-                f"continue it from here: agent-bridge adopt {session.agent_session_id}")
+            raise in_a_terminal(session)
         runner = self.runners.get(session_id)
         if runner is not None and not runner.done.is_set():
             if runner.stopping:
@@ -418,3 +415,12 @@ async def _prompted(runner: SessionRunner, text: str, actor: Actor,
                            ) from e
         return False
     return True
+
+
+def in_a_terminal(session: SessionView) -> Conflict:
+    """Why a session running in a terminal (seen through its hooks) takes no prompt or file
+    from here."""
+    return Conflict(
+        f"{session.id} is a session running in a terminal ({session.title}): its cards are "
+        "answered here, the session itself goes on in that terminal. To continue it from "
+        f"here: agent-bridge adopt {session.agent_session_id}")

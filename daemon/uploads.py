@@ -49,6 +49,7 @@ from bridge.uploads import (
 from daemon.errors import DaemonError
 from daemon.gitrun import CommandRunner, FileDrop, GitError, LocalRunner
 from daemon.hosts import Hosts
+from daemon.sessions import in_a_terminal
 from daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,16 @@ _EXCLUDE_SCRIPT = (
     'grep -qxF "$1" "$f" 2>/dev/null && exit 0; '
     'if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then echo >> "$f"; fi; '
     'printf "%s\\n" "$1" >> "$f"'
+)
+
+# makes the uploads directory ($1, relative to the session's cwd) unless one of its parts is
+# a symbolic link: a repository may carry `.agent-bridge/uploads` as a link to ~/.ssh or a
+# hooks folder, and a file sent from chat must not land where it points
+_MKDIR_SCRIPT = (
+    'p=; for part in $(printf "%s" "$1" | tr "/" " "); do p="${p:+$p/}$part"; '
+    'if [ -L "$p" ]; then echo "$p is a symbolic link: files are only saved in a real '
+    'folder (remove the link, then send the file again)" >&2; exit 3; fi; done; '
+    'mkdir -p -- "$1"'
 )
 
 
@@ -89,13 +100,15 @@ class Uploads:
                       *, actor: Actor, fetch: Fetch) -> Reply:
         """Save and hand over `files` sent in `session_id`'s thread with `caption`; the
         reply says what was done, or why nothing was (too big, voice not set up)."""
+        session = await self.store.session(session_id)
+        if session.through_hooks:  # nothing is the daemon's to give it: not even a file
+            raise in_a_terminal(session)
         limit = self.config.uploads.max_bytes
         for file in files:
             if file.size is not None and file.size > limit:
                 return Reply(text=too_big(file.name, file.size, limit))
         if any(f.kind is FileKind.VOICE for f in files) and not self.config.voice.command:
             return Reply(text=VOICE_HOWTO)
-        session = await self.store.session(session_id)
         try:
             fetched = [await fetch(f, limit=limit) for f in files]
         except FileTooBig as e:
@@ -150,7 +163,7 @@ class Uploads:
 
     async def _prepare(self, runner: CommandRunner, cwd: str, directory: str) -> set[str]:
         """Make the uploads directory, keep it out of git, and list the names it holds."""
-        made = await runner.run(["mkdir", "-p", "--", directory], cwd=cwd)
+        made = await runner.run(["sh", "-c", _MKDIR_SCRIPT, "sh", UPLOADS_DIR], cwd=cwd)
         if made.returncode != 0:
             raise UploadRefused(f"Could not make {directory}: "
                                 f"{made.stderr.decode(errors='replace').strip()}")

@@ -140,3 +140,26 @@ def test_a_plan_is_approved_with_the_agents_option_from_the_chat(
     assert "Plan answered with acceptEdits." in driver.card_with(thread, "Turn finished").text
     who = f"Approved: Yes, and auto-accept edits by {driver.alice} ({driver.name})"
     wait_until(lambda: who in driver.current(card).text, what=f"the card to say {who!r}")
+
+
+def test_the_agents_own_option_labels_are_redacted_on_the_buttons():
+    """An ACP agent names its plan options itself: their labels become buttons, which
+    leave the machine like the card's text, so they are redacted too."""
+    from bridge.model import SessionView
+    from bridge.redact import Redactor
+    from bridge.render_plans import render_plan_card
+    from bridge.session import SessionState
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    session = SessionView(id="s1", project="api", agent="acp", protocol="acp", cwd="/src/api",
+                          state=SessionState.WAITING_APPROVAL, title="t", host="local",
+                          created_at=0.0, updated_at=0.0)
+    plan = Approval(id="ap1234", session_id="s1", request_id="5", tool="ExitPlanMode",
+                    input={"plan": "x"}, requested_at=1.0,
+                    choices=(AgentChoice(id="push", label=f"Yes, push with {token}"),
+                             *SHOWN[1:]),
+                    offered=(DecisionKind.ALLOW_ONCE, DecisionKind.DENY, DecisionKind.STOP))
+    card = render_plan_card(plan, session, redactor=Redactor())
+    labels = [b.label for row in card.buttons for b in row]
+    assert labels[0] == "Yes, push with [redacted]"
+    assert not any("ghp_" in label for label in labels)

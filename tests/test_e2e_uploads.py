@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from tests.harness import FakeAgent, wait_until
 from tests.slack_harness import STRANGER as SLACK_STRANGER
@@ -98,6 +99,24 @@ def test_a_document_goes_by_path_under_a_safe_name(chat, tg):
     assert prompt.startswith("Have a look at the attached file.")
     assert f"- {folder / 'secret notes.log'} (16 B)" in prompt
     assert not (bridge.project.parent / ".secret notes.log").exists()
+
+
+@pytest.mark.parametrize("link", [".agent-bridge", ".agent-bridge/uploads"])
+def test_an_uploads_folder_that_is_a_symlink_out_of_the_project_is_refused(chat, tg,
+                                                                          tmp_path, link):
+    """A repository can carry `.agent-bridge/uploads` as a symlink (to ~/.ssh, a hooks
+    folder…): a file sent in the thread must not land where it points."""
+    bridge, thread = chat()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    made = bridge.project / link
+    made.parent.mkdir(parents=True, exist_ok=True)
+    made.symlink_to(outside, target_is_directory=True)
+    send(tg, "document", b"ssh-ed25519 AAAA mallory\n", thread, file_name="authorized_keys")
+    reply = tg.message_with("symbolic link", thread)
+    assert link in reply.text
+    assert sorted(p.name for p in outside.rglob("*")) == []
+    assert len(user_messages(bridge)) == 1
 
 
 def test_a_file_over_the_cap_is_refused_and_nothing_is_downloaded(chat, tg):
@@ -201,6 +220,42 @@ def test_a_slack_strangers_file_is_not_downloaded(slack_bridge, slack):
     assert uploads(bridge.project) == ["ok.txt"]
     assert [file_id for file_id, _ in slack.fake.downloads] == [
         f.id for f in slack.fake.files.values() if f.filename == "ok.txt"]
+
+
+def test_a_slack_file_url_off_slack_never_gets_the_bot_token(slack_bridge, slack):
+    """An external file's URL (a Google Drive link shared in Slack, a remote file an app
+    added) is not Slack's: the bot token must not go there, and nothing is saved."""
+    seen: list[str | None] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(body=PNG, content_type="image/png")
+
+    async def serve() -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", elsewhere)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, runner.addresses[0][1]
+
+    runner, port = slack._run(serve())
+    try:
+        slack.command("new demo hello --agent codex")
+        parent = slack.new_thread()
+        slack.message_with("Turn finished", parent.ts)
+        told = slack.ephemeral_count()
+        slack._run(slack.fake.inject_file_share([("x.png", "image/png", PNG)], "look",
+                                                thread_ts=parent.ts,
+                                                url_base=f"http://127.0.0.1:{port}"))
+        reply = slack.ephemeral_after(told)
+    finally:
+        slack._run(runner.cleanup())
+    assert "not on Slack" in reply.text, reply.text
+    assert seen == []
+    assert uploads(slack_bridge.project) == []
+    assert len(codex_turns(slack_bridge)) == 1
 
 
 # -- a session on another host -------------------------------------------------------------

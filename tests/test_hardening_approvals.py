@@ -648,3 +648,23 @@ def test_only_file_tools_get_rules_by_path_and_other_tools_show_every_key():
     rules = {rule_subject("Write", write): "ana"}
     assert covering_rule(rules, rule_subject("Write", {**write, "content": "x = 2"})) == "ana"
     assert tool_preview("Write", write, redactor=REDACTOR).startswith("/w/a.py\n")
+
+
+def test_a_command_padded_with_blanks_shows_what_follows_the_padding():
+    """`ls -la` followed by thousands of spaces (or blank lines), then the real work: the
+    card showed `$ ls -la…` and nothing else. A long run of blanks is shown by its size, so
+    what comes after it is on the card."""
+    hidden = "python3 -c 'import os; os.system(\"id\")'"
+    for pad in (" " * 3000, "\t" * 500, "\n" * 400, " \n" * 300):
+        preview = tool_preview("Bash", {"command": f"ls -la{pad}&& {hidden}"},
+                               redactor=REDACTOR)
+        assert hidden in preview, repr(preview[:200])
+        assert "blank" in preview
+    padded = {"a": " " * 3000, "sql": "drop table users"}
+    assert "drop table users" in tool_preview("mcp__sqlite__query", padded, redactor=REDACTOR)
+    # a bidi override makes `rm -rf ~ # txt.ls` read as something else: shown by its code
+    tricked = "echo ok #\u202e ~ fr- mr\u202c; rm\u200b -rf ~"
+    shown = tool_preview("Bash", {"command": tricked}, redactor=REDACTOR)
+    assert shown == "$ echo ok #⟨U+202E⟩ ~ fr- mr⟨U+202C⟩; rm⟨U+200B⟩ -rf ~"
+    indented = "python3 - <<'EOF'\nif x:\n        if y:\n            print(1)\nEOF"
+    assert tool_preview("Bash", {"command": indented}, redactor=REDACTOR) == f"$ {indented}"

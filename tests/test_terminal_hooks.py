@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 
 from daemon import hook
+from daemon.client import call
+from daemon.errors import ApiError
 from tests.harness import Bridge, agent_bridge_argv, wait_until
+from tests.telegram_harness import ALICE, CHAT
 
 ALLOW = {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
                                 "decision": {"behavior": "allow"}}}
@@ -93,6 +96,15 @@ def test_not_away_the_hook_returns_no_decision_at_once(bridge):
     assert (code, out) == (0, "")
     assert elapsed < 5
     assert bridge.json("sessions") == []  # nothing was opened for it
+
+
+def test_away_takes_only_true_or_false(bridge):
+    """`{"set": "off"}` is a mistake, not a switch on (bool("off") is True)."""
+    for wrong in ("off", "false", 0, "no"):
+        with pytest.raises(ApiError, match="set must be true or false"):
+            call(sock(bridge), "away", set=wrong)
+    assert call(sock(bridge), "away") == {"away": False}
+    assert call(sock(bridge), "away", set=True) == {"away": True}
 
 
 def test_daemon_down_no_decision_within_100_ms(tmp_path, capsys):
@@ -243,6 +255,23 @@ def test_away_card_in_a_terminal_thread_tap_allows(chat, tg):
     assert "agent-bridge adopt 11111111-2222-3333-4444-555555555555" in refusal.text
 
 
+def test_a_file_sent_in_a_terminal_thread_is_refused_and_not_saved(chat, tg):
+    """The terminal's session is not the daemon's to prompt: a file sent in its thread is
+    refused before anything is downloaded or written into the terminal's project."""
+    chat.cli("away", "on")
+    process = start_hook(chat, claude_request(chat, "touch made.txt"))
+    thread = tg.wait_for("createForumTopic").result["message_thread_id"]
+    card = tg.message_with("Approval needed", thread)
+    tg.answer(tg.tap(card, f"ao:{card.callback_data[0].split(':')[1]}"))
+    finish(process)
+    tg.on(tg.fake.inject_file, CHAT, ALICE, "document", b"notes\n", thread_id=thread,
+          file_name="notes.txt", caption="read this")
+    refusal = tg.message_with("is a session running in a terminal", thread)
+    assert "adopt" in refusal.text
+    assert not (chat.project / ".agent-bridge").exists()
+    assert tg.fake.calls_to("getFile") == []
+
+
 def test_the_cli_decides_a_terminal_approval_too_and_allow_for_session_is_kept(chat, tg):
     chat.cli("away", "on")
     process = start_hook(chat, claude_request(chat, "make test"))
@@ -317,6 +346,44 @@ def test_another_user_is_refused_even_with_the_socket_opened_up(bridge):
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["code"] == "refused", result
     assert "serves only uid 0" in answer["error"]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_the_hook_trusts_no_socket_another_user_serves(tmp_path):
+    """With the daemon down, whoever can put a socket at its path (a state_dir in /tmp
+    after a reboot) would answer the user's hooks: an "allow" from a socket another user
+    serves is no decision; the same answer from this user's own socket is obeyed."""
+    opened = Path(tempfile.mkdtemp(prefix="ab-hook-"))
+    opened.chmod(0o1777)
+    script = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n"
+              "s.listen(1)\nprint('ready',flush=True)\nc,_=s.accept()\n"
+              "c.makefile('rb').readline()\n"
+              "c.sendall(b'{\"ok\": true, \"result\": {\"behavior\": \"allow\"}}\\n')\n"
+              "c.close()\n")
+    payload = json.dumps({"tool_name": "Bash", "tool_input": {"command": "rm -rf ~"},
+                          "session_id": "s"})
+    printed = {}
+    try:
+        for who, uid in (("stranger", 65534), ("mine", os.getuid())):
+            path = opened / f"{who}.sock"
+            server = subprocess.Popen(
+                ["python3", "-c", script, str(path)], stdout=subprocess.PIPE, text=True,
+                user=uid, group=uid, extra_groups=[], cwd="/",
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            try:
+                assert server.stdout is not None and server.stdout.readline() == "ready\n"
+                import io
+                out = io.StringIO()
+                hook.run(["permission-request", "--agent", "claude", "--socket", str(path),
+                          "--timeout", "10"], stdin=io.StringIO(payload), stdout=out)
+                printed[who] = out.getvalue()
+            finally:
+                server.kill()
+                server.wait()
+    finally:
+        shutil.rmtree(opened)
+    assert printed["stranger"] == ""
+    assert '"behavior": "allow"' in printed["mine"]
 
 
 def test_what_the_hook_prints_for_each_answer():

@@ -74,6 +74,23 @@ def test_a_claude_file_is_read_tolerantly():
     assert s.updated_at == 100.0 and s.attached is Attached.UNKNOWN
 
 
+def test_a_line_of_the_wrong_shape_is_skipped_not_fatal():
+    """One odd line (a reply whose content is a number, a relative cwd) must not make
+    the listing of every session on the host fail, nor give a directory to resume in."""
+    data = lines(
+        claude_user("fix it", cwd="relative/dir"),
+        {"type": "assistant", "message": {"role": "assistant", "content": 1}},
+        {"type": "assistant", "message": {"role": "assistant", "content": True}},
+        claude_reply("Done."),
+    )
+    s = parse_session(whole("claude", CPATH, data))
+    assert s is not None
+    assert (s.cwd, s.first_prompt, s.last_reply) == ("/w/api", "fix it", "Done.")
+    odd = lines(claude_user("x", cwd="$(rm -rf ~)/../x"))
+    s = parse_session(whole("claude", CPATH, odd))
+    assert s is not None and s.cwd is None
+
+
 def test_only_the_head_and_tail_of_a_big_file_are_needed():
     head = lines(claude_user("the very first prompt"), claude_reply("ok")) + b'{"type": "us'
     tail = b'er", "cut": "mid-line"}\n' + lines(claude_user("the latest prompt"),

@@ -578,10 +578,12 @@ class FakeSlack:
 
     async def inject_file_share(self, files: list[tuple[str, str, bytes]], text: str = "", *,
                                 user: str = ALICE, channel: str = CHANNEL,
-                                thread_ts: str | None = None, with_urls: bool = True) -> str:
+                                thread_ts: str | None = None, with_urls: bool = True,
+                                url_base: str | None = None) -> str:
         """A person shares files (name, mimetype, bytes) with `text` as the message: a
         `message` event of subtype `file_share` whose `files` carry the private URLs (or,
-        with `with_urls=False`, only ids, as Socket Mode may: files.info has the rest)."""
+        with `with_urls=False`, only ids, as Socket Mode may: files.info has the rest).
+        `url_base` puts the URLs on another server (as an external file's are)."""
         if thread_ts is not None and self.message(channel, thread_ts) is None:
             raise ValueError(f"no message {thread_ts} in {channel}")
         stored = StoredMessage(channel, self._next_ts(), text, thread_ts=thread_ts, user=user,
@@ -593,7 +595,12 @@ class FakeSlack:
             kept = StoredFile(file_id, name, len(data), data=data, title=name, channel=channel,
                               thread_ts=thread_ts, completed=True, mimetype=mimetype, user=user)
             self.files[file_id] = kept
-            shared.append(self._file_json(kept) if with_urls
+            described = self._file_json(kept)
+            if url_base is not None:
+                ours = f"http://127.0.0.1:{self.port}"
+                described.update({key: described[key].replace(ours, url_base)
+                                  for key in ("url_private", "url_private_download")})
+            shared.append(described if with_urls
                           else {"id": file_id, "mode": "hidden_by_limit",
                                 "file_access": "check_file_info"})
         self.changes.wake()
