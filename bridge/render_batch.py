@@ -45,17 +45,18 @@ def render_batch_card(entries: Sequence[tuple[Approval, SessionView]], *,
             else f"🔐 {len(entries)} approvals, all settled")
     lines = [head + " (grouped: this chat's message limit is reached)"]
     rows: list[tuple[Button, ...]] = []
-    share = max(ENTRY_LEAST, (CARD_LIMIT - 300) // max(1, len(entries)))
+    # every entry, pending or settled, within its share: the card never has to be cut, so no
+    # button stands for an entry whose text the cut took away
+    share = max(ENTRY_LEAST, (CARD_LIMIT - 400) // max(1, len(entries)))
     for n, (approval, session) in enumerate(entries, start=1):
-        entry = "\n".join([
-            f"{n}. {session.id} · {session.place} · {approval.tool}, request {approval.id}",
-            tool_preview(approval.tool, approval.input, share, redactor=redactor),
-        ])
+        heading = f"{n}. {session.id} · {session.place} · {approval.tool}, request {approval.id}"
         lines.append("")
-        lines.append(shorten(entry, share, redactor))
-        if approval.state is not ApprovalState.PENDING:
-            lines.append(render_outcome(approval))
+        if approval.state is not ApprovalState.PENDING:  # how it ended, not what it asked
+            lines.append(shorten(f"{heading}\n{render_outcome(approval)}", share, redactor))
             continue
+        entry = "\n".join([
+            heading, tool_preview(approval.tool, approval.input, share, redactor=redactor)])
+        lines.append(shorten(entry, share, redactor))
         rows.append(tuple(Button(f"{b.label} #{n}", ButtonAction(b.verb, approval.id))
                           for b in _BATCH_BUTTONS))
     lines.append("")

@@ -261,6 +261,8 @@ class Delivery:
             self._finished.update(done)
             self.delivered += len(done)
             self._failures = 0
+            for item_id in done:  # a try that failed before is behind them
+                self._retry_at.pop(item_id, None)
         except SurfaceUnavailable as e:
             self._unreachable(e)
         except SurfaceRetry as e:

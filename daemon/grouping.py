@@ -153,13 +153,16 @@ class CardGroups:
         if edit.queued:  # an edit waits already: it reads the states when its turn comes
             return True
         edit.queued = True
+        acquired = False
         try:
             async with edit.lock:  # read after the edit before it is out: the last is current
-                edit.queued = False
+                edit.queued, acquired = False, True
                 entries = await self._entries(members.split())
                 await self.outbound.edit(card_ref, render_batch_card(
                     entries, redactor=self.hub.redactor))
         finally:
+            if not acquired:  # cancelled while it waited: it no longer stands for later ones
+                edit.queued = False
             if not edit.lock.locked() and not edit.queued:
                 self._edits.pop(card_ref, None)
         return True

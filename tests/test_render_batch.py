@@ -65,3 +65,23 @@ def test_only_a_pending_tool_call_offering_allow_once_and_deny_goes_grouped():
     assert not batchable(replace(approval(0), tool="ExitPlanMode"))
     assert not batchable(replace(approval(0), offered=(DecisionKind.ALLOW_ONCE,)))
     assert not batchable(replace(approval(0), state=ApprovalState.DENIED))
+
+
+def test_settled_entries_with_long_reasons_never_push_a_pending_one_off_the_card():
+    """Ten of twenty settled, each denied with a long reason: the card still fits without
+    a cut, so each button's entry is there to read."""
+    entries = []
+    for n in range(BATCH_MOST):
+        a = approval(n, "echo " + "x" * 400)
+        if n % 2:
+            a = replace(a, state=ApprovalState.DENIED, decision=DecisionKind.DENY,
+                        decided_at=60.0, reason="no: " + "because " * 100,
+                        decided_by=Actor(surface="slack", user_id="U1", name="@bo").label)
+        entries.append((a, session(n)))
+    card = render_batch_card(entries, redactor=REDACTOR)
+    assert len(card.text) <= CARD_LIMIT
+    assert card.text.rstrip().endswith("agent-bridge show SESSION.")  # nothing was cut
+    pending = [a for a, _ in entries if a.state is ApprovalState.PENDING]
+    assert len(card.buttons) == len(pending)
+    for a in pending:
+        assert f"request {a.id}\n$ echo xxx" in card.text
