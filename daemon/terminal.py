@@ -129,14 +129,7 @@ class TerminalRunner:
                 # a timer never decides for a terminal: the terminal asks
                 await self._withdraw(request_id, TIMED_OUT)
                 return Answered.GONE
-            facts = self.machine.decided(decision, self.clock())
-            if facts is None:
-                return Answered.GONE
-            if not await self.commit(facts):
-                self.machine.undo()
-                return Answered.LOST
-            self._answer(request_id, facts)
-        return Answered.COMMITTED
+            return await self._settle(request_id, self.machine.decided(decision, self.clock()))
 
     async def settle_question(self, settled: q.Question) -> Answered:
         """A question answered (or expired): committed; once none of its request's questions
@@ -146,13 +139,17 @@ class TerminalRunner:
             waiter = self.waiting.get(request_id)
             if waiter is None or waiter.done():
                 return Answered.GONE
-            facts = self.machine.question_settled(settled, self.clock())
-            if facts is None:
-                return Answered.GONE
-            if not await self.commit(facts):
-                self.machine.undo()
-                return Answered.LOST
-            self._answer(request_id, facts)
+            return await self._settle(request_id,
+                                      self.machine.question_settled(settled, self.clock()))
+
+    async def _settle(self, request_id: str, facts: Facts | None) -> Answered:
+        """Commit what settling `request_id` made (under the lock), then tell the hook."""
+        if facts is None:
+            return Answered.GONE
+        if not await self.commit(facts):
+            self.machine.undo()
+            return Answered.LOST
+        self._answer(request_id, facts)
         return Answered.COMMITTED
 
     def _answer(self, request_id: str, facts: Facts) -> None:
