@@ -264,9 +264,17 @@ def attach(sessions: Sequence[TerminalSession],
     if processes is None:
         return [replace(s, attached=Attached.UNKNOWN, holder=None) for s in sessions]
     outside = [p for p in processes if not p.bridge]
-    newest: dict[tuple[str, str, str | None], str] = {}
-    for s in sorted(sessions, key=lambda s: s.updated_at):
-        newest[(s.host, s.protocol, s.cwd)] = s.id
+    # a directory's newest session per agent; sessions written in the same instant are all
+    # its newest (which one a plain `claude` holds cannot be told: adopting either asks)
+    latest: dict[tuple[str, str, str | None], float] = {}
+    for s in sessions:
+        place = (s.host, s.protocol, s.cwd)
+        latest[place] = max(latest.get(place, s.updated_at), s.updated_at)
+    newest: dict[tuple[str, str, str | None], set[str]] = {}
+    for s in sessions:
+        place = (s.host, s.protocol, s.cwd)
+        if s.updated_at == latest[place]:
+            newest.setdefault(place, set()).add(s.id)
     found = []
     for s in sessions:
         holder = next((p for p in outside if _holds(p, s, newest)), None)
@@ -277,7 +285,7 @@ def attach(sessions: Sequence[TerminalSession],
 
 
 def _holds(p: ProcessInfo, s: TerminalSession,
-           newest: dict[tuple[str, str, str | None], str]) -> bool:
+           newest: dict[tuple[str, str, str | None], set[str]]) -> bool:
     if s.path in p.files:
         return True
     if not _runs(s.protocol, p.argv):
@@ -286,7 +294,7 @@ def _holds(p: ProcessInfo, s: TerminalSession,
     if named:
         return s.id in named
     return (p.cwd is not None and p.cwd == s.cwd
-            and newest.get((s.host, s.protocol, s.cwd)) == s.id)
+            and s.id in newest.get((s.host, s.protocol, s.cwd), set()))
 
 
 def names(wanted: str, session_id: str) -> bool:

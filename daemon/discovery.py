@@ -46,7 +46,13 @@ ROOT_VARIABLE = {"claude": "CLAUDE_CONFIG_DIR", "codex": "CODEX_HOME"}
 # "@@NONCE S index root" and one "mtime size path" line per session file.
 LIST_SCRIPT = r"""
 n=$1; shift
-if stat -c %Y / >/dev/null 2>&1; then gnu=1; else gnu=; fi
+# GNU or BSD stat, with the mtime to the nanosecond where it can tell (two sessions
+# written in one second must not tie: the newest is the one a plain `claude` holds)
+if stat -c %Y / >/dev/null 2>&1; then
+  gnu=1; y=%Y; stat -c %.9Y / >/dev/null 2>&1 && y=%.9Y
+else
+  gnu=; m=%m; stat -f %Fm / >/dev/null 2>&1 && m=%Fm
+fi
 while [ $# -ge 3 ]; do
   i=$1; p=$2; r=$3; shift 3
   if [ "$p" = claude ]; then
@@ -56,7 +62,7 @@ while [ $# -ge 3 ]; do
   fi
   echo "@@$n S $i $r"
   [ -d "$d" ] || continue
-  if [ -n "$gnu" ]; then f='-c'; fmt='%Y %s %n'; else f='-f'; fmt='%m %z %N'; fi
+  if [ -n "$gnu" ]; then f='-c'; fmt="$y %s %n"; else f='-f'; fmt="$m %z %N"; fi
   find "$d" -mindepth $depth -maxdepth $depth -type f -name "$pat" \
     -exec stat "$f" "$fmt" {} + 2>/dev/null
 done
@@ -116,6 +122,12 @@ class Found:
 
     sessions: list[TerminalSession]
     notes: list[str]
+
+
+def _seconds(text: str) -> bool:
+    """Whether `text` is an mtime as stat prints it: seconds, maybe with a fraction."""
+    whole, _, fraction = text.partition(".")
+    return whole.isdigit() and (not fraction or fraction.isdigit())
 
 
 class DiscoveryError(DaemonError):
@@ -199,7 +211,7 @@ class Discovery:
                 current = srcs[index] if index < len(srcs) else None
                 continue
             parts = text.split(" ", 2)
-            if current is None or len(parts) != 3 or not parts[0].isdigit():
+            if current is None or len(parts) != 3 or not _seconds(parts[0]):
                 continue
             sid = session_id_of(current.protocol, parts[2].rsplit("/", 1)[-1])
             if sid is not None and parts[1].isdigit():

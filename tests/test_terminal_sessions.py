@@ -169,6 +169,11 @@ def test_who_holds_a_session():
     # a plain `claude` in the directory holds its newest session there, not the older
     plain = ProcessInfo(pid=5, argv=(claude,), cwd="/w/api")
     assert held(both, plain) == {OLD: Attached.NO, NEW: Attached.YES, ELSE: Attached.NO}
+    # two written in the same instant: either may be the one it works on, so both are held,
+    # whatever order they were read in
+    tied = [session(OLD, at=2.0), session(NEW, at=2.0)]
+    for order in (tied, tied[::-1]):
+        assert held(order, plain) == {OLD: Attached.YES, NEW: Attached.YES}
     # naming a session (`--resume ID`) holds that one only, wherever it runs
     named = ProcessInfo(pid=6, argv=(claude, "--resume", OLD), cwd="/elsewhere")
     assert held(both, named) == {OLD: Attached.YES, NEW: Attached.NO, ELSE: Attached.NO}
