@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -55,6 +56,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self._lock_file: IO[str] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None  # see _log_slow_stop
 
     def _take_lock(self) -> None:
         tightened = paths.secure_state_dir(self.state_dir)
@@ -108,6 +110,13 @@ class Daemon:
         return surfaces
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+
+    async def _run(self) -> None:
         surfaces = self.build_surfaces()
         # each part is stopped again, in reverse order, also when a later one fails to start:
         # a half-started daemon exits at once instead of hanging on with the lock held
@@ -162,6 +171,8 @@ class Daemon:
             self.ready.set()
             await self.stopping.wait()
             log.info("shutting down")
+            # (the stack unwinds after this: the watchdog outlives it, see `run`)
+            self._watchdog = loop.call_later(SLOW_STOP_S, _log_slow_stop)
 
     def _stop_on(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
@@ -225,6 +236,26 @@ def action_places(surface: ChatSurface, config: Config) -> frozenset[str]:
     (none while it is not connected)."""
     chats: list[str | None] = [None, *sorted(config.routed_chats(surface.name))]
     return frozenset(p for chat in chats if (p := surface.place_of(chat)) is not None)
+
+
+SLOW_STOP_S = 10.0  # a stop that takes longer says what it is still waiting for
+
+
+def _log_slow_stop() -> None:
+    """Log every task still pending, with where it waits, and every thread's stack: a stop
+    that hangs must say why in the log it leaves."""
+    pending = [t for t in asyncio.all_tasks() if not t.done()]
+    lines = [f"still stopping after {SLOW_STOP_S:.0f}s; {len(pending)} tasks pending:"]
+    for task in pending:
+        frames = task.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} "
+                            f"{f.f_code.co_name}" for f in reversed(frames))
+        lines.append(f"  {task.get_name()}: {where or task.get_coro()!r}")
+    for ident, frame in sys._current_frames().items():
+        stack = traceback.extract_stack(frame, limit=6)
+        lines.append(f"  thread {ident}: " + " <- ".join(
+            f"{s.filename.rsplit('/', 2)[-1]}:{s.lineno} {s.name}" for s in reversed(stack)))
+    log.warning("\n".join(lines))
 
 
 SURFACE_STOP_S = 5.0  # a surface's own stop (its last poll, its handlers) gets this long

@@ -157,7 +157,8 @@ class Bridge:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-            raise AssertionError("the daemon did not stop within 20s of SIGTERM") from None
+            raise AssertionError("the daemon did not stop within 20s of SIGTERM; its log "
+                                 f"ends:\n{self.log_text()}") from None
         finally:
             self.process = None
 
