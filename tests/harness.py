@@ -26,6 +26,11 @@ FAKE_ACP = ROOT / "tests" / "fakes" / "fake_acp.py"
 FAKES = {"claude": FAKE_CLAUDE, "codex": FAKE_CODEX, "acp": FAKE_ACP}
 
 
+# the daemon's own stop is bounded (a surface 5 s, agents their grace); under a loaded CI
+# machine it may take longer than on a desk, and past 10 s it logs what it waits for
+STOP_WAIT = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class FakeAgent:
     """An agent run by the fake for `protocol`; `args` go to the fake (e.g. `--no-resume`),
@@ -153,12 +158,12 @@ class Bridge:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(20)
+            self.process.wait(STOP_WAIT)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-            raise AssertionError("the daemon did not stop within 20s of SIGTERM; its log "
-                                 f"ends:\n{self.log_text()}") from None
+            raise AssertionError(f"the daemon did not stop within {STOP_WAIT:g}s of SIGTERM; "
+                                 f"its log ends:\n{self.log_text()}") from None
         finally:
             self.process = None
 
