@@ -251,9 +251,12 @@ class Delivery:
                 refs = await self.groups.post(room)
             except (SurfaceRetry, SurfaceUnavailable):
                 raise
-            except Exception as e:  # a refusal, or a bug: each is retried as ever
-                for item in items:
-                    await self._failed(item, e, urgent=True)
+            except Exception as e:
+                # a refusal (or a bug) of the grouped message is no approval's fault: each
+                # goes as its own card now, and only a card that fails on its own is charged
+                log.warning("%s: the grouped card of %d approvals was refused (%s); each "
+                            "goes on its own", self.name, len(items), e)
+                await self._side_by_side(items, urgent=True)
                 return
             done = [i.id for i in items]
             await self.store.record_delivery(self.name, done, refs=refs,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.telegram_api import RateLimit
+from tests.fakes.telegram_api import Fault, RateLimit
 from tests.telegram_harness import CHAT, STRANGER, ThreadedTelegram
 
 SESSIONS = 3
@@ -58,3 +58,33 @@ def test_a_tap_on_a_grouped_card_decides_exactly_its_approval(make_bridge, group
     assert data not in edited.callback_data
     assert f"ao:{approvals[other]}" in edited.callback_data
     assert not tg.fake.rate_limited
+
+
+def test_a_refused_grouped_card_sends_each_approval_on_its_own(make_bridge, group):
+    """Telegram refusing the grouped message (say, text it cannot parse) is no approval's
+    fault: each goes as its own card at once, none is charged a failure or given up."""
+    tg = group
+    refused: list[str] = []
+
+    def refuse_grouped(method: str, params: dict) -> Fault | None:
+        if method == "sendMessage" and "approvals waiting" in str(params.get("text", "")):
+            refused.append(str(params["text"]))
+            return Fault.REFUSED
+        return None
+
+    tg.fake.faults = refuse_grouped
+    bridge = make_bridge(extra=tg.config())
+    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
+    bridge.start()
+    tg.wait_for("getUpdates", ok=None)
+    ids = [bridge.json("new", "demo", f"please run a command {n}")["id"] for n in range(SESSIONS)]
+    approvals = {sid: bridge.wait_approval(sid)[0]["id"] for sid in ids}
+    tg.wait_until(lambda: refused, timeout=30)  # the budget was short: it was grouped
+    # every approval still reaches the chat, each on its own card in its session's topic
+    tg.wait_until(lambda: all(any(f"ao:{approvals[sid]}" in m.callback_data
+                                  and m.thread_id is not None
+                                  for m in tg.fake.messages.values()) for sid in ids),
+                  timeout=90)
+    for sid in ids:  # and each still waits for its person: nothing was given up
+        assert bridge.session(sid)["pending_approvals"]
+    assert "giving up" not in bridge.log_text()

@@ -155,6 +155,7 @@ class Fault(StrEnum):
 
     RATE_LIMITED = "429"  # 429 with ``retry_after`` = `fault_retry_after`; not carried out
     SERVER_ERROR = "500"  # not carried out
+    REFUSED = "400"  # "Bad Request" (as for text Telegram cannot parse); not carried out
     TIMEOUT = "timeout"  # held past the client's timeout, not carried out
     LOST = "lost"  # carried out; the connection is closed before the answer is sent
     LATE = "late"  # carried out; the answer is held past the client's timeout, then dropped
@@ -920,6 +921,8 @@ class FakeTelegram:
                                 {"retry_after": self.fault_retry_after})
             if fault is Fault.SERVER_ERROR:
                 raise _ApiError(500, "Internal Server Error")
+            if fault is Fault.REFUSED:
+                raise _ApiError(400, "Bad Request: can't parse entities (injected)")
             if fault is Fault.TIMEOUT:
                 self._record(method, params, token, 504, None, "timed out (injected)")
                 return await self._drop(request)
