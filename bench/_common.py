@@ -474,20 +474,23 @@ def grouped_floor(answers: Sequence[float], asks: Sequence[float],
 
 
 def best_grouped_floor(answers: Sequence[float], asks: Sequence[float],
-                       windows: Sequence[tuple[int, float]]
+                       windows: Sequence[tuple[int, float]], targets: tuple[float, float]
                        ) -> tuple[list[float], list[float], float]:
     """`grouped_floor` under the platform's windows and, besides, one message at most every
-    `gap` seconds for the gap that gives the approvals their lowest p99 (sending at every
-    free slot spends a window early, and what comes later waits for the window to turn):
+    `gap` seconds (sending at every free slot spends a window early, and what comes later
+    waits for the window to turn), for the gap that comes closest to both `targets` (the
+    answers' and the approvals' p99: the larger of each p99 over its target is smallest):
     the answers' and approvals' delays, and that gap."""
-    best: tuple[list[float], list[float], float] | None = None
+    best: tuple[float, list[float], list[float], float] | None = None
     for gap in (0.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0):
         paced = [*windows, (1, gap)] if gap else list(windows)
         answer_delay, ask_delay = grouped_floor(answers, asks, paced)
-        if best is None or (ask_delay and p(ask_delay, 99) < p(best[1], 99)):
-            best = (answer_delay, ask_delay, gap)
+        score = max(p(answer_delay, 99) / targets[0] if answer_delay else 0.0,
+                    p(ask_delay, 99) / targets[1] if ask_delay else 0.0)
+        if best is None or score < best[0]:
+            best = (score, answer_delay, ask_delay, gap)
     assert best is not None
-    return best
+    return best[1], best[2], best[3]
 
 
 def staleness(shown: str | None, tools: Sequence[dict[str, Any]], now: float,
