@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import fcntl
 import importlib.util
 import logging
@@ -171,8 +172,11 @@ class Daemon:
             self.ready.set()
             await self.stopping.wait()
             log.info("shutting down")
-            # (the stack unwinds after this: the watchdog outlives it, see `run`)
+            # (the stack unwinds after this: the watchdog outlives it, see `run`); and if the
+            # loop itself is stuck, or the interpreter's exit waits on a thread, every
+            # thread's stack goes to stderr (the log) a little later (cancelled in `run()`)
             self._watchdog = loop.call_later(SLOW_STOP_S, _log_slow_stop)
+            faulthandler.dump_traceback_later(SLOW_STOP_S * 2, exit=False)
 
     def _stop_on(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
@@ -342,5 +346,8 @@ def run(config_arg: str | None, log_format: LogFormat = "text") -> int:
     log.info("config: %s", path or "none found, using defaults")
     for warning in warnings:
         log.warning("config: %s", warning)
-    asyncio.run(Daemon(config, env, config_arg=config_arg).run())
+    try:
+        asyncio.run(Daemon(config, env, config_arg=config_arg).run())
+    finally:  # armed when the stop began (`Daemon._run`): the stop is over now
+        faulthandler.cancel_dump_traceback_later()
     return 0

@@ -255,7 +255,8 @@ class Delivery:
                 # a refusal (or a bug) of the grouped message is no approval's fault: each
                 # goes as its own card now, and only a card that fails on its own is charged
                 log.warning("%s: the grouped card of %d approvals was refused (%s); each "
-                            "goes on its own", self.name, len(items), e)
+                            "goes on its own", self.name, len(items), e,
+                            exc_info=not isinstance(e, SurfaceError))  # a bug: with its traceback
                 await self._side_by_side(items, urgent=True)
                 return
             done = [i.id for i in items]

@@ -47,7 +47,9 @@ ROOT_VARIABLE = {"claude": "CLAUDE_CONFIG_DIR", "codex": "CODEX_HOME"}
 LIST_SCRIPT = r"""
 n=$1; shift
 # GNU or BSD stat, with the mtime to the nanosecond where it can tell (two sessions
-# written in one second must not tie: the newest is the one a plain `claude` holds)
+# written in one second must not tie: the newest is the one a plain `claude` holds), its
+# fraction after a '.' whatever the host's locale
+LC_ALL=C; export LC_ALL
 if stat -c %Y / >/dev/null 2>&1; then
   gnu=1; y=%Y; stat -c %.9Y / >/dev/null 2>&1 && y=%.9Y
 else
