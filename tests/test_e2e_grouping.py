@@ -22,14 +22,20 @@ def group():
     fake.close()
 
 
-def test_a_tap_on_a_grouped_card_decides_exactly_its_approval(make_bridge, group):
-    tg = group
+def sessions_asking(make_bridge, tg: ThreadedTelegram):
+    """The daemon on the group, and SESSIONS sessions each asking for an approval at once:
+    the bridge, the session ids, and each session's approval id."""
     bridge = make_bridge(extra=tg.config())
     bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
     bridge.start()
     tg.wait_for("getUpdates", ok=None)
     ids = [bridge.json("new", "demo", f"please run a command {n}")["id"] for n in range(SESSIONS)]
-    approvals = {sid: bridge.wait_approval(sid)[0]["id"] for sid in ids}
+    return bridge, ids, {sid: bridge.wait_approval(sid)[0]["id"] for sid in ids}
+
+
+def test_a_tap_on_a_grouped_card_decides_exactly_its_approval(make_bridge, group):
+    tg = group
+    bridge, ids, approvals = sessions_asking(make_bridge, tg)
     grouped = tg.message_with("approvals waiting", timeout=30)
     assert grouped.thread_id is None  # the group's General topic
     inside = [sid for sid in ids if f"request {approvals[sid]}" in (grouped.text or "")]
@@ -73,12 +79,7 @@ def test_a_refused_grouped_card_sends_each_approval_on_its_own(make_bridge, grou
         return None
 
     tg.fake.faults = refuse_grouped
-    bridge = make_bridge(extra=tg.config())
-    bridge.env["TELEGRAM_BOT_TOKEN"] = "123456:TEST-token"
-    bridge.start()
-    tg.wait_for("getUpdates", ok=None)
-    ids = [bridge.json("new", "demo", f"please run a command {n}")["id"] for n in range(SESSIONS)]
-    approvals = {sid: bridge.wait_approval(sid)[0]["id"] for sid in ids}
+    bridge, ids, approvals = sessions_asking(make_bridge, tg)
     tg.wait_until(lambda: refused, timeout=30)  # the budget was short: it was grouped
     # every approval still reaches the chat, each on its own card in its session's topic
     tg.wait_until(lambda: all(any(f"ao:{approvals[sid]}" in m.callback_data
