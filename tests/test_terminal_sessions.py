@@ -5,7 +5,11 @@ head and tail, who holds a session, and what chat shows (redacted, then cut)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
+
+import pytest
 
 from bridge.commands import CommandError, CommandName, parse_command
 from bridge.redact import Redactor
@@ -20,6 +24,7 @@ from bridge.terminal import (
     parse_session,
     session_id_of,
 )
+from daemon.discovery import LIST_SCRIPT, _seconds
 
 CID = "8a4520cd-9b32-40e9-96f7-c5902c5bc56e"
 XID = "01a2353f-f7ff-7453-9f8c-0ebe7e79f650"
@@ -236,3 +241,19 @@ def test_sessions_local_and_adopt_parse():
     assert (bare.argument, bare.prompt, bare.force) == ("1111111111114111", None, False)
     assert isinstance(parse_command("/adopt"), CommandError)
     assert isinstance(parse_command("/adopt ab"), CommandError)
+
+
+def test_the_listing_reads_mtimes_below_the_second(tmp_path):
+    """Two sessions written in the same second must not tie: the listing script (run by the
+    real `sh` and `stat` here) prints the mtime with its fraction, and the parser takes it."""
+    session = tmp_path / "projects" / "-w-api" / f"{OLD}.jsonl"
+    session.parent.mkdir(parents=True)
+    session.write_text("{}\n")
+    os.utime(session, ns=(1_796_214_555_251_489_382, 1_796_214_555_251_489_382))
+    out = subprocess.run(["sh", "-c", LIST_SCRIPT, "sh", "NONCE", "0", "claude",
+                          str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    (line,) = [x for x in out.splitlines() if x.endswith(f"{OLD}.jsonl")]
+    mtime = line.split(" ", 1)[0]
+    assert _seconds(mtime) and float(mtime) == pytest.approx(1796214555.2514894, abs=1e-6)
+    assert _seconds("1796214555") and not any(
+        _seconds(x) for x in ("", "1,5", "1.2.3", "-1", ".5", "1e9"))
